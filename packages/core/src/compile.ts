@@ -1,0 +1,376 @@
+/**
+ * Compile a policy document into the structure `decide()` walks. Every problem in the document is
+ * collected and reported at once, each with its JSON path (and line/column for text).
+ */
+import type { AuthEnvironment, Authenticator } from './auth.js'
+import type { HeaderEntry } from './decision.js'
+import {
+  compileSchema,
+  parsePolicyText,
+  pointer,
+  type SourceDocument,
+  schemaProblems,
+  sourceFromValue,
+  validatePolicyShape,
+} from './document.js'
+import { PolicyError, type Problem } from './errors.js'
+import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
+import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
+import { compileJwtAuthentication } from './jwt/index.js'
+import { matchEvaluator } from './match.js'
+import { DEFAULT_MCP_SETTINGS, type McpSettings } from './mcp-call.js'
+import { isValidHttpStatus } from './status.js'
+
+export type RuleAction = 'allow' | 'deny' | 'require' | 'decide'
+
+/** A denial response with every field known. */
+export interface ResponseSpec {
+  readonly status: number | undefined
+  readonly headers: readonly HeaderEntry[]
+  readonly body: string | undefined
+}
+
+export interface CompiledRule {
+  readonly id: string
+  readonly action: RuleAction
+  readonly program: RuleProgram
+  readonly when: RuleProgram | undefined
+  readonly shadow: boolean
+  readonly response: ResponseSpec | undefined
+  readonly headers: readonly HeaderEntry[]
+}
+
+export interface CompiledLayer {
+  readonly name: string
+  /** Rules by action, each list in document order. Shadow rules are kept apart. */
+  readonly decide: readonly CompiledRule[]
+  readonly deny: readonly CompiledRule[]
+  readonly require: readonly CompiledRule[]
+  readonly allow: readonly CompiledRule[]
+  readonly shadow: readonly CompiledRule[]
+  /** Outcome when no rule decides. */
+  readonly fallback: 'allow' | 'deny'
+  readonly denied: ResponseSpec | undefined
+}
+
+export interface CompiledPolicy {
+  readonly name: string
+  readonly input: ResolvedInputOptions
+  readonly layers: readonly CompiledLayer[]
+  readonly authenticator: Authenticator | undefined
+  readonly realm: string | undefined
+  readonly responses: {
+    readonly denied: ResponseSpec | undefined
+    readonly unauthenticated: ResponseSpec | undefined
+    readonly error: ResponseSpec | undefined
+  }
+  readonly allowedHeaders: readonly HeaderEntry[]
+  readonly allowedResponseHeaders: readonly HeaderEntry[]
+  readonly timeoutMs: number
+  readonly mcp: McpSettings
+  readonly dispose: () => void
+}
+
+/** What a policy can be given as: text (YAML/JSON), an object, or a parsed source. */
+export type PolicySource = string | Readonly<Record<string, unknown>> | SourceDocument
+
+export interface CompileEnvironment {
+  readonly evaluators: readonly Evaluator[]
+  readonly resources: ResourceLoader | undefined
+  readonly fetch: typeof globalThis.fetch | undefined
+  readonly now: () => number
+}
+
+const ENVELOPE = new Set(['id', 'description', 'action', 'when', 'shadow', 'response', 'headers'])
+
+/** Default deadline of one decision. */
+export const DEFAULT_TIMEOUT_MS = 1000
+
+type Obj = Record<string, unknown>
+
+function isSource(p: PolicySource): p is SourceDocument {
+  return (
+    typeof p === 'object' && p !== null && 'locate' in p && typeof p.locate === 'function' && 'value' in p
+  )
+}
+
+export function toSource(p: PolicySource): SourceDocument {
+  if (typeof p === 'string') return parsePolicyText(p)
+  if (isSource(p)) return p
+  return sourceFromValue(p)
+}
+
+function headerList(map: unknown): HeaderEntry[] {
+  if (typeof map !== 'object' || map === null) return []
+  return Object.entries(map as Record<string, string>).map(([key, value]) => ({
+    key: key.toLowerCase(),
+    value,
+  }))
+}
+
+function responseSpec(
+  v: unknown,
+  path: string,
+  problems: Problem[],
+  locate: SourceDocument['locate'],
+): ResponseSpec | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const r = v as Obj
+  if (r.status !== undefined && !isValidHttpStatus(r.status)) {
+    problems.push({
+      code: 'invalid_status',
+      message: `status ${String(r.status)} is not one of Envoy's HTTP status codes`,
+      path: `${path}/status`,
+      ...(locate(`${path}/status`) ?? {}),
+    })
+  }
+  return {
+    status: typeof r.status === 'number' ? r.status : undefined,
+    headers: headerList(r.headers),
+    body: typeof r.body === 'string' ? r.body : undefined,
+  }
+}
+
+/**
+ * Compile a policy. Throws `PolicyError` listing every problem; otherwise the result is ready to
+ * decide with. Evaluators' resources are released through `dispose()`.
+ */
+export async function compilePolicy(source: PolicySource, env: CompileEnvironment): Promise<CompiledPolicy> {
+  const src = toSource(source)
+  const problems: Problem[] = validatePolicyShape(src)
+  const doc = src.value
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new PolicyError(problems)
+  const d = doc as Obj
+  const locate = src.locate
+  const at = (path: string) => locate(path) ?? {}
+
+  const evaluators = new Map<string, Evaluator>([['match', matchEvaluator]])
+  for (const e of env.evaluators) evaluators.set(e.kind, e)
+  const schemaCache = new Map<string, ReturnType<typeof compileSchema>>()
+
+  const programs: RuleProgram[] = []
+  const seenIds = new Map<string, string>()
+
+  async function compileBody(
+    kind: string,
+    config: unknown,
+    ruleId: string,
+    path: string,
+  ): Promise<RuleProgram | undefined> {
+    const ev = evaluators.get(kind)!
+    if (ev.configSchema !== undefined) {
+      let validate = schemaCache.get(kind)
+      if (validate === undefined) {
+        validate = compileSchema(ev.configSchema)
+        schemaCache.set(kind, validate)
+      }
+      if (!validate(config)) {
+        for (const p of schemaProblems(validate.errors, path, locate)) problems.push({ ...p, ruleId })
+        return undefined
+      }
+    }
+    let res: Awaited<ReturnType<Evaluator['compile']>>
+    try {
+      res = await ev.compile(config, { ruleId, path, resources: env.resources ?? noResources, document: d })
+    } catch (e) {
+      problems.push({
+        code: 'compile',
+        message: `${kind} evaluator failed: ${(e as Error)?.message ?? String(e)}`,
+        path,
+        ruleId,
+        ...at(path),
+      })
+      return undefined
+    }
+    if (!res.ok) {
+      for (const p of res.problems) {
+        const loc = p.line === undefined ? at(p.path || path) : {}
+        problems.push({ ...p, path: p.path || path, ruleId: p.ruleId ?? ruleId, ...loc })
+      }
+      return undefined
+    }
+    programs.push(res.program)
+    return res.program
+  }
+
+  function kindOf(
+    obj: Obj,
+    path: string,
+    ruleId: string | undefined,
+    envelope: ReadonlySet<string>,
+  ): string | undefined {
+    const kinds = Object.keys(obj).filter((k) => !envelope.has(k))
+    const known = kinds.filter((k) => evaluators.has(k))
+    const unknown = kinds.filter((k) => !evaluators.has(k))
+    for (const k of unknown) {
+      problems.push({
+        code: 'unknown_rule_kind',
+        message: `unknown rule body "${k}" (known: ${[...evaluators.keys()].join(', ')})`,
+        path: `${path}/${k}`,
+        ...(ruleId !== undefined ? { ruleId } : {}),
+        ...at(`${path}/${k}`),
+      })
+    }
+    if (known.length === 0 && unknown.length === 0) {
+      problems.push({
+        code: 'unknown_rule_kind',
+        message: 'rule has no body (one of match, cel, rego, mcp, ...)',
+        path,
+        ...(ruleId !== undefined ? { ruleId } : {}),
+        ...at(path),
+      })
+    }
+    if (known.length > 1) {
+      problems.push({
+        code: 'ambiguous_rule_kind',
+        message: `rule has several bodies (${known.join(', ')}); use one`,
+        path,
+        ...(ruleId !== undefined ? { ruleId } : {}),
+        ...at(path),
+      })
+      return undefined
+    }
+    return known.length === 1 && unknown.length === 0 ? known[0] : undefined
+  }
+
+  async function compileRule(r: unknown, path: string): Promise<CompiledRule | undefined> {
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) return undefined
+    const rule = r as Obj
+    const id = typeof rule.id === 'string' ? rule.id : undefined
+    if (id !== undefined) {
+      const prev = seenIds.get(id)
+      if (prev !== undefined) {
+        problems.push({
+          code: 'duplicate_rule_id',
+          message: `rule id "${id}" is also used at ${prev}`,
+          path: `${path}/id`,
+          ruleId: id,
+          ...at(`${path}/id`),
+        })
+      } else seenIds.set(id, path)
+    }
+    const kind = kindOf(rule, path, id, ENVELOPE)
+    let when: RuleProgram | undefined
+    if (typeof rule.when === 'object' && rule.when !== null) {
+      const wk = kindOf(rule.when as Obj, `${path}/when`, id, new Set())
+      if (wk !== undefined && id !== undefined) {
+        when = await compileBody(wk, (rule.when as Obj)[wk], id, `${path}/when/${wk}`)
+      }
+    }
+    const response = responseSpec(rule.response, `${path}/response`, problems, locate)
+    if (kind === undefined || id === undefined) return undefined
+    const program = await compileBody(kind, rule[kind], id, `${path}/${pointer(kind).slice(1)}`)
+    if (program === undefined) return undefined
+    const action = rule.action as RuleAction
+    if (!['allow', 'deny', 'require', 'decide'].includes(action)) return undefined
+    return {
+      id,
+      action,
+      program,
+      when,
+      shadow: rule.shadow === true || d.shadow === true,
+      response,
+      headers: headerList(rule.headers),
+    }
+  }
+
+  async function compileLayer(l: Obj, path: string, name: string): Promise<CompiledLayer> {
+    const rules = Array.isArray(l.rules) ? l.rules : []
+    const compiled = await Promise.all(rules.map((r, i) => compileRule(r, `${path}/rules/${i}`)))
+    const by = {
+      decide: [] as CompiledRule[],
+      deny: [] as CompiledRule[],
+      require: [] as CompiledRule[],
+      allow: [] as CompiledRule[],
+      shadow: [] as CompiledRule[],
+    }
+    for (const c of compiled) {
+      if (c === undefined) continue
+      if (c.shadow) by.shadow.push(c)
+      else by[c.action].push(c)
+    }
+    const fallback =
+      l.default === 'allow' || l.default === 'deny' ? l.default : by.allow.length > 0 ? 'deny' : 'allow'
+    return { name, ...by, fallback, denied: responseSpec(l.denied, `${path}/denied`, problems, locate) }
+  }
+
+  const layers: CompiledLayer[] = []
+  if (Array.isArray(d.layers)) {
+    for (let i = 0; i < d.layers.length; i++) {
+      const l = d.layers[i]
+      if (typeof l !== 'object' || l === null) continue
+      const lo = l as Obj
+      layers.push(
+        await compileLayer(lo, `/layers/${i}`, typeof lo.name === 'string' ? lo.name : `layer-${i}`),
+      )
+    }
+  } else {
+    layers.push(await compileLayer({ rules: d.rules ?? [] }, '', 'default'))
+  }
+
+  const responses = (typeof d.responses === 'object' && d.responses !== null ? d.responses : {}) as Obj
+  const allowed = (responses.allowed ?? {}) as Obj
+
+  let authenticator: Authenticator | undefined
+  const auth = (d.authentication ?? {}) as Obj
+  if (auth.jwt !== undefined) {
+    const authEnv: AuthEnvironment = { fetch: env.fetch, resources: env.resources, now: env.now }
+    const res = await compileJwtAuthentication(auth.jwt, '/authentication/jwt', authEnv)
+    if (res.ok) authenticator = res.authenticator
+    else for (const p of res.problems) problems.push({ ...p, ...(p.line === undefined ? at(p.path) : {}) })
+  }
+
+  const mcpDoc = (typeof d.mcp === 'object' && d.mcp !== null ? d.mcp : {}) as Obj
+  const mcp: McpSettings = {
+    enabled: typeof mcpDoc.enabled === 'boolean' ? mcpDoc.enabled : DEFAULT_MCP_SETTINGS.enabled,
+    batches: mcpDoc.batches === 'reject' ? 'reject' : 'each',
+    denial: mcpDoc.denial === 'jsonrpc' || mcpDoc.denial === 'hidden' ? mcpDoc.denial : 'http',
+  }
+
+  const compiled: CompiledPolicy = {
+    name: typeof d.name === 'string' ? d.name : 'policy',
+    input: resolveInputOptions(d.input as Parameters<typeof resolveInputOptions>[0]),
+    layers,
+    authenticator,
+    realm: typeof auth.realm === 'string' ? auth.realm : undefined,
+    responses: {
+      denied: responseSpec(responses.denied, '/responses/denied', problems, locate),
+      unauthenticated: responseSpec(
+        responses.unauthenticated,
+        '/responses/unauthenticated',
+        problems,
+        locate,
+      ),
+      error: responseSpec(responses.error, '/responses/error', problems, locate),
+    },
+    allowedHeaders: headerList(allowed.headers),
+    allowedResponseHeaders: headerList(allowed.responseHeaders),
+    timeoutMs: typeof d.timeoutMs === 'number' ? d.timeoutMs : DEFAULT_TIMEOUT_MS,
+    mcp,
+    dispose: () => {
+      for (const p of programs) {
+        try {
+          p.dispose?.()
+        } catch {
+          // Disposal is best effort; a failing evaluator must not keep the old policy alive.
+        }
+      }
+      authenticator?.dispose?.()
+    },
+  }
+  if (problems.length > 0) {
+    compiled.dispose()
+    throw new PolicyError(sortProblems(problems))
+  }
+  return compiled
+}
+
+function sortProblems(p: Problem[]): Problem[] {
+  return p.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.path.localeCompare(b.path))
+}
+
+const noResources: ResourceLoader = {
+  read(location: string): Promise<Uint8Array> {
+    return Promise.reject(new Error(`no resource loader configured to read ${location}`))
+  },
+}

@@ -1,0 +1,147 @@
+/**
+ * The answer of `decide()`: allowed or not, and with which response.
+ */
+
+/** How a header is applied, as Envoy's `HeaderValueOption.append_action`. */
+export type HeaderAppend = 'append' | 'add_if_absent' | 'overwrite'
+
+/** One header to add. `append` defaults to `overwrite` (replace any existing value). */
+export interface HeaderEntry {
+  readonly key: string
+  readonly value: string
+  readonly append?: HeaderAppend
+}
+
+export interface QueryParameter {
+  readonly key: string
+  readonly value: string
+}
+
+/**
+ * Stable codes saying why a decision came out as it did. `reason` is for humans; `code` is for code.
+ */
+export type DecisionCode =
+  /** An allow rule matched, or the policy allows by default. */
+  | 'allowed'
+  /** A deny rule matched, a require rule did not, or an external decision denied. */
+  | 'denied'
+  /** Allow rules exist and none matched. */
+  | 'no_match'
+  /** Authentication failed (missing or invalid credential). */
+  | 'unauthenticated'
+  /** The input is not a well-formed request (400). */
+  | 'malformed_input'
+  /** The body is larger than the policy allows (413). */
+  | 'body_too_large'
+  /** Too many or too large headers (431). */
+  | 'headers_too_large'
+  /** An evaluator failed or returned something other than a decision; the rule failed closed. */
+  | 'evaluator_error'
+  /** The decision did not finish within the policy's deadline. */
+  | 'timeout'
+  /** A bug in verdict itself; still a deny. */
+  | 'internal'
+  /** A host-side extension (e.g. MCP request smuggling checks) rejected the request. */
+  | (string & {})
+
+/** Who the request was established to come from. */
+export interface Identity {
+  /** `jwt` when a token verified, `peer` when only the TLS peer principal is known. */
+  readonly kind: 'jwt' | 'peer'
+  /** JWT `sub` or the peer principal. */
+  readonly subject: string | undefined
+  /** JWT issuer (kind `jwt`). */
+  readonly issuer?: string
+  /** Provider name from the policy (kind `jwt`). */
+  readonly provider?: string
+  /** The verified claims (kind `jwt`). */
+  readonly claims?: Readonly<Record<string, unknown>>
+  /** The peer principal (SPIFFE ID or certificate subject), when known. */
+  readonly principal?: string
+}
+
+/** What a rule marked `shadow: true` would have done, recorded instead of enforced. */
+export interface ShadowRecord {
+  readonly rule: string
+  /** `match`: the rule's condition was true; `no_match`; `error`: it failed. */
+  readonly outcome: 'match' | 'no_match' | 'error'
+  /** What the rule would have decided on its own: `deny`, `allow` or `none`. */
+  readonly wouldDecide: 'allow' | 'deny' | 'none'
+  readonly error?: string
+}
+
+/**
+ * A complete, explainable answer.
+ *
+ * On allow, `headers` go upstream (to the protected service). On deny, `headers` and `body` go to
+ * the client with `status`. This follows the OPA-Envoy decision convention.
+ */
+export interface Decision {
+  readonly allowed: boolean
+  /** 200 on allow; on deny one of Envoy's valid `StatusCode`s (403 by default). */
+  readonly status: number
+  /** Stable code for why. */
+  readonly code: DecisionCode
+  /** Human-readable reason; names the rule and the error. Never contains a token or a body. */
+  readonly reason: string
+  /** Id of the rule that decided, when one did. */
+  readonly rule?: string
+  /** The identity established for the request, if any. */
+  readonly identity?: Identity
+  /** Allow: headers to add upstream. Deny: headers for the client. */
+  readonly headers: readonly HeaderEntry[]
+  /** Allow only: request headers to remove before forwarding (e.g. the credential). */
+  readonly headersToRemove: readonly string[]
+  /** Allow only: headers to add to the response sent back to the client. */
+  readonly responseHeadersToAdd: readonly HeaderEntry[]
+  readonly queryParametersToSet: readonly QueryParameter[]
+  readonly queryParametersToRemove: readonly string[]
+  /** Deny only: the body sent to the client. */
+  readonly body?: string
+  /** Emitted as the CheckResponse's dynamic metadata. */
+  readonly dynamicMetadata: Readonly<Record<string, unknown>>
+  /** What shadow rules would have decided. */
+  readonly shadow?: readonly ShadowRecord[]
+}
+
+const EMPTY: readonly never[] = Object.freeze([])
+const EMPTY_OBJECT: Readonly<Record<string, unknown>> = Object.freeze({})
+
+/** Fields a deny can carry beyond status and reason. */
+export interface DenyOptions {
+  readonly code?: DecisionCode
+  readonly rule?: string
+  readonly headers?: readonly HeaderEntry[]
+  readonly body?: string
+  readonly identity?: Identity
+  readonly dynamicMetadata?: Readonly<Record<string, unknown>>
+}
+
+/** Build a deny decision. */
+export function deny(status: number, reason: string, options: DenyOptions = {}): Decision {
+  const d: {
+    -readonly [K in keyof Decision]: Decision[K]
+  } = {
+    allowed: false,
+    status,
+    code: options.code ?? 'denied',
+    reason,
+    headers: options.headers ?? EMPTY,
+    headersToRemove: EMPTY,
+    responseHeadersToAdd: EMPTY,
+    queryParametersToSet: EMPTY,
+    queryParametersToRemove: EMPTY,
+    dynamicMetadata: options.dynamicMetadata ?? EMPTY_OBJECT,
+  }
+  if (options.rule !== undefined) d.rule = options.rule
+  if (options.body !== undefined) d.body = options.body
+  if (options.identity !== undefined) d.identity = options.identity
+  return d
+}
+
+/** A request that is not well-formed: 400, code `malformed_input`. */
+export function malformed(reason: string, code: DecisionCode = 'malformed_input', status = 400): Decision {
+  return deny(status, reason, { code })
+}
+
+export { EMPTY as EMPTY_LIST, EMPTY_OBJECT }

@@ -1,0 +1,139 @@
+/**
+ * Policy documents: parse YAML or JSON text keeping positions, validate against the JSON Schema
+ * with ajv, and report every problem at once with its JSON path (and line/column for text).
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import type { Problem } from './errors.js'
+import { PolicyError } from './errors.js'
+import policySchema from './policy.schema.json' with { type: 'json' }
+
+/** The JSON Schema of the policy document (draft-07). */
+export const POLICY_SCHEMA: Readonly<Record<string, unknown>> = policySchema
+
+/** Maps a JSON pointer to a 1-based line and column in the source text. */
+export type Locator = (pointer: string) => { line: number; column: number } | undefined
+
+/** A document with the means to locate its parts in the text it came from. */
+export interface SourceDocument {
+  readonly value: unknown
+  readonly locate: Locator
+  /** File name or description, for messages. */
+  readonly origin?: string
+}
+
+const noLocation: Locator = () => undefined
+
+/**
+ * Parse a policy from YAML or JSON text (JSON is YAML). Duplicate keys are an error: a document
+ * whose meaning depends on which of two keys wins is not a policy.
+ */
+export function parsePolicyText(text: string, origin?: string): SourceDocument {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
+  if (doc.errors.length > 0) {
+    throw new PolicyError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0]
+        return {
+          code: 'policy_parse',
+          message: e.message.split('\n')[0] ?? e.message,
+          path: '',
+          ...(pos !== undefined ? { line: pos.line, column: pos.col } : {}),
+        }
+      }),
+    )
+  }
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: 100 })
+  } catch (e) {
+    throw new PolicyError([{ code: 'policy_parse', message: (e as Error).message, path: '' }])
+  }
+  const locate: Locator = (pointer) => {
+    const node = nodeAt(doc.contents as Node | null, pointer)
+    const start = node?.range?.[0]
+    if (start === undefined) return undefined
+    const p = lineCounter.linePos(start)
+    return { line: p.line, column: p.col }
+  }
+  return origin === undefined ? { value, locate } : { value, locate, origin }
+}
+
+function nodeAt(root: Node | null, pointer: string): Node | undefined {
+  let node: Node | null | undefined = root
+  if (pointer === '') return node ?? undefined
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (isMap(node)) {
+      const pair: { key: unknown; value: unknown } | undefined = node.items.find(
+        (p) => isScalar(p.key) && String(p.key.value) === key,
+      )
+      if (pair === undefined) return node
+      node = (pair.value as Node | null) ?? (pair.key as Node)
+    } else if (isSeq(node)) {
+      const item = node.items[Number(key)] as Node | undefined
+      if (item === undefined) return node
+      node = item
+    } else return node ?? undefined
+  }
+  return node ?? undefined
+}
+
+/** Wrap an already-parsed object (no positions). */
+export function sourceFromValue(value: unknown): SourceDocument {
+  return { value, locate: noLocation }
+}
+
+let validator: ValidateFunction | undefined
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true })
+
+function validateFn(): ValidateFunction {
+  validator ??= ajv.compile(POLICY_SCHEMA)
+  return validator
+}
+
+/** Compile a schema fragment (an evaluator's config schema) with the shared ajv instance. */
+export function compileSchema(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  return ajv.compile(schema)
+}
+
+/** Problems for ajv errors, with paths prefixed by `base` and located in the source. */
+export function schemaProblems(
+  errors: readonly ErrorObject[] | null | undefined,
+  base: string,
+  locate: Locator,
+): Problem[] {
+  if (!errors) return []
+  const out: Problem[] = []
+  const seen = new Set<string>()
+  for (const e of errors) {
+    // `if/then`-style wrapper errors repeat their children; keep the informative ones.
+    if (e.keyword === 'if') continue
+    const path = base + e.instancePath
+    let message = e.message ?? 'is invalid'
+    if (e.keyword === 'additionalProperties')
+      message = `unknown field "${String(e.params.additionalProperty)}"`
+    else if (e.keyword === 'enum')
+      message = `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`
+    else if (e.keyword === 'not' && path === '') message = 'must not have both rules and layers'
+    const key = `${path}|${message}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    const pos = locate(path)
+    out.push({ code: 'schema', message, path, ...(pos ?? {}) })
+  }
+  return out
+}
+
+/** Validate against the policy schema; returns problems (empty when valid). */
+export function validatePolicyShape(src: SourceDocument): Problem[] {
+  const validate = validateFn()
+  if (validate(src.value)) return []
+  return schemaProblems(validate.errors, '', src.locate)
+}
+
+/** Escape a key for use in a JSON pointer. */
+export function pointer(...parts: ReadonlyArray<string | number>): string {
+  return parts.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')
+}

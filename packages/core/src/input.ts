@@ -1,0 +1,665 @@
+/**
+ * The input model: an Envoy v3 CheckRequest (protobuf JSON camelCase or proto snake_case) or a plain
+ * HTTP-shaped object, normalized once into a `CheckInput`.
+ *
+ * Everything here treats the input as hostile: wrong types are reported with their path, header
+ * names and values are checked, maps are built on null-prototype objects, and nothing recurses
+ * into caller-controlled depth.
+ */
+
+import { type Decision, malformed } from './decision.js'
+import { HEADER_NAME, hasControlChar } from './header-syntax.js'
+
+/** Parsed SPIFFE ID (`spiffe://<trust-domain>/<path>`). */
+export interface SpiffeId {
+  readonly id: string
+  readonly trustDomain: string
+  readonly path: string
+  /** From a Kubernetes-style path `/ns/<namespace>/sa/<service-account>`. */
+  readonly namespace?: string
+  readonly serviceAccount?: string
+}
+
+/** One side of the connection (`source` is the downstream client, `destination` the local proxy). */
+export interface PeerInfo {
+  readonly address: string | undefined
+  readonly port: number | undefined
+  readonly service: string | undefined
+  readonly principal: string | undefined
+  readonly certificate: string | undefined
+  readonly labels: Readonly<Record<string, string>>
+  /** Present when `principal` is a valid SPIFFE ID. */
+  readonly spiffe: SpiffeId | undefined
+}
+
+/** Which shape the caller used. */
+export type InputDialect = 'protojson' | 'proto' | 'http'
+
+/** A normalized request. Built once per decision; policies never see the raw input directly. */
+export interface CheckInput {
+  readonly dialect: InputDialect
+  readonly id: string | undefined
+  readonly time: string | undefined
+  readonly method: string
+  /** Percent-decoded path without query or fragment (see `docs/input.md` for the rule). */
+  readonly path: string
+  /** The request target exactly as received, with query. */
+  readonly rawPath: string
+  /** The raw query string without `?` (empty when none). */
+  readonly rawQuery: string
+  /** Decoded query parameters, name -> values in order. */
+  readonly query: Readonly<Record<string, readonly string[]>>
+  readonly host: string
+  readonly scheme: string
+  readonly protocol: string
+  /** Header names lower-cased; repeated headers joined as Envoy joins them (`,`; `; ` for cookie). */
+  readonly headers: Readonly<Record<string, string>>
+  /** Number of header entries in `headers`. */
+  readonly headerCount: number
+  /** Body as text (`raw_body` decoded as UTF-8 when only bytes were sent). */
+  readonly body: string | undefined
+  /** True when Envoy cut the body (`x-envoy-auth-partial-body: true`). */
+  readonly bodyTruncated: boolean
+  /** Declared request size in bytes, -1 when unknown. */
+  readonly size: number
+  readonly source: PeerInfo
+  readonly destination: PeerInfo
+  readonly contextExtensions: Readonly<Record<string, string>>
+  /** `metadata_context.filter_metadata` as plain JSON (namespace -> object). */
+  readonly filterMetadata: Readonly<Record<string, unknown>>
+  /** `route_metadata_context.filter_metadata` as plain JSON. */
+  readonly routeMetadata: Readonly<Record<string, unknown>>
+  readonly tlsSni: string | undefined
+  /** The object given to `decide()`, for dialects that pass it through (OPA-Envoy's `attributes`). */
+  readonly raw: Readonly<Record<string, unknown>>
+}
+
+/** Limits and path handling applied while normalizing. */
+export interface InputOptions {
+  /** Largest body accepted, in bytes of UTF-8 (default 4 MiB). Larger: 413. */
+  readonly maxBodyBytes?: number
+  /** Most header entries accepted (default 200). More: 431. */
+  readonly maxHeaders?: number
+  /** Largest total size of header names and values (default 64 KiB). Larger: 431. */
+  readonly maxHeaderBytes?: number
+  /** Deepest JSON body accepted when parsed (default 64). Deeper: treated as malformed. */
+  readonly maxJsonDepth?: number
+  /**
+   * Reject paths that proxies and servers may interpret differently (default true): empty segments
+   * (`//`), dot segments (`.`, `..`, also percent-encoded), encoded `/` or `\`, and a literal `\`.
+   */
+  readonly rejectAmbiguousPaths?: boolean
+}
+
+export interface ResolvedInputOptions {
+  readonly maxBodyBytes: number
+  readonly maxHeaders: number
+  readonly maxHeaderBytes: number
+  readonly maxJsonDepth: number
+  readonly rejectAmbiguousPaths: boolean
+}
+
+export const DEFAULT_INPUT_OPTIONS: ResolvedInputOptions = Object.freeze({
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxHeaders: 200,
+  maxHeaderBytes: 64 * 1024,
+  maxJsonDepth: 64,
+  rejectAmbiguousPaths: true,
+})
+
+export function resolveInputOptions(o: InputOptions | undefined): ResolvedInputOptions {
+  if (o === undefined) return DEFAULT_INPUT_OPTIONS
+  return {
+    maxBodyBytes: o.maxBodyBytes ?? DEFAULT_INPUT_OPTIONS.maxBodyBytes,
+    maxHeaders: o.maxHeaders ?? DEFAULT_INPUT_OPTIONS.maxHeaders,
+    maxHeaderBytes: o.maxHeaderBytes ?? DEFAULT_INPUT_OPTIONS.maxHeaderBytes,
+    maxJsonDepth: o.maxJsonDepth ?? DEFAULT_INPUT_OPTIONS.maxJsonDepth,
+    rejectAmbiguousPaths: o.rejectAmbiguousPaths ?? DEFAULT_INPUT_OPTIONS.rejectAmbiguousPaths,
+  }
+}
+
+/** Raised inside normalization; turned into a Decision at the boundary, never escapes. */
+class InputProblem {
+  constructor(readonly decision: Decision) {}
+}
+
+function bad(path: string, what: string): never {
+  throw new InputProblem(malformed(`malformed input: ${path} ${what}`))
+}
+
+type Obj = Record<string, unknown>
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * Read a field that may be spelled camelCase (protobuf JSON) or snake_case (proto names).
+ * Both spellings at once is ambiguous and rejected: two parsers could read different values.
+ */
+function field(o: Obj, camel: string, snake: string, at: string): unknown {
+  const a = Object.hasOwn(o, camel) ? o[camel] : undefined
+  if (camel === snake) return a
+  const b = Object.hasOwn(o, snake) ? o[snake] : undefined
+  if (a !== undefined && b !== undefined) bad(`${at}.${snake}`, `is given as both ${camel} and ${snake}`)
+  return a ?? b
+}
+
+function optObject(v: unknown, at: string): Obj | undefined {
+  if (v === undefined || v === null) return undefined
+  if (!isObject(v)) bad(at, 'must be an object')
+  return v
+}
+
+function optString(v: unknown, at: string): string | undefined {
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'string') bad(at, 'must be a string')
+  return v
+}
+
+function stringMap(v: unknown, at: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null)
+  if (v === undefined || v === null) return out
+  if (!isObject(v)) bad(at, 'must be an object of strings')
+  for (const k of Object.keys(v)) {
+    const s = v[k]
+    if (typeof s !== 'string') bad(`${at}.${k}`, 'must be a string')
+    out[k] = s
+  }
+  return out
+}
+
+/** Filter metadata: namespace -> JSON object. Kept by reference (it is plain JSON already). */
+function jsonObjectMap(v: unknown, at: string): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null)
+  if (v === undefined || v === null) return out
+  if (!isObject(v)) bad(at, 'must be an object')
+  for (const k of Object.keys(v)) {
+    const s = v[k]
+    if (!isObject(s)) bad(`${at}.${k}`, 'must be an object')
+    out[k] = s
+  }
+  return out
+}
+
+interface HeaderAcc {
+  readonly map: Record<string, string>
+  count: number
+  bytes: number
+}
+
+function addHeader(
+  acc: HeaderAcc,
+  rawName: string,
+  value: string,
+  at: string,
+  o: ResolvedInputOptions,
+): void {
+  // Envoy sends pseudo-headers (`:path`, `:method`, `:authority`) in the map; keep them as they are.
+  const pseudo = rawName.charCodeAt(0) === 58
+  const name = rawName.toLowerCase()
+  if (!HEADER_NAME.test(pseudo ? name.slice(1) : name)) bad(at, `has an invalid header name`)
+  if (hasControlChar(value)) bad(`${at}.${name}`, 'has a control character in its value')
+  acc.bytes += name.length + value.length
+  if (acc.bytes > o.maxHeaderBytes)
+    throw new InputProblem(malformed('headers too large', 'headers_too_large', 431))
+  const prev = acc.map[name]
+  if (prev === undefined) {
+    if (++acc.count > o.maxHeaders)
+      throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
+    acc.map[name] = value
+  } else {
+    // Same joining as Envoy: cookies with "; ", everything else with ",".
+    acc.map[name] = prev + (name === 'cookie' ? '; ' : ',') + value
+  }
+}
+
+function normalizeHeaders(
+  headers: unknown,
+  headerMap: unknown,
+  at: string,
+  o: ResolvedInputOptions,
+): HeaderAcc {
+  const acc: HeaderAcc = { map: Object.create(null), count: 0, bytes: 0 }
+  if (headers !== undefined && headers !== null) {
+    if (!isObject(headers)) bad(at, 'must be an object')
+    const keys = Object.keys(headers)
+    if (keys.length > o.maxHeaders)
+      throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
+    for (const k of keys) {
+      const v = headers[k]
+      if (typeof v === 'string') addHeader(acc, k, v, at, o)
+      else if (Array.isArray(v)) {
+        if (v.length > o.maxHeaders)
+          throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
+        for (const item of v) {
+          if (typeof item !== 'string') bad(`${at}.${k}`, 'must be a string or a list of strings')
+          addHeader(acc, k, item, at, o)
+        }
+      } else bad(`${at}.${k}`, 'must be a string or a list of strings')
+    }
+  }
+  const hm = optObject(headerMap, `${at}_map`)
+  if (hm !== undefined) {
+    const list = hm.headers
+    if (list !== undefined) {
+      if (!Array.isArray(list)) bad(`${at}_map.headers`, 'must be a list')
+      if (list.length > o.maxHeaders)
+        throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
+      for (let i = 0; i < list.length; i++) {
+        const hv = list[i]
+        if (!isObject(hv)) bad(`${at}_map.headers[${i}]`, 'must be an object')
+        const key = optString(hv.key, `${at}_map.headers[${i}].key`)
+        if (key === undefined) bad(`${at}_map.headers[${i}].key`, 'is required')
+        let value = optString(hv.value, `${at}_map.headers[${i}].value`)
+        const raw = field(hv, 'rawValue', 'raw_value', `${at}_map.headers[${i}]`)
+        if (value === undefined && raw !== undefined) {
+          value = decodeUtf8(
+            bytesOf(raw, `${at}_map.headers[${i}].raw_value`),
+            `${at}_map.headers[${i}].raw_value`,
+          )
+        }
+        addHeader(acc, key, value ?? '', at, o)
+      }
+    }
+  }
+  return acc
+}
+
+function bytesOf(v: unknown, at: string): Uint8Array {
+  if (v instanceof Uint8Array) return v
+  if (typeof v === 'string') {
+    // protobuf JSON encodes bytes as base64 (standard or URL-safe alphabet).
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(v)) bad(at, 'must be base64')
+    return Buffer.from(v, 'base64')
+  }
+  return bad(at, 'must be bytes (base64 in JSON)')
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+function decodeUtf8(b: Uint8Array, at: string): string {
+  try {
+    return utf8.decode(b)
+  } catch {
+    return bad(at, 'is not valid UTF-8')
+  }
+}
+
+/** Percent-decode a path segment or query component; invalid encodings and invalid UTF-8 reject. */
+function percentDecode(s: string, at: string): string {
+  if (s.indexOf('%') === -1) return s
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return bad(at, 'has invalid percent-encoding or invalid UTF-8')
+  }
+}
+
+const AMBIGUOUS_ENCODED = /%(?:2f|5c)/i
+const NUL = /%00|\0/
+
+interface SplitPath {
+  readonly path: string
+  readonly rawQuery: string
+  readonly query: Record<string, string[]>
+}
+
+/**
+ * Split the request target into path and query. The path is percent-decoded as a whole, after
+ * the ambiguity checks ran on the raw form; the query is split on `&`, `+` means space, and both
+ * names and values are percent-decoded. A fragment is dropped.
+ */
+export function splitPath(target: string, rejectAmbiguous: boolean): SplitPath | Decision {
+  try {
+    return splitPathOrThrow(target, rejectAmbiguous)
+  } catch (e) {
+    if (e instanceof InputProblem) return e.decision
+    throw e
+  }
+}
+
+function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
+  let end = target.length
+  const hash = target.indexOf('#')
+  if (hash !== -1) end = hash
+  const q = target.indexOf('?')
+  const rawPathPart = q !== -1 && q < end ? target.slice(0, q) : target.slice(0, end)
+  const rawQuery = q !== -1 && q < end ? target.slice(q + 1, end) : ''
+  if (rawPathPart.length === 0 || (rawPathPart.charCodeAt(0) !== 47 && rawPathPart !== '*')) {
+    bad('path', 'must start with "/"')
+  }
+  if (NUL.test(rawPathPart)) bad('path', 'contains a NUL byte')
+  if (rejectAmbiguous) {
+    if (rawPathPart.includes('\\')) bad('path', 'contains "\\" (ambiguous path)')
+    if (AMBIGUOUS_ENCODED.test(rawPathPart)) bad('path', 'contains an encoded "/" or "\\" (ambiguous path)')
+    // Check segments after decoding dots only, so %2e%2e counts as "..".
+    const segs = rawPathPart.split('/')
+    for (let i = 1; i < segs.length; i++) {
+      const seg = segs[i]!
+      if (seg === '' && i < segs.length - 1) bad('path', 'contains an empty segment "//" (ambiguous path)')
+      const dots = seg.indexOf('%') === -1 ? seg : seg.replace(/%2e/gi, '.')
+      if (dots === '.' || dots === '..') bad('path', 'contains a dot segment (ambiguous path)')
+    }
+  }
+  const path = percentDecode(rawPathPart, 'path')
+  const query: Record<string, string[]> = Object.create(null)
+  if (rawQuery.length > 0) {
+    for (const part of rawQuery.split('&')) {
+      if (part === '') continue
+      const eq = part.indexOf('=')
+      const k = percentDecode((eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' '), 'query')
+      const v = eq === -1 ? '' : percentDecode(part.slice(eq + 1).replace(/\+/g, ' '), 'query')
+      const list = query[k]
+      if (list === undefined) query[k] = [v]
+      else list.push(v)
+    }
+  }
+  return { path, rawQuery, query }
+}
+
+const SPIFFE_TD = /^[a-z0-9._-]+$/
+const SPIFFE_SEG = /^[A-Za-z0-9._-]+$/
+
+/** Parse a SPIFFE ID; undefined when `principal` is not one (it may be a certificate subject). */
+export function parseSpiffeId(principal: string | undefined): SpiffeId | undefined {
+  if (principal === undefined || !principal.startsWith('spiffe://') || principal.length > 2048)
+    return undefined
+  const rest = principal.slice(9)
+  const slash = rest.indexOf('/')
+  const trustDomain = slash === -1 ? rest : rest.slice(0, slash)
+  const path = slash === -1 ? '' : rest.slice(slash)
+  if (!SPIFFE_TD.test(trustDomain)) return undefined
+  if (path !== '') {
+    const segs = path.split('/')
+    for (let i = 1; i < segs.length; i++) {
+      const s = segs[i]!
+      if (!SPIFFE_SEG.test(s) || s === '.' || s === '..') return undefined
+    }
+    if (segs.length === 5 && segs[1] === 'ns' && segs[3] === 'sa') {
+      return { id: principal, trustDomain, path, namespace: segs[2]!, serviceAccount: segs[4]! }
+    }
+  }
+  return { id: principal, trustDomain, path }
+}
+
+const EMPTY_STRINGS: Readonly<Record<string, string>> = Object.freeze(Object.create(null))
+
+function peerFromCheckRequest(v: unknown, at: string): PeerInfo {
+  const p = optObject(v, at)
+  if (p === undefined) return emptyPeer()
+  let address: string | undefined
+  let port: number | undefined
+  const addr = optObject(p.address, `${at}.address`)
+  if (addr !== undefined) {
+    const sa = optObject(
+      field(addr, 'socketAddress', 'socket_address', `${at}.address`),
+      `${at}.address.socket_address`,
+    )
+    if (sa !== undefined) {
+      address = optString(sa.address, `${at}.address.socket_address.address`)
+      const pv = field(sa, 'portValue', 'port_value', `${at}.address.socket_address`)
+      if (pv !== undefined && pv !== null) {
+        // protobuf JSON may encode uint32 as a number or a decimal string.
+        const n = typeof pv === 'string' && /^\d{1,5}$/.test(pv) ? Number(pv) : pv
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
+          bad(`${at}.address.socket_address.port_value`, 'must be a port number')
+        }
+        port = n
+      }
+    }
+  }
+  const principal = optString(p.principal, `${at}.principal`)
+  return {
+    address,
+    port,
+    service: optString(p.service, `${at}.service`),
+    principal,
+    certificate: optString(p.certificate, `${at}.certificate`),
+    labels: p.labels === undefined ? EMPTY_STRINGS : stringMap(p.labels, `${at}.labels`),
+    spiffe: parseSpiffeId(principal),
+  }
+}
+
+function emptyPeer(): PeerInfo {
+  return {
+    address: undefined,
+    port: undefined,
+    service: undefined,
+    principal: undefined,
+    certificate: undefined,
+    labels: EMPTY_STRINGS,
+    spiffe: undefined,
+  }
+}
+
+function bodyFrom(body: unknown, rawBody: unknown, at: string, o: ResolvedInputOptions): string | undefined {
+  let text: string | undefined
+  if (body !== undefined && body !== null && body !== '') {
+    if (typeof body !== 'string') bad(`${at}.body`, 'must be a string')
+    // A string's UTF-8 size is at most 3x its length; only measure when it could be over.
+    if (body.length * 3 > o.maxBodyBytes && Buffer.byteLength(body, 'utf8') > o.maxBodyBytes) {
+      throw new InputProblem(malformed('body too large', 'body_too_large', 413))
+    }
+    text = body
+  } else if (rawBody !== undefined && rawBody !== null && rawBody !== '') {
+    if (typeof rawBody === 'string' && (rawBody.length * 3) / 4 > o.maxBodyBytes + 3) {
+      throw new InputProblem(malformed('body too large', 'body_too_large', 413))
+    }
+    const bytes = bytesOf(rawBody, `${at}.raw_body`)
+    if (bytes.length > o.maxBodyBytes)
+      throw new InputProblem(malformed('body too large', 'body_too_large', 413))
+    text = decodeUtf8(bytes, `${at}.raw_body`)
+  }
+  return text
+}
+
+function sizeOf(v: unknown, at: string): number {
+  if (v === undefined || v === null) return -1
+  const n = typeof v === 'string' && /^-?\d{1,15}$/.test(v) ? Number(v) : v
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < -1) bad(at, 'must be an integer')
+  return n
+}
+
+function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
+  const attrs = optObject(raw.attributes, 'attributes')
+  if (attrs === undefined) bad('attributes', 'must be an object')
+  const snake =
+    Object.hasOwn(attrs, 'metadata_context') ||
+    Object.hasOwn(attrs, 'context_extensions') ||
+    Object.hasOwn(attrs, 'route_metadata_context') ||
+    Object.hasOwn(attrs, 'tls_session')
+  const req = optObject(attrs.request, 'attributes.request')
+  const http = optObject(req?.http, 'attributes.request.http') ?? {}
+  const at = 'attributes.request.http'
+  const method = optString(http.method, `${at}.method`) ?? ''
+  const target = optString(http.path, `${at}.path`) ?? ''
+  if (target === '') bad(`${at}.path`, 'is required')
+  const acc = normalizeHeaders(http.headers, field(http, 'headerMap', 'header_map', at), `${at}.headers`, o)
+  const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
+  const md = optObject(
+    field(attrs, 'metadataContext', 'metadata_context', 'attributes'),
+    'attributes.metadata_context',
+  )
+  const rmd = optObject(
+    field(attrs, 'routeMetadataContext', 'route_metadata_context', 'attributes'),
+    'attributes.route_metadata_context',
+  )
+  const tls = optObject(field(attrs, 'tlsSession', 'tls_session', 'attributes'), 'attributes.tls_session')
+  const time = req?.time
+  return {
+    dialect: snake ? 'proto' : 'protojson',
+    id: optString(http.id, `${at}.id`),
+    time: typeof time === 'string' ? time : undefined,
+    method: method.toUpperCase(),
+    path: split.path,
+    rawPath: target,
+    rawQuery: split.rawQuery,
+    query: split.query,
+    host: optString(http.host, `${at}.host`) ?? acc.map[':authority'] ?? acc.map.host ?? '',
+    scheme: optString(http.scheme, `${at}.scheme`) ?? '',
+    protocol: optString(http.protocol, `${at}.protocol`) ?? '',
+    headers: acc.map,
+    headerCount: acc.count,
+    body: bodyFrom(http.body, field(http, 'rawBody', 'raw_body', at), at, o),
+    bodyTruncated: acc.map['x-envoy-auth-partial-body'] === 'true',
+    size: sizeOf(http.size, `${at}.size`),
+    source: peerFromCheckRequest(attrs.source, 'attributes.source'),
+    destination: peerFromCheckRequest(attrs.destination, 'attributes.destination'),
+    contextExtensions: stringMap(
+      field(attrs, 'contextExtensions', 'context_extensions', 'attributes'),
+      'attributes.context_extensions',
+    ),
+    filterMetadata: jsonObjectMap(
+      md === undefined
+        ? undefined
+        : field(md, 'filterMetadata', 'filter_metadata', 'attributes.metadata_context'),
+      'attributes.metadata_context.filter_metadata',
+    ),
+    routeMetadata: jsonObjectMap(
+      rmd === undefined
+        ? undefined
+        : field(rmd, 'filterMetadata', 'filter_metadata', 'attributes.route_metadata_context'),
+      'attributes.route_metadata_context.filter_metadata',
+    ),
+    tlsSni: tls === undefined ? undefined : optString(tls.sni, 'attributes.tls_session.sni'),
+    raw,
+  }
+}
+
+function plainPeer(v: unknown, at: string): PeerInfo {
+  const p = optObject(v, at)
+  if (p === undefined) return emptyPeer()
+  const port = p.port
+  if (
+    port !== undefined &&
+    (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)
+  ) {
+    bad(`${at}.port`, 'must be a port number')
+  }
+  const principal = optString(p.principal, `${at}.principal`)
+  return {
+    address: optString(p.address, `${at}.address`),
+    port: port as number | undefined,
+    service: optString(p.service, `${at}.service`),
+    principal,
+    certificate: optString(p.certificate, `${at}.certificate`),
+    labels: p.labels === undefined ? EMPTY_STRINGS : stringMap(p.labels, `${at}.labels`),
+    spiffe: parseSpiffeId(principal),
+  }
+}
+
+function fromHttpShape(raw: Obj, o: ResolvedInputOptions): CheckInput {
+  const method = optString(raw.method, 'method') ?? 'GET'
+  const target = optString(raw.path, 'path') ?? optString(raw.url, 'url')
+  if (target === undefined) bad('path', 'is required')
+  const acc = normalizeHeaders(raw.headers, undefined, 'headers', o)
+  const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
+  let body: string | undefined
+  const b = raw.body
+  if (b instanceof Uint8Array) {
+    if (b.length > o.maxBodyBytes) throw new InputProblem(malformed('body too large', 'body_too_large', 413))
+    body = decodeUtf8(b, 'body')
+  } else if (typeof b === 'object' && b !== null) {
+    // A service author may pass an already-parsed JSON body; keep its text form for dialects.
+    let text: string
+    try {
+      text = JSON.stringify(b)
+    } catch {
+      return bad('body', 'is not JSON-serializable')
+    }
+    body = bodyFrom(text, undefined, '', o)
+  } else body = bodyFrom(b, undefined, '', o)
+  const md = optObject(raw.metadata, 'metadata')
+  return {
+    dialect: 'http',
+    id: optString(raw.id, 'id'),
+    time: undefined,
+    method: method.toUpperCase(),
+    path: split.path,
+    rawPath: target,
+    rawQuery: split.rawQuery,
+    query: split.query,
+    host: optString(raw.host, 'host') ?? acc.map.host ?? acc.map[':authority'] ?? '',
+    scheme: optString(raw.scheme, 'scheme') ?? '',
+    protocol: optString(raw.protocol, 'protocol') ?? '',
+    headers: acc.map,
+    headerCount: acc.count,
+    body,
+    bodyTruncated: acc.map['x-envoy-auth-partial-body'] === 'true',
+    size: body === undefined ? 0 : -1,
+    source: plainPeer(raw.source, 'source'),
+    destination: plainPeer(raw.destination, 'destination'),
+    contextExtensions: stringMap(raw.contextExtensions, 'contextExtensions'),
+    filterMetadata: jsonObjectMap(md === undefined ? undefined : (md.filterMetadata ?? md), 'metadata'),
+    routeMetadata: jsonObjectMap(undefined, 'routeMetadata'),
+    tlsSni: undefined,
+    raw,
+  }
+}
+
+/**
+ * Normalize a CheckRequest (either JSON dialect) or a plain HTTP-shaped object.
+ * Returns a deny Decision (400, 413 or 431) instead of throwing when the input is malformed.
+ */
+export function normalizeInput(
+  raw: unknown,
+  options: ResolvedInputOptions = DEFAULT_INPUT_OPTIONS,
+): CheckInput | Decision {
+  if (!isObject(raw)) return malformed('malformed input: a CheckRequest must be an object')
+  try {
+    return Object.hasOwn(raw, 'attributes') ? fromCheckRequest(raw, options) : fromHttpShape(raw, options)
+  } catch (e) {
+    if (e instanceof InputProblem) return e.decision
+    if (e instanceof RangeError) return malformed('malformed input: too deeply nested')
+    throw e
+  }
+}
+
+/** True when `normalizeInput` returned a decision (the input was rejected). */
+export function isDecision(v: CheckInput | Decision): v is Decision {
+  return 'allowed' in v
+}
+
+/** Parse the body as JSON when the content type says JSON; undefined otherwise or when invalid. */
+export function parseJsonBody(
+  input: CheckInput,
+  maxDepth: number,
+): { value: unknown } | { error: string } | undefined {
+  const body = input.body
+  if (body === undefined || input.bodyTruncated) return undefined
+  const ct = input.headers['content-type']
+  if (ct === undefined || !isJsonContentType(ct)) return undefined
+  return parseJsonLimited(body, maxDepth)
+}
+
+/** `application/json`, `application/*+json`, with or without parameters. */
+export function isJsonContentType(ct: string): boolean {
+  const semi = ct.indexOf(';')
+  const mt = (semi === -1 ? ct : ct.slice(0, semi)).trim().toLowerCase()
+  return mt === 'application/json' || (mt.startsWith('application/') && mt.endsWith('+json'))
+}
+
+/**
+ * JSON.parse with a nesting limit checked on the text before parsing (an iterative scan, so deep
+ * documents never reach a recursive walker).
+ */
+export function parseJsonLimited(text: string, maxDepth: number): { value: unknown } | { error: string } {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) {
+      if (++depth > maxDepth) return { error: `JSON nested deeper than ${maxDepth}` }
+    } else if (c === 125 || c === 93) depth--
+  }
+  try {
+    return { value: JSON.parse(text) }
+  } catch (e) {
+    return { error: `invalid JSON: ${(e as Error).message.slice(0, 120)}` }
+  }
+}
