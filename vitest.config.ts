@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@verdict\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
       { find: /^@verdict\/core$/, replacement: src('./packages/core/src/index.ts') },
+      { find: /^@verdict\/([a-z-]+)$/, replacement: src('./packages/$1/src/index.ts') },
     ],
   },
   test: {
