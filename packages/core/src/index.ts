@@ -74,5 +74,13 @@ export {
   type McpSettings,
   mcpDenialBody,
 } from './mcp-call.js'
+export {
+  createEngineFromFile,
+  loadPolicyFile,
+  type PolicyFile,
+  type PolicyWatch,
+  type WatchOptions,
+  watchPolicyFile,
+} from './policy-file.js'
 export { createFileResourceLoader, type FileResourceOptions } from './resources.js'
 export { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'

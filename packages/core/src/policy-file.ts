@@ -1,0 +1,169 @@
+/**
+ * Policy files for Node hosts: load one (YAML or JSON, with line/column in problems) and keep an
+ * engine in step with it. Used by the sidecar, the MCP gateway and the CLI; `decide()` never
+ * touches the file system.
+ */
+import { createHash } from 'node:crypto'
+import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { basename, dirname, resolve } from 'node:path'
+import { parsePolicyText, type SourceDocument } from './document.js'
+import { createEngine, type Engine, type EngineOptions } from './engine.js'
+import { PolicyError } from './errors.js'
+import type { ResourceLoader } from './evaluator.js'
+import { createFileResourceLoader } from './resources.js'
+
+/** A parsed policy file and a loader for what it references, relative to its directory. */
+export interface PolicyFile {
+  readonly path: string
+  readonly source: SourceDocument
+  readonly resources: ResourceLoader
+  /** SHA-256 of the text, to tell real changes from touches. */
+  readonly digest: string
+}
+
+/**
+ * Read and parse a policy file. Throws `PolicyError` for unreadable or unparsable files, with the
+ * file's line and column for parse errors.
+ */
+export async function loadPolicyFile(
+  path: string,
+  options: { fetch?: typeof globalThis.fetch } = {},
+): Promise<PolicyFile> {
+  const abs = resolve(path)
+  let text: string
+  try {
+    text = await readFile(abs, 'utf8')
+  } catch (e) {
+    throw new PolicyError([
+      { code: 'policy_parse', message: `cannot read ${path}: ${(e as Error).message}`, path: '' },
+    ])
+  }
+  const source = parsePolicyText(text, abs)
+  return {
+    path: abs,
+    source,
+    resources: createFileResourceLoader({
+      baseDir: dirname(abs),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    }),
+    digest: createHash('sha256').update(text).digest('hex'),
+  }
+}
+
+/**
+ * Create an engine from a policy file; files and bundles it names resolve next to it.
+ *
+ * @example
+ * ```ts
+ * const engine = await createEngineFromFile('policy.yaml', { evaluators: [createCelEvaluator()] })
+ * ```
+ */
+export async function createEngineFromFile(path: string, options: EngineOptions = {}): Promise<Engine> {
+  const file = await loadPolicyFile(path)
+  return createEngine(file.source, { resources: file.resources, ...options })
+}
+
+export interface WatchOptions {
+  /** Called after a successful swap with the engine's new generation. */
+  readonly onReload?: (info: { generation: number; path: string }) => void
+  /** Called when a changed file is invalid; the old policy stays in force. */
+  readonly onError?: (error: unknown) => void
+  /** Polling interval backing up fs.watch (which misses some editors' renames). Default 500 ms. */
+  readonly intervalMs?: number
+  /** Quiet time after the last change event before reloading. Default 50 ms. */
+  readonly debounceMs?: number
+}
+
+/** A running watch: `reload()` forces a check now (SIGHUP), `close()` stops watching. */
+export interface PolicyWatch {
+  reload(): Promise<boolean>
+  close(): void
+}
+
+/**
+ * Reload `engine` whenever the file at `path` changes (and on `reload()`). Each reload compiles the
+ * new policy fully and swaps atomically; an invalid edit keeps the old policy and goes to `onError`.
+ */
+export function watchPolicyFile(path: string, engine: Engine, options: WatchOptions = {}): PolicyWatch {
+  const abs = resolve(path)
+  let lastDigest: string | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let running: Promise<boolean> | undefined
+  let again = false
+  let closed = false
+
+  const check = async (): Promise<boolean> => {
+    let file: PolicyFile
+    try {
+      file = await loadPolicyFile(abs)
+    } catch (e) {
+      options.onError?.(e)
+      return false
+    }
+    if (file.digest === lastDigest) return false
+    try {
+      await engine.update(file.source)
+      lastDigest = file.digest
+      options.onReload?.({ generation: engine.info.generation, path: abs })
+      return true
+    } catch (e) {
+      // Remember the bad digest too, so the same invalid text is reported once, not every poll.
+      lastDigest = file.digest
+      options.onError?.(e)
+      return false
+    }
+  }
+
+  const reload = (): Promise<boolean> => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = check().finally(() => {
+      running = undefined
+      if (again && !closed) {
+        again = false
+        void reload()
+      }
+    })
+    return running
+  }
+
+  const schedule = (): void => {
+    if (closed) return
+    if (timer) clearTimeout(timer)
+    timer = setTimeout(() => void reload(), options.debounceMs ?? 50)
+  }
+
+  // The current text is what the engine was created from; record its digest without reloading.
+  void readFile(abs)
+    .then((t) => {
+      lastDigest ??= createHash('sha256').update(t).digest('hex')
+    })
+    .catch(() => {})
+
+  let watcher: FSWatcher | undefined
+  try {
+    // Watch the directory: editors often replace the file by renaming a new one over it.
+    watcher = watch(dirname(abs), (_event, name) => {
+      if (name === null || name === basename(abs)) schedule()
+    })
+    watcher.on('error', () => {})
+    watcher.unref()
+  } catch {
+    watcher = undefined
+  }
+  const poll = (): void => schedule()
+  watchFile(abs, { interval: options.intervalMs ?? 500, persistent: false }, poll)
+
+  return {
+    reload,
+    close() {
+      closed = true
+      if (timer) clearTimeout(timer)
+      watcher?.close()
+      unwatchFile(abs, poll)
+    },
+  }
+}
