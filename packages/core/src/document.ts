@@ -34,7 +34,8 @@ export function parsePolicyText(text: string, origin?: string): SourceDocument {
   if (doc.errors.length > 0) {
     throw new PolicyError(
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0]
+        const lp = lineCounter.linePos(e.pos[0])
+        const pos = { line: lp.line, col: lp.col }
         return {
           code: 'policy_parse',
           message: e.message.split('\n')[0] ?? e.message,

@@ -197,12 +197,20 @@ function denyFromRule(
   })
 }
 
-/** Later entries win for the same header name (most specific response last). */
+/**
+ * Later entries win for the same header name (most specific response last); entries marked
+ * `append` add a value instead of replacing.
+ */
 function dedupeHeaders(list: HeaderEntry[]): HeaderEntry[] {
   if (list.length < 2) return list
-  const seen = new Map<string, HeaderEntry>()
-  for (const h of list) seen.set(h.key.toLowerCase(), h)
-  return [...seen.values()]
+  const seen = new Map<string, HeaderEntry[]>()
+  for (const h of list) {
+    const k = h.key.toLowerCase()
+    const prev = seen.get(k)
+    if (h.append === 'append' && prev !== undefined) prev.push(h)
+    else seen.set(k, [h])
+  }
+  return [...seen.values()].flat()
 }
 
 function recordShadow(acc: Acc, rule: CompiledRule, m: Match | 'skip'): void {

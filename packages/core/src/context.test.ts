@@ -1,0 +1,186 @@
+import { describe, expect, test } from 'vitest'
+import { DecisionContext } from './context.js'
+import { type CheckInput, DEFAULT_INPUT_OPTIONS, isDecision, normalizeInput } from './input.js'
+
+function ctxFor(raw: unknown): DecisionContext {
+  const i = normalizeInput(raw, DEFAULT_INPUT_OPTIONS)
+  if (isDecision(i)) throw new Error(i.reason)
+  return new DecisionContext(i as CheckInput, 0, 64)
+}
+
+const request = {
+  attributes: {
+    source: {
+      address: { socketAddress: { address: '10.1.2.3', portValue: 5000 } },
+      principal: 'spiffe://td/ns/a/sa/b',
+    },
+    destination: {
+      address: { socketAddress: { address: '10.0.0.1', portValue: 8080 } },
+      labels: { app: 'gw' },
+    },
+    request: {
+      time: '2026-11-24T00:00:00Z',
+      http: {
+        id: '42',
+        method: 'POST',
+        path: '/api/v1/items?limit=5&tag=a&tag=b',
+        host: 'api.example',
+        scheme: 'https',
+        protocol: 'HTTP/2',
+        size: 16,
+        headers: { 'content-type': 'application/json', referer: 'https://r', 'user-agent': 'curl/8' },
+        body: '{"name":"thing"}',
+      },
+    },
+    contextExtensions: { tenant: 't1' },
+    metadataContext: {
+      filterMetadata: {
+        mcp_proxy: { jsonrpc: '2.0', method: 'tools/call', id: 7, params: { name: 'read_wiki_structure' } },
+      },
+    },
+  },
+}
+
+describe('OPA-Envoy input dialect', () => {
+  test('attributes in protobuf JSON names plus parsed_path, parsed_query, parsed_body', () => {
+    const ctx = ctxFor(request)
+    const i = ctx.opaEnvoyInput() as Record<string, any>
+    expect(i.attributes.request.http).toMatchObject({
+      method: 'POST',
+      path: '/api/v1/items?limit=5&tag=a&tag=b',
+      host: 'api.example',
+      id: '42',
+      size: '16',
+      body: '{"name":"thing"}',
+    })
+    expect(i.attributes.source).toEqual({
+      address: { socketAddress: { address: '10.1.2.3', portValue: 5000 } },
+      principal: 'spiffe://td/ns/a/sa/b',
+    })
+    expect(i.attributes.destination.labels).toEqual({ app: 'gw' })
+    expect(i.attributes.metadataContext.filterMetadata.mcp_proxy.params.name).toBe('read_wiki_structure')
+    expect(i.attributes.contextExtensions).toEqual({ tenant: 't1' })
+    expect(i.parsed_path).toEqual(['api', 'v1', 'items'])
+    expect({ ...i.parsed_query }).toEqual({ limit: ['5'], tag: ['a', 'b'] })
+    expect(i.parsed_body).toEqual({ name: 'thing' })
+    expect(i.truncated_body).toBe(false)
+    expect(i.version).toEqual({ encoding: 'protojson', ext_authz: 'v3' })
+    expect(i.jwt).toBeUndefined()
+    expect(ctx.opaEnvoyInput()).toBe(i) // built once
+  })
+
+  test('verified claims and the MCP call sit alongside', () => {
+    const ctx = ctxFor(request)
+    ctx.jwt = { sub: 'alice' }
+    ctx.mcp = {
+      method: 'tools/call',
+      id: 7,
+      params: {},
+      tool: { name: 't', arguments: { a: 1 } },
+      from: 'metadata',
+    }
+    const i = ctx.opaEnvoyInput() as Record<string, any>
+    expect(i.jwt).toEqual({ sub: 'alice' })
+    expect(i.mcp).toMatchObject({ method: 'tools/call', id: 7, tool: { name: 't', arguments: { a: 1 } } })
+  })
+
+  test('root path and no body', () => {
+    const i = ctxFor({ path: '/' }).opaEnvoyInput() as Record<string, any>
+    expect(i.parsed_path).toEqual([''])
+    expect(i).not.toHaveProperty('parsed_body')
+  })
+})
+
+describe('Authorino input dialect', () => {
+  test('well-known attributes in snake_case', () => {
+    const ctx = ctxFor(request)
+    const a = ctx.authorinoInput() as Record<string, any>
+    expect(a.request).toMatchObject({
+      id: '42',
+      time: '2026-11-24T00:00:00Z',
+      method: 'POST',
+      path: '/api/v1/items?limit=5&tag=a&tag=b',
+      url_path: '/api/v1/items',
+      query: 'limit=5&tag=a&tag=b',
+      host: 'api.example',
+      scheme: 'https',
+      protocol: 'HTTP/2',
+      referer: 'https://r',
+      user_agent: 'curl/8',
+      size: 16,
+      body: '{"name":"thing"}',
+      context_extensions: { tenant: 't1' },
+    })
+    expect(a.source).toMatchObject({ address: '10.1.2.3', port: 5000, principal: 'spiffe://td/ns/a/sa/b' })
+    expect(a.destination).toMatchObject({ address: '10.0.0.1', port: 8080, labels: { app: 'gw' } })
+    expect(a.metadata.filter_metadata.mcp_proxy.params.name).toBe('read_wiki_structure')
+    expect(a.auth).toEqual({ metadata: {}, authorization: {}, response: {} })
+    expect(ctx.authorinoInput()).toBe(a)
+  })
+
+  test('auth.identity holds the claims, or the peer when no token verified', () => {
+    const ctx = ctxFor(request)
+    ctx.jwt = { sub: 'alice', iss: 'https://idp' }
+    expect((ctx.authorinoInput() as any).auth.identity).toEqual({ sub: 'alice', iss: 'https://idp' })
+    const peer = ctxFor(request)
+    peer.identity = { kind: 'peer', subject: 'spiffe://td/ns/a/sa/b', principal: 'spiffe://td/ns/a/sa/b' }
+    expect((peer.authorinoInput() as any).auth.identity).toEqual({
+      principal: 'spiffe://td/ns/a/sa/b',
+      sub: 'spiffe://td/ns/a/sa/b',
+    })
+  })
+
+  test('arguments read from the body appear under the MCP metadata (seed 001 policies)', () => {
+    const ctx = ctxFor(request)
+    ctx.mcp = {
+      method: 'tools/call',
+      id: 7,
+      params: { name: 'read_wiki_structure', arguments: { repoName: 'kubernetes-sigs/gateway-api' } },
+      tool: { name: 'read_wiki_structure', arguments: { repoName: 'kubernetes-sigs/gateway-api' } },
+      from: 'metadata+body',
+    }
+    const a = ctx.authorinoInput() as any
+    expect(a.metadata.filter_metadata.mcp_proxy.params.arguments.repoName).toBe('kubernetes-sigs/gateway-api')
+    expect(a.metadata.filter_metadata.mcp_proxy.params.name).toBe('read_wiki_structure')
+    // The normalized input itself is not modified.
+    expect((ctx.input.filterMetadata.mcp_proxy as any).params.arguments).toBeUndefined()
+  })
+
+  test('views are rebuilt after resetViews (batch elements)', () => {
+    const ctx = ctxFor(request)
+    const first = ctx.authorinoInput()
+    ctx.resetViews()
+    expect(ctx.authorinoInput()).not.toBe(first)
+  })
+})
+
+describe('parsedBody and memo', () => {
+  test('JSON bodies parse once; non-JSON content types and invalid JSON give undefined', () => {
+    expect(ctxFor(request).parsedBody).toEqual({ name: 'thing' })
+    expect(
+      ctxFor({ path: '/', headers: { 'content-type': 'text/plain' }, body: '{}' }).parsedBody,
+    ).toBeUndefined()
+    expect(
+      ctxFor({ path: '/', headers: { 'content-type': 'application/json' }, body: '{' }).parsedBody,
+    ).toBeUndefined()
+    expect(
+      ctxFor({ path: '/', headers: { 'content-type': 'application/vnd.x+json; charset=utf-8' }, body: '[1]' })
+        .parsedBody,
+    ).toEqual([1])
+    expect(
+      ctxFor({
+        path: '/',
+        headers: { 'content-type': 'application/json', 'x-envoy-auth-partial-body': 'true' },
+        body: '{}',
+      }).parsedBody,
+    ).toBeUndefined()
+  })
+
+  test('memo computes once per key', () => {
+    const ctx = ctxFor({ path: '/' })
+    const key = {}
+    let n = 0
+    expect(ctx.memo(key, () => ++n)).toBe(1)
+    expect(ctx.memo(key, () => ++n)).toBe(1)
+  })
+})
