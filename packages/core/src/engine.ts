@@ -138,23 +138,35 @@ type Match = { matched: boolean; value: unknown; error: string | undefined }
 
 const NO: Match = { matched: false, value: undefined, error: undefined }
 
-/** `when` then the body; only boolean `true` matches, except for decide rules which return values. */
-async function evalRule(rule: CompiledRule, ctx: DecisionContext): Promise<Match | 'skip'> {
-  if (rule.when !== undefined) {
-    let w = runProgram(rule.when, ctx)
-    if (isThenable(w)) w = await w
-    if (!w.ok) return { matched: false, value: undefined, error: `condition: ${w.error}` }
-    if (w.value !== true) {
-      if (typeof w.value !== 'boolean')
-        return { matched: false, value: undefined, error: 'condition did not return a boolean' }
-      return 'skip'
-    }
+/**
+ * `when` then the body; only boolean `true` matches, except for decide rules which return values.
+ * Synchronous unless an evaluator answers with a promise, so plain rules cost no microtask.
+ */
+function evalRule(rule: CompiledRule, ctx: DecisionContext): Match | 'skip' | Promise<Match | 'skip'> {
+  if (rule.when === undefined) return evalBody(rule, ctx)
+  const w = runProgram(rule.when, ctx)
+  return isThenable(w) ? w.then((r) => afterWhen(rule, ctx, r)) : afterWhen(rule, ctx, w)
+}
+
+function afterWhen(rule: CompiledRule, ctx: DecisionContext, w: EvalResult): Match | 'skip' | Promise<Match> {
+  if (!w.ok) return { matched: false, value: undefined, error: `condition: ${w.error}` }
+  if (w.value !== true) {
+    if (typeof w.value !== 'boolean')
+      return { matched: false, value: undefined, error: 'condition did not return a boolean' }
+    return 'skip'
   }
-  let r = runProgram(rule.program, ctx)
-  if (isThenable(r)) r = await r
+  return evalBody(rule, ctx)
+}
+
+function evalBody(rule: CompiledRule, ctx: DecisionContext): Match | Promise<Match> {
+  const r = runProgram(rule.program, ctx)
+  return isThenable(r) ? r.then((x) => toMatch(rule, x)) : toMatch(rule, r)
+}
+
+function toMatch(rule: CompiledRule, r: EvalResult): Match {
   if (!r.ok) return { matched: false, value: undefined, error: r.error }
   if (rule.action === 'decide') return { matched: true, value: r.value, error: undefined }
-  if (r.value === true) return { matched: true, value: true, error: undefined }
+  if (r.value === true) return YES
   if (r.value === false) return NO
   return {
     matched: false,
@@ -162,6 +174,8 @@ async function evalRule(rule: CompiledRule, ctx: DecisionContext): Promise<Match
     error: `returned ${r.value === null ? 'null' : typeof r.value}, not a boolean`,
   }
 }
+
+const YES: Match = { matched: true, value: true, error: undefined }
 
 function pickStatus(...candidates: Array<number | undefined>): number {
   for (const c of candidates) if (c !== undefined) return c
@@ -241,9 +255,13 @@ async function evalLayer(
   ctx: DecisionContext,
   acc: Acc,
 ): Promise<Decision | undefined> {
-  for (const rule of layer.shadow) recordShadow(acc, rule, await evalRule(rule, ctx))
+  for (const rule of layer.shadow) {
+    const m = evalRule(rule, ctx)
+    recordShadow(acc, rule, isThenable(m) ? await m : m)
+  }
   for (const rule of layer.decide) {
-    const m = await evalRule(rule, ctx)
+    let m = evalRule(rule, ctx)
+    if (isThenable(m)) m = await m
     if (m === 'skip') continue
     if (m.error !== undefined) {
       return denyFromRule(policy, layer, rule, 'evaluator_error', `rule ${rule.id} failed: ${m.error}`, true)
@@ -272,7 +290,8 @@ async function evalLayer(
     acc.rule ??= rule.id
   }
   for (const rule of layer.deny) {
-    const m = await evalRule(rule, ctx)
+    let m = evalRule(rule, ctx)
+    if (isThenable(m)) m = await m
     if (m === 'skip') continue
     if (m.error !== undefined)
       return denyFromRule(
@@ -286,7 +305,8 @@ async function evalLayer(
     if (m.matched) return denyFromRule(policy, layer, rule, 'denied', `denied by rule ${rule.id}`, false)
   }
   for (const rule of layer.require) {
-    const m = await evalRule(rule, ctx)
+    let m = evalRule(rule, ctx)
+    if (isThenable(m)) m = await m
     if (m === 'skip') continue
     if (m.error !== undefined)
       return denyFromRule(
@@ -302,7 +322,8 @@ async function evalLayer(
   }
   let errors: string[] | undefined
   for (const rule of layer.allow) {
-    const m = await evalRule(rule, ctx)
+    let m = evalRule(rule, ctx)
+    if (isThenable(m)) m = await m
     if (m === 'skip') continue
     if (m.error !== undefined) {
       errors ??= []

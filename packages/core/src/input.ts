@@ -8,7 +8,7 @@
  */
 
 import { type Decision, malformed } from './decision.js'
-import { HEADER_NAME, hasControlChar } from './header-syntax.js'
+import { hasControlChar } from './header-syntax.js'
 
 /** Parsed SPIFFE ID (`spiffe://<trust-domain>/<path>`). */
 export interface SpiffeId {
@@ -118,6 +118,19 @@ export function resolveInputOptions(o: InputOptions | undefined): ResolvedInputO
   }
 }
 
+/**
+ * Maps built from request data: no `Object.prototype` in the chain (so `__proto__`, `constructor`
+ * are plain keys), yet fast-mode objects, unlike `Object.create(null)` which V8 keeps as
+ * dictionaries.
+ */
+const NullProto = function (this: object) {} as unknown as new () => Record<string, never>
+NullProto.prototype = Object.create(null)
+
+/** A new empty map with no inherited keys. */
+export function nullMap<T>(): Record<string, T> {
+  return new NullProto() as Record<string, T>
+}
+
 /** Raised inside normalization; turned into a Decision at the boundary, never escapes. */
 class InputProblem {
   constructor(readonly decision: Decision) {}
@@ -158,7 +171,7 @@ function optString(v: unknown, at: string): string | undefined {
 }
 
 function stringMap(v: unknown, at: string): Record<string, string> {
-  const out: Record<string, string> = Object.create(null)
+  const out = nullMap<string>()
   if (v === undefined || v === null) return out
   if (!isObject(v)) bad(at, 'must be an object of strings')
   for (const k of Object.keys(v)) {
@@ -171,7 +184,7 @@ function stringMap(v: unknown, at: string): Record<string, string> {
 
 /** Filter metadata: namespace -> JSON object. Kept by reference (it is plain JSON already). */
 function jsonObjectMap(v: unknown, at: string): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null)
+  const out = nullMap<unknown>()
   if (v === undefined || v === null) return out
   if (!isObject(v)) bad(at, 'must be an object')
   for (const k of Object.keys(v)) {
@@ -188,6 +201,31 @@ interface HeaderAcc {
   bytes: number
 }
 
+/**
+ * Validate a header name (RFC 9110 token; a leading ":" for Envoy's pseudo-headers) and return it
+ * lower-cased, or undefined when invalid. One pass, no regular expression, no copy when the name is
+ * already lower-case (the usual case: Envoy lower-cases them).
+ */
+function headerName(raw: string): string | undefined {
+  const n = raw.length
+  if (n === 0) return undefined
+  let upper = false
+  for (let i = raw.charCodeAt(0) === 58 && n > 1 ? 1 : 0; i < n; i++) {
+    const c = raw.charCodeAt(i)
+    if (c >= 97 && c <= 122) continue // a-z
+    if (c >= 65 && c <= 90) {
+      upper = true
+      continue
+    }
+    if (TOKEN_PUNCT[c] !== 1) return undefined
+  }
+  return upper ? raw.toLowerCase() : raw
+}
+
+/** Token characters other than letters: digits and !#$%&'*+-.^_`|~ */
+const TOKEN_PUNCT = new Uint8Array(128)
+for (const ch of "0123456789!#$%&'*+-.^_`|~") TOKEN_PUNCT[ch.charCodeAt(0)] = 1
+
 function addHeader(
   acc: HeaderAcc,
   rawName: string,
@@ -195,10 +233,8 @@ function addHeader(
   at: string,
   o: ResolvedInputOptions,
 ): void {
-  // Envoy sends pseudo-headers (`:path`, `:method`, `:authority`) in the map; keep them as they are.
-  const pseudo = rawName.charCodeAt(0) === 58
-  const name = rawName.toLowerCase()
-  if (!HEADER_NAME.test(pseudo ? name.slice(1) : name)) bad(at, `has an invalid header name`)
+  const name = headerName(rawName)
+  if (name === undefined) bad(at, 'has an invalid header name')
   if (hasControlChar(value)) bad(`${at}.${name}`, 'has a control character in its value')
   acc.bytes += name.length + value.length
   if (acc.bytes > o.maxHeaderBytes)
@@ -220,7 +256,7 @@ function normalizeHeaders(
   at: string,
   o: ResolvedInputOptions,
 ): HeaderAcc {
-  const acc: HeaderAcc = { map: Object.create(null), count: 0, bytes: 0 }
+  const acc: HeaderAcc = { map: nullMap<string>(), count: 0, bytes: 0 }
   if (headers !== undefined && headers !== null) {
     if (!isObject(headers)) bad(at, 'must be an object')
     const keys = Object.keys(headers)
@@ -298,6 +334,8 @@ function percentDecode(s: string, at: string): string {
 
 const AMBIGUOUS_ENCODED = /%(?:2f|5c)/i
 const NUL = /%00|\0/
+/** Cheap pre-filter: a path without any of these cannot be ambiguous. */
+const MAYBE_AMBIGUOUS = /\/\/|\/\.|\/%2e|%2f|%5c|\\|%00|\0/i
 
 interface SplitPath {
   readonly path: string
@@ -329,8 +367,9 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
   if (rawPathPart.length === 0 || (rawPathPart.charCodeAt(0) !== 47 && rawPathPart !== '*')) {
     bad('path', 'must start with "/"')
   }
-  if (NUL.test(rawPathPart)) bad('path', 'contains a NUL byte')
-  if (rejectAmbiguous) {
+  const suspicious = MAYBE_AMBIGUOUS.test(rawPathPart)
+  if (suspicious && NUL.test(rawPathPart)) bad('path', 'contains a NUL byte')
+  if (rejectAmbiguous && suspicious) {
     if (rawPathPart.includes('\\')) bad('path', 'contains "\\" (ambiguous path)')
     if (AMBIGUOUS_ENCODED.test(rawPathPart)) bad('path', 'contains an encoded "/" or "\\" (ambiguous path)')
     // Check segments after decoding dots only, so %2e%2e counts as "..".
@@ -343,19 +382,24 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
     }
   }
   const path = percentDecode(rawPathPart, 'path')
-  const query: Record<string, string[]> = Object.create(null)
+  const query = nullMap<string[]>()
   if (rawQuery.length > 0) {
     for (const part of rawQuery.split('&')) {
       if (part === '') continue
       const eq = part.indexOf('=')
-      const k = percentDecode((eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' '), 'query')
-      const v = eq === -1 ? '' : percentDecode(part.slice(eq + 1).replace(/\+/g, ' '), 'query')
+      const k = decodeQueryPart(eq === -1 ? part : part.slice(0, eq))
+      const v = eq === -1 ? '' : decodeQueryPart(part.slice(eq + 1))
       const list = query[k]
       if (list === undefined) query[k] = [v]
       else list.push(v)
     }
   }
   return { path, rawQuery, query }
+}
+
+/** Form decoding of one query name or value: `+` is a space, then percent-decoding. */
+function decodeQueryPart(s: string): string {
+  return percentDecode(s.indexOf('+') === -1 ? s : s.replace(/\+/g, ' '), 'query')
 }
 
 const SPIFFE_TD = /^[a-z0-9._-]+$/
@@ -383,7 +427,7 @@ export function parseSpiffeId(principal: string | undefined): SpiffeId | undefin
   return { id: principal, trustDomain, path }
 }
 
-const EMPTY_STRINGS: Readonly<Record<string, string>> = Object.freeze(Object.create(null))
+const EMPTY_STRINGS: Readonly<Record<string, string>> = Object.freeze(nullMap<string>())
 
 function peerFromCheckRequest(v: unknown, at: string): PeerInfo {
   const p = optObject(v, at)

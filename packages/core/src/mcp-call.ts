@@ -138,9 +138,12 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
   return base
 }
 
-function looksLikeJsonRpc(input: CheckInput): boolean {
+function looksLikeJsonRpc(input: CheckInput, settings: McpSettings): boolean {
   const ct = input.headers['content-type']
-  return input.method === 'POST' && input.body !== undefined && ct !== undefined && isJsonContentType(ct)
+  if (input.method !== 'POST' || input.body === undefined || ct === undefined || !isJsonContentType(ct))
+    return false
+  // In auto mode only bodies that mention "jsonrpc" are parsed, so other JSON APIs pay nothing.
+  return settings.enabled === true || input.body.includes('"jsonrpc"')
 }
 
 /**
@@ -154,7 +157,7 @@ export function extractMcp(
 ): McpMessages | Decision | undefined {
   if (settings.enabled === false) return undefined
   const meta = metadataCall(input)
-  const bodyUsable = looksLikeJsonRpc(input)
+  const bodyUsable = looksLikeJsonRpc(input, settings)
   if (meta === undefined && !bodyUsable) return undefined
   let body: unknown
   if (bodyUsable) {
