@@ -48,6 +48,15 @@ function metadataCall(input: CheckInput): Obj | undefined {
 const GUARDED = new Set(['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri'])
 
 /**
+ * Case folding as lenient JSON decoders apply it (Go's encoding/json matches field names with
+ * Unicode simple folding, where `ſ` (U+017F) folds to `s` and the Kelvin sign to `k`).
+ */
+function fold(key: string): string {
+  const lower = key.toLowerCase()
+  return lower.indexOf('\u017f') === -1 ? lower : lower.replace(/\u017f/g, 's')
+}
+
+/**
  * Scan JSON text for repeated guarded keys in any object, comparing case-insensitively.
  * Linear and iterative: it never recurses, whatever the nesting.
  */
@@ -83,7 +92,7 @@ export function findDuplicateGuardedKey(text: string): string | undefined {
               return key
             }
           }
-          const lower = key.toLowerCase()
+          const lower = fold(key)
           if (GUARDED.has(lower)) {
             if (top.has(lower)) return key
             top.add(lower)
@@ -138,12 +147,68 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
   return base
 }
 
-function looksLikeJsonRpc(input: CheckInput, settings: McpSettings): boolean {
+/**
+ * Pre-filter for auto mode: a body that matches none of these cannot be JSON-RPC under any
+ * spelling a lenient decoder accepts (case variants, `\u` escapes, the long s), so it is not
+ * parsed and other JSON APIs pay almost nothing.
+ */
+const MAYBE_RPC = /jsonrpc|method|\\u|\u017f|^\s*\[\s*\]\s*$/i
+
+function isJsonPost(input: CheckInput): boolean {
   const ct = input.headers['content-type']
-  if (input.method !== 'POST' || input.body === undefined || ct === undefined || !isJsonContentType(ct))
-    return false
-  // In auto mode only bodies that mention "jsonrpc" are parsed, so other JSON APIs pay nothing.
-  return settings.enabled === true || input.body.includes('"jsonrpc"')
+  return input.method === 'POST' && input.body !== undefined && ct !== undefined && isJsonContentType(ct)
+}
+
+function looksLikeJsonRpc(input: CheckInput, settings: McpSettings, meta: Obj | undefined): boolean {
+  if (!isJsonPost(input)) return false
+  return settings.enabled === true || meta !== undefined || MAYBE_RPC.test(input.body!)
+}
+
+/** An object with a `jsonrpc` or `method` key in any case variant. */
+function isRpcObject(v: unknown): boolean {
+  if (!isObject(v)) return false
+  for (const k of Object.keys(v)) {
+    const f = fold(k)
+    if (f === 'jsonrpc' || f === 'method') return true
+  }
+  return false
+}
+
+/** A JSON-RPC message or batch (an empty array counts: it is an empty batch). */
+function isRpcBody(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length === 0 || v.some(isRpcObject)
+  return isRpcObject(v)
+}
+
+/**
+ * A POST whose body is JSON-RPC but whose content type is not JSON: servers that ignore the
+ * content type would run it while a JSON-only check skipped it, so it is refused (415).
+ */
+function mislabelledRpc(input: CheckInput, maxJsonDepth: number): Decision | undefined {
+  const body = input.body
+  if (input.method !== 'POST' || body === undefined || input.bodyTruncated) return undefined
+  const first = body.trimStart().charCodeAt(0)
+  if ((first !== 123 && first !== 91) || !MAYBE_RPC.test(body)) return undefined
+  const parsed = parseJsonLimited(body, maxJsonDepth)
+  if ('error' in parsed || !isRpcBody(parsed.value)) return undefined
+  const ct = input.headers['content-type']
+  const what = ct === undefined ? 'no content type' : JSON.stringify(ct.slice(0, 64))
+  return malformed(`malformed MCP request: JSON-RPC body sent with ${what}`, 'malformed_input', 415)
+}
+
+/** Structural equality of two JSON values, bounded in depth (deeper counts as different). */
+function jsonEqual(a: unknown, b: unknown, depth = 0): boolean {
+  if (a === b) return true
+  if (depth > 200 || typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k)) return false
+    if (!jsonEqual((a as Obj)[k], (b as Obj)[k], depth + 1)) return false
+  }
+  return true
 }
 
 /**
@@ -157,7 +222,11 @@ export function extractMcp(
 ): McpMessages | Decision | undefined {
   if (settings.enabled === false) return undefined
   const meta = metadataCall(input)
-  const bodyUsable = looksLikeJsonRpc(input, settings)
+  const bodyUsable = looksLikeJsonRpc(input, settings, meta)
+  if (!bodyUsable && !isJsonPost(input)) {
+    const mislabelled = mislabelledRpc(input, maxJsonDepth)
+    if (mislabelled !== undefined) return mislabelled
+  }
   if (meta === undefined && !bodyUsable) return undefined
   let body: unknown
   if (bodyUsable) {
@@ -168,15 +237,15 @@ export function extractMcp(
     const text = input.body!
     const parsed = parseJsonLimited(text, maxJsonDepth)
     if ('error' in parsed) {
-      if (meta === undefined) {
-        // Not JSON-RPC after all? Only when it is not even JSON do we leave it to other rules.
-        return settings.enabled === true ? malformed(`malformed MCP request: ${parsed.error}`) : undefined
+      if (meta === undefined && settings.enabled !== true && !parsed.error.startsWith('JSON nested deeper')) {
+        // Not JSON at all: no server will run it as JSON-RPC, so other rules decide. Too deep is
+        // different: a server without that limit would parse it, so it must not slip past.
+        return undefined
       }
       return malformed(`malformed MCP request: ${parsed.error}`)
     }
     body = parsed.value
-    const isRpc = Array.isArray(body) || (isObject(body) && Object.hasOwn(body, 'jsonrpc'))
-    if (!isRpc && meta === undefined) {
+    if (!isRpcBody(body) && meta === undefined) {
       if (settings.enabled !== true) return undefined
       return malformed('malformed MCP request: body is not JSON-RPC')
     }
@@ -218,6 +287,11 @@ export function extractMcp(
   }
   if (meta.id !== undefined && fromMeta.id !== fromBody.id) {
     return malformed('malformed MCP request: metadata and body disagree on the id')
+  }
+  // Older filters copy all of `params`: arguments there must be the ones the server will run.
+  const metaArgs = fromMeta.params.arguments
+  if (metaArgs !== undefined && !jsonEqual(metaArgs, fromBody.params.arguments)) {
+    return malformed('malformed MCP request: metadata and body disagree on the arguments')
   }
   return { messages: [{ ...fromBody, from: 'metadata+body' }], batch: false }
 }

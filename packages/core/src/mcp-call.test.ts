@@ -1,0 +1,326 @@
+import { describe, expect, it } from 'vitest'
+import type { Decision } from './decision.js'
+import { type CheckInput, isDecision, normalizeInput } from './input.js'
+import {
+  DEFAULT_MCP_SETTINGS,
+  extractMcp,
+  findDuplicateGuardedKey,
+  type McpMessages,
+  type McpSettings,
+  mcpDenialBody,
+} from './mcp-call.js'
+
+const JSON_CT = { 'content-type': 'application/json' }
+
+function input(raw: Record<string, unknown>): CheckInput {
+  const i = normalizeInput(raw)
+  if (isDecision(i)) throw new Error(`bad fixture: ${i.reason}`)
+  return i
+}
+
+function post(body: string, headers: Record<string, string> = JSON_CT, extra: Record<string, unknown> = {}) {
+  return input({ method: 'POST', path: '/mcp', headers, body, ...extra })
+}
+
+function extract(i: CheckInput, settings: Partial<McpSettings> = {}): McpMessages | Decision | undefined {
+  return extractMcp(i, { ...DEFAULT_MCP_SETTINGS, ...settings }, 64)
+}
+
+function messages(r: McpMessages | Decision | undefined): McpMessages {
+  if (r === undefined || 'allowed' in r) throw new Error(`expected messages, got ${JSON.stringify(r)}`)
+  return r
+}
+
+function rejected(r: McpMessages | Decision | undefined): Decision {
+  if (r === undefined || !('allowed' in r)) throw new Error(`expected a rejection, got ${JSON.stringify(r)}`)
+  return r
+}
+
+const call = (name: string, args: unknown = {}, id: unknown = 1) =>
+  JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } })
+
+const meta = (ns: string, m: Record<string, unknown>) => ({ metadata: { filterMetadata: { [ns]: m } } })
+
+describe('extractMcp: JSON-RPC body', () => {
+  it('reads a tools/call with its name, arguments and id type', () => {
+    const m = messages(extract(post(call('get-sum', { a: 1, b: 2 }, 'abc'))))
+    expect(m.batch).toBe(false)
+    expect(m.messages[0]).toMatchObject({
+      method: 'tools/call',
+      id: 'abc',
+      tool: { name: 'get-sum', arguments: { a: 1, b: 2 } },
+      from: 'body',
+    })
+    expect(messages(extract(post(call('x', {}, 7)))).messages[0]?.id).toBe(7)
+  })
+
+  it('reads notifications (no id), prompts/get and resources/read', () => {
+    const n = messages(extract(post('{"jsonrpc":"2.0","method":"notifications/initialized"}')))
+    expect(n.messages[0]).toMatchObject({ method: 'notifications/initialized', id: undefined })
+    const p = messages(
+      extract(
+        post('{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"p","arguments":{"x":"1"}}}'),
+      ),
+    )
+    expect(p.messages[0]?.prompt).toEqual({ name: 'p', arguments: { x: '1' } })
+    const r = messages(
+      extract(post('{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"demo://a"}}')),
+    )
+    expect(r.messages[0]?.resource).toEqual({ uri: 'demo://a' })
+  })
+
+  it('leaves non-MCP traffic to the other rules', () => {
+    expect(extract(input({ method: 'GET', path: '/mcp' }))).toBeUndefined()
+    expect(extract(post('{"model":"x"}'))).toBeUndefined()
+    expect(extract(post('not json'))).toBeUndefined()
+    expect(extract(post('plain text', { 'content-type': 'text/plain' }))).toBeUndefined()
+    expect(extract(post(call('echo')), { enabled: false })).toBeUndefined()
+  })
+
+  it('sees JSON-RPC spelled with escapes or case variants (no literal "jsonrpc")', () => {
+    const escaped = '{"json\\u0072pc":"2.0","id":1,"\\u006dethod":"tools/call","params":{"name":"echo"}}'
+    expect(messages(extract(post(escaped))).messages[0]?.tool?.name).toBe('echo')
+    expect(rejected(extract(post('{"Method":"tools/call","params":{"name":"echo"}}'))).status).toBe(400)
+    expect(rejected(extract(post(' [ ] '))).reason).toContain('empty batch')
+  })
+
+  it('with enabled: true, a JSON POST that is not JSON-RPC is malformed', () => {
+    expect(rejected(extract(post('{"model":"x"}'), { enabled: true })).status).toBe(400)
+    expect(rejected(extract(post('nope'), { enabled: true })).status).toBe(400)
+  })
+
+  // Item 2 of the issue: the JSON-RPC envelope rules.
+  const envelope: Array<[string, string, string]> = [
+    ['jsonrpc 1.0', '{"jsonrpc":"1.0","id":1,"method":"ping"}', 'jsonrpc must be "2.0"'],
+    ['jsonrpc missing, method present', '{"id":1,"method":"tools/call","params":{"name":"echo"}}', 'jsonrpc'],
+    ['method not a string', '{"jsonrpc":"2.0","id":1,"method":5}', 'method must be'],
+    ['method empty', '{"jsonrpc":"2.0","id":1,"method":""}', 'method must be'],
+    ['id null', '{"jsonrpc":"2.0","id":null,"method":"ping"}', 'id must be'],
+    ['id fractional', '{"jsonrpc":"2.0","id":1.5,"method":"ping"}', 'id must be'],
+    ['id object', '{"jsonrpc":"2.0","id":{},"method":"ping"}', 'id must be'],
+    ['params an array', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[]}', 'params must be'],
+    ['tool name missing', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}', 'params.name'],
+    [
+      'tool name a number',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":1}}',
+      'params.name',
+    ],
+    [
+      'arguments an array',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":[1]}}',
+      'params.arguments',
+    ],
+    ['uri missing', '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{}}', 'params.uri'],
+    ['empty batch', '[]', 'empty batch'],
+    ['batch with a non-object', `[${call('a')},1]`, 'batch element 1 is not an object'],
+    ['batch with a bad element', `[${call('a')},{"jsonrpc":"2.0","id":2}]`, 'batch element 1'],
+    ['a JSON string body with jsonrpc inside', '"jsonrpc"', ''],
+  ]
+  it.each(envelope)('%s -> 400', (_name, body, why) => {
+    const r = extract(post(body))
+    if (body === '"jsonrpc"') {
+      expect(r).toBeUndefined()
+      return
+    }
+    const d = rejected(r)
+    expect(d.status).toBe(400)
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain(why)
+  })
+
+  it('batches: every element is extracted, or batches are rejected by option', () => {
+    const body = `[${call('get-sum', {}, 1)},{"jsonrpc":"2.0","method":"notifications/x"},${call('echo', {}, 's')}]`
+    const m = messages(extract(post(body)))
+    expect(m.batch).toBe(true)
+    expect(m.messages.map((c) => c.tool?.name ?? c.method)).toEqual(['get-sum', 'notifications/x', 'echo'])
+    expect(m.messages.map((c) => c.id)).toEqual([1, undefined, 's'])
+    expect(rejected(extract(post(body), { batches: 'reject' })).reason).toContain('batches are not accepted')
+  })
+})
+
+describe('extractMcp: smuggling and hostile bodies', () => {
+  const smuggled: Array<[string, string]> = [
+    [
+      'duplicate name',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get-sum","name":"echo"}}',
+    ],
+    ['"Method" next to "method"', '{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call"}'],
+    ['duplicate method', '{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}'],
+    [
+      '"NAME" next to "name"',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","NAME":"b"}}',
+    ],
+    ['escaped key', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","n\\u0061me":"b"}}'],
+    ['duplicate id', '{"jsonrpc":"2.0","id":1,"id":"1","method":"ping"}'],
+    ['duplicate jsonrpc', '{"jsonrpc":"2.0","JSONRPC":"2.0","id":1,"method":"ping"}'],
+    [
+      'duplicate params',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}',
+    ],
+    [
+      'duplicate arguments',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"Arguments":{"x":1}}}',
+    ],
+    // Go's encoding/json folds U+017F (long s) to "s": "paramſ" would be read as "params".
+    [
+      'long-s fold of params',
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"paramſ":{}}',
+    ],
+    ['duplicate inside a batch element', `[{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}]`],
+  ]
+  it.each(smuggled)('%s -> 400', (_name, body) => {
+    const d = rejected(extract(post(body)))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain('duplicate or case-variant key')
+  })
+
+  it('the same key in different objects is fine', () => {
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"name":"b","id":2}}}'
+    expect(messages(extract(post(body))).messages[0]?.tool).toEqual({
+      name: 'a',
+      arguments: { name: 'b', id: 2 },
+    })
+    expect(findDuplicateGuardedKey('[{"id":1},{"id":2}]')).toBeUndefined()
+    expect(findDuplicateGuardedKey('{"a":"{\\"id\\":1,\\"id\\":2}"}')).toBeUndefined()
+  })
+
+  it('rejects a 10k-deep arguments object even when the body would be left to other rules', () => {
+    const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`
+    const d = rejected(extract(post(call('echo', 'X').replace('"X"', deep))))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain('nested deeper')
+  })
+
+  it('a 5 MB arguments object is refused when the input is normalized (413)', () => {
+    const big = call('echo', { blob: 'x'.repeat(5 * 1024 * 1024) })
+    const d = normalizeInput({ method: 'POST', path: '/mcp', headers: JSON_CT, body: big })
+    expect(isDecision(d) && d.status).toBe(413)
+  })
+
+  it('__proto__ as a tool name or an argument key is data, not a prototype', () => {
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"__proto__","arguments":{"__proto__":{"admin":true}}}}'
+    const c = messages(extract(post(body))).messages[0]!
+    expect(c.tool?.name).toBe('__proto__')
+    expect(Object.hasOwn(c.tool!.arguments, '__proto__')).toBe(true)
+    expect(Object.getPrototypeOf(c.tool!.arguments)).toBe(Object.prototype)
+    expect((c.tool!.arguments as { admin?: unknown }).admin).toBeUndefined()
+  })
+
+  it('a truncated body (x-envoy-auth-partial-body: true) is 400', () => {
+    const d = rejected(extract(post(call('get-sum'), { ...JSON_CT, 'x-envoy-auth-partial-body': 'true' })))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain('truncated')
+  })
+
+  it('JSON-RPC under a non-JSON content type is 415; other bodies are left alone', () => {
+    for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx']) {
+      const d = rejected(extract(post(call('echo'), { 'content-type': ct })))
+      expect(d.status).toBe(415)
+    }
+    expect(rejected(extract(input({ method: 'POST', path: '/mcp', body: call('echo') }))).status).toBe(415)
+    expect(rejected(extract(post(`[${call('echo')}]`, { 'content-type': 'text/plain' }))).status).toBe(415)
+    expect(extract(post('{"hello":1}', { 'content-type': 'text/plain' }))).toBeUndefined()
+  })
+
+  it('accepts JSON content types with parameters and +json', () => {
+    for (const ct of ['application/json; charset=utf-8', 'application/vnd.x+json', 'APPLICATION/JSON']) {
+      expect(messages(extract(post(call('a'), { 'content-type': ct }))).messages).toHaveLength(1)
+    }
+  })
+})
+
+describe('extractMcp: filter metadata', () => {
+  const name = { jsonrpc: '2.0', method: 'tools/call', id: 1, params: { name: 'ask_question' } }
+
+  it.each(['mcp_proxy', 'envoy.filters.http.mcp'])('reads %s without a body', (ns) => {
+    const m = messages(extract(input({ method: 'POST', path: '/mcp', ...meta(ns, name) })))
+    expect(m.messages[0]).toMatchObject({ from: 'metadata', tool: { name: 'ask_question', arguments: {} } })
+  })
+
+  it('takes the arguments from the body when metadata lacks them', () => {
+    const body = call('ask_question', { repoName: 'cncf/toc' })
+    const m = messages(extract(post(body, JSON_CT, meta('mcp_proxy', name))))
+    expect(m.messages[0]).toMatchObject({
+      from: 'metadata+body',
+      tool: { name: 'ask_question', arguments: { repoName: 'cncf/toc' } },
+    })
+  })
+
+  const mismatches: Array<[string, Record<string, unknown>, string, string]> = [
+    ['method', { ...name, method: 'tools/list' }, call('ask_question'), 'method'],
+    ['tool name', name, call('read_wiki_structure'), 'name'],
+    ['tool name case', name, call('Ask_question'), 'name'],
+    ['id type', name, call('ask_question', {}, '1'), 'id'],
+    [
+      'arguments (older filters copy params)',
+      { ...name, params: { name: 'ask_question', arguments: { repoName: 'kubernetes-sigs/gateway-api' } } },
+      call('ask_question', { repoName: 'kubernetes/kubernetes' }),
+      'arguments',
+    ],
+    [
+      'uri',
+      { jsonrpc: '2.0', method: 'resources/read', id: 1, params: { uri: 'a://1' } },
+      '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a://2"}}',
+      'uri',
+    ],
+    ['batch body', name, `[${call('ask_question')}]`, 'batch'],
+  ]
+  it.each(mismatches)('metadata and body disagree on %s -> 400', (_n, m, body, what) => {
+    const d = rejected(extract(post(body, JSON_CT, meta('mcp_proxy', m))))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain(what)
+  })
+
+  it('matching arguments in metadata and body are accepted, whatever the key order', () => {
+    const m = { ...name, params: { name: 'ask_question', arguments: { a: 1, b: [1, { c: 2 }] } } }
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask_question","arguments":{"b":[1,{"c":2}],"a":1}}}'
+    expect(messages(extract(post(body, JSON_CT, meta('mcp_proxy', m)))).messages[0]?.from).toBe(
+      'metadata+body',
+    )
+  })
+
+  it('bad metadata and bad bodies next to metadata are 400', () => {
+    const noName = { jsonrpc: '2.0', method: 'tools/call', id: 1, params: {} }
+    expect(
+      rejected(extract(input({ method: 'POST', path: '/mcp', ...meta('mcp_proxy', noName) }))).status,
+    ).toBe(400)
+    expect(rejected(extract(post('nope', JSON_CT, meta('mcp_proxy', name)))).status).toBe(400)
+    expect(rejected(extract(post('{"a":1}', JSON_CT, meta('mcp_proxy', name)))).status).toBe(400)
+  })
+})
+
+describe('mcpDenialBody', () => {
+  const c = (o: Record<string, unknown>) =>
+    messages(extract(post(JSON.stringify({ jsonrpc: '2.0', ...o })))).messages[0]!
+
+  it('jsonrpc: kube-agentic-networking body with the same id and type', () => {
+    expect(
+      JSON.parse(mcpDenialBody(c({ id: 'x1', method: 'tools/call', params: { name: 'echo' } }), 'jsonrpc')),
+    ).toEqual({
+      jsonrpc: '2.0',
+      id: 'x1',
+      error: { code: 403, message: 'Access to this tool is forbidden.' },
+    })
+    expect(
+      JSON.parse(mcpDenialBody(c({ id: 4, method: 'tools/call', params: { name: 'echo' } }), 'jsonrpc')).id,
+    ).toBe(4)
+  })
+
+  it('hidden: agentgateway -32602 Unknown tool / prompt / resource, -32601 otherwise', () => {
+    const t = JSON.parse(
+      mcpDenialBody(c({ id: 1, method: 'tools/call', params: { name: 'echo' } }), 'hidden'),
+    )
+    expect(t.error).toEqual({ code: -32602, message: 'Unknown tool: echo' })
+    const p = JSON.parse(mcpDenialBody(c({ id: 1, method: 'prompts/get', params: { name: 'p' } }), 'hidden'))
+    expect(p.error).toEqual({ code: -32602, message: 'Unknown prompt: p' })
+    const r = JSON.parse(
+      mcpDenialBody(c({ id: 1, method: 'resources/read', params: { uri: 'u://x' } }), 'hidden'),
+    )
+    expect(r.error).toEqual({ code: -32602, message: 'Unknown resource: u://x' })
+    const m = JSON.parse(mcpDenialBody(c({ id: 1, method: 'tools/list' }), 'hidden'))
+    expect(m.error).toEqual({ code: -32601, message: 'Method not found: tools/list' })
+  })
+})
