@@ -1,0 +1,13 @@
+/**
+ * @verdict/core/testing — helpers for testing policies with vitest (or any runner): requests in one
+ * line, tokens signed by a throwaway issuer, and matchers such as `expect(d).toAllow()`.
+ */
+export {
+  type CheckRequestOptions,
+  checkRequest,
+  httpRequest,
+  type McpRequestOptions,
+  mcpRequest,
+} from './inputs.js'
+export { createTestIssuer, type TestIssuer, type TestIssuerOptions } from './issuer.js'
+export { type DenyExpectation, verdictMatchers } from './matchers.js'
