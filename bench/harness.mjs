@@ -58,11 +58,23 @@ export async function compare(contenders, opts = {}) {
     const med = median(samples[i])
     const min = Math.min(...samples[i])
     const max = Math.max(...samples[i])
-    return { name: c.name, medianNs: med, minNs: min, maxNs: max, spreadPct: ((max - min) / med) * 100, opsPerSec: 1e9 / med }
+    return {
+      name: c.name,
+      medianNs: med,
+      minNs: min,
+      maxNs: max,
+      spreadPct: ((max - min) / med) * 100,
+      opsPerSec: 1e9 / med,
+    }
   })
 }
 
-const fmtNs = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`)
+const fmtNs = (ns) =>
+  ns >= 1e6
+    ? `${(ns / 1e6).toFixed(2)} ms`
+    : ns >= 1e3
+      ? `${(ns / 1e3).toFixed(2)} µs`
+      : `${ns.toFixed(0)} ns`
 
 /**
  * Markdown table with ratios against named reference rows.

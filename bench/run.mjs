@@ -31,4 +31,5 @@ so only the ratios measured in one run are meaningful. Spread is half the min-ma
 - Machine: ${cpus().length} x ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB
 - Node ${process.version}
 `
-if (only.length === 0) await writeFile(new URL('../docs/benchmarks.md', import.meta.url), `${head}\n${sections.join('\n')}`)
+if (only.length === 0)
+  await writeFile(new URL('../docs/benchmarks.md', import.meta.url), `${head}\n${sections.join('\n')}`)
