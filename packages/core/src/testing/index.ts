@@ -2,6 +2,17 @@
  * @verdict/core/testing — helpers for testing policies with vitest (or any runner): requests in one
  * line, tokens signed by a throwaway issuer, and matchers such as `expect(d).toAllow()`.
  */
+
+export {
+  CASE_FILE_SCHEMA,
+  type CaseDiff,
+  type CaseFileResult,
+  type CaseResult,
+  diffDecision,
+  formatCaseResults,
+  type RunCasesOptions,
+  runCaseFile,
+} from './cases.js'
 export {
   type CheckRequestOptions,
   checkRequest,
@@ -11,3 +22,4 @@ export {
 } from './inputs.js'
 export { createTestIssuer, type TestIssuer, type TestIssuerOptions } from './issuer.js'
 export { type DenyExpectation, verdictMatchers } from './matchers.js'
+export { describeCaseFile } from './vitest-suite.js'
