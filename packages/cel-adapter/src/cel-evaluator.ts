@@ -1,0 +1,127 @@
+/**
+ * `createCelEvaluator`: CEL rule bodies (`cel: 'jwt.sub == "alice"'`) for verdict policies.
+ */
+import { type CelValue, isCelList, isCelMap, isCelType, isCelUint } from '@bufbuild/cel'
+import type {
+  CompileResult,
+  CompileSite,
+  EvalResult,
+  Evaluator,
+  Problem,
+  RequestContext,
+} from '@verdict/core'
+import { type CelLimits, compileCel, createCelEnvironment } from './compile-cel.js'
+import { requestVariables, VARIABLE_NAMES } from './variables.js'
+
+/** Options of the CEL evaluator: the limits of `CelLimits`, each optional. */
+export type CelOptions = Partial<CelLimits>
+
+/** JSON Schema of a `cel` rule body: the expression, or `{ expression }`. */
+const CONFIG_SCHEMA = {
+  oneOf: [
+    { type: 'string', minLength: 1 },
+    {
+      type: 'object',
+      required: ['expression'],
+      properties: { expression: { type: 'string', minLength: 1 } },
+      additionalProperties: false,
+    },
+  ],
+} as const
+
+const MAX_RESULT_NODES = 10_000
+
+/**
+ * A non-boolean result as plain JSON-like data, for `decide` rules and for error messages:
+ * ints become numbers (strings beyond 2^53), bytes stay `Uint8Array`, timestamps ISO strings.
+ */
+export function toPlain(v: CelValue, budget = { nodes: MAX_RESULT_NODES }): unknown {
+  if (--budget.nodes < 0) throw new Error(`result has more than ${MAX_RESULT_NODES} values`)
+  switch (typeof v) {
+    case 'bigint':
+      return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()
+    case 'object':
+      break
+    default:
+      return v
+  }
+  if (v === null || v instanceof Uint8Array) return v
+  if (isCelUint(v)) return toPlain(v.value, budget)
+  if (isCelType(v)) return v.name
+  if (isCelList(v)) return Array.from(v, (x) => toPlain(x, budget))
+  if (isCelMap(v)) {
+    const out: Record<string, unknown> = Object.create(null)
+    for (const [k, x] of v) out[String(isCelUint(k) ? k.value : k)] = toPlain(x, budget)
+    return out
+  }
+  const m = (v as { message?: { $typeName?: string; seconds?: bigint; nanos?: number } }).message
+  if (m?.$typeName === 'google.protobuf.Timestamp') {
+    return new Date(Number(m.seconds ?? 0n) * 1000 + Math.floor((m.nanos ?? 0) / 1e6)).toISOString()
+  }
+  if (m?.$typeName === 'google.protobuf.Duration') return `${m.seconds ?? 0n}s`
+  return String(v)
+}
+
+/**
+ * Create the CEL evaluator. Every expression is compiled when the policy loads: syntax errors,
+ * unknown variables and functions, and limit violations are reported with the rule id, the JSON
+ * path and `line:column` inside the expression. At run time an error is a value (`ok: false`)
+ * that the engine turns into a fail-closed outcome.
+ *
+ * @example
+ * ```ts
+ * const engine = await createEngine(
+ *   { rules: [{ id: 'alice', action: 'allow', cel: 'jwt.sub == "alice"' }] },
+ *   { evaluators: [createCelEvaluator()] },
+ * )
+ * ```
+ */
+export function createCelEvaluator(options: CelOptions = {}): Evaluator {
+  const cenv = createCelEnvironment(VARIABLE_NAMES, options)
+  return {
+    kind: 'cel',
+    configSchema: CONFIG_SCHEMA,
+    compile(config: unknown, site: CompileSite): CompileResult {
+      const isObject = typeof config === 'object' && config !== null
+      const source = isObject ? (config as { expression?: unknown }).expression : config
+      const path = isObject ? `${site.path}/expression` : site.path
+      if (typeof source !== 'string') {
+        const problem: Problem = {
+          code: 'schema',
+          message: 'a cel rule body is an expression string or { expression }',
+          path: site.path,
+          ruleId: site.ruleId,
+        }
+        return { ok: false, problems: [problem] }
+      }
+      const compiled = compileCel(source, cenv)
+      if (!compiled.ok) {
+        return {
+          ok: false,
+          problems: compiled.problems.map((p) => ({
+            code: p.code,
+            message: `cel ${p.message}`,
+            path,
+            ruleId: site.ruleId,
+          })),
+        }
+      }
+      const expression = compiled.expression
+      return {
+        ok: true,
+        program: {
+          evaluate(ctx: RequestContext): EvalResult {
+            const r = expression.run(requestVariables(ctx))
+            if (!r.ok) return r
+            if (typeof r.value === 'boolean') return r
+            try {
+              return { ok: true, value: toPlain(r.value) }
+            } catch (err) {
+              return { ok: false, error: (err as Error).message }
+            }
+          },
+        },
+      }
+    },
+  }
+}

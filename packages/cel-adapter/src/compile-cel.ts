@@ -1,0 +1,456 @@
+/**
+ * Compile one CEL expression on `@bufbuild/cel`: parse, enforce the size and nesting limits, reject
+ * unknown variables and functions (the engine has no type checker, so this walk is what finds
+ * them at load time), rewrite `default(...)`, check regex literals, then plan it once.
+ *
+ * This is the only file besides `functions.ts` that knows which CEL engine runs underneath.
+ */
+import { type CelEnv, type CelValue, celEnv, isCelError, parse, plan } from '@bufbuild/cel'
+import {
+  type Expr,
+  type Expr_Call,
+  Expr_CallSchema,
+  ExprSchema,
+  type ParsedExpr,
+} from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
+import { create } from '@bufbuild/protobuf'
+import { NullValue } from '@bufbuild/protobuf/wkt'
+import { VERDICT_FUNCTIONS } from './functions.js'
+import { createRegexCache, type RegexEngine } from './regex-cache.js'
+import { withBudget } from './value-view.js'
+
+/** Load-time and run-time limits of CEL expressions. */
+export interface CelLimits {
+  /** Longest expression accepted, in UTF-16 code units (default 16,384). */
+  readonly maxExpressionLength: number
+  /** Deepest syntax tree accepted (default 64). */
+  readonly maxDepth: number
+  /** Most comprehensions (`all`, `exists`, `map`, ...) nested inside each other (default 3). */
+  readonly maxComprehensionDepth: number
+  /** Most input elements one evaluation may iterate over, summed over comprehensions (default 1,000,000). */
+  readonly maxIterations: number
+  /** Compiled regular expressions kept (default 256). */
+  readonly regexCacheSize: number
+  /** Longest regular expression accepted (default 1,024). */
+  readonly maxRegexLength: number
+}
+
+export const DEFAULT_CEL_LIMITS: CelLimits = Object.freeze({
+  maxExpressionLength: 16_384,
+  maxDepth: 64,
+  maxComprehensionDepth: 3,
+  maxIterations: 1_000_000,
+  regexCacheSize: 256,
+  maxRegexLength: 1_024,
+})
+
+/** Stable codes of CEL load-time problems. */
+export type CelProblemCode =
+  | 'cel_syntax'
+  | 'cel_unknown_variable'
+  | 'cel_unknown_function'
+  | 'cel_limit'
+  | 'cel_regex'
+
+/** One problem in an expression; `line`/`column` are 1-based, inside the expression. */
+export interface CelProblem {
+  readonly code: CelProblemCode
+  readonly message: string
+  readonly line: number
+  readonly column: number
+}
+
+/** Result of running a compiled expression. Errors carry `line:column:` of the failing part. */
+export type CelRunResult =
+  | { readonly ok: true; readonly value: CelValue }
+  | { readonly ok: false; readonly error: string }
+
+/** A compiled expression. */
+export interface CompiledExpression {
+  readonly source: string
+  /** The declared variables the expression reads, in first-use order. */
+  readonly variables: readonly string[]
+  /** Evaluate with `bindings[name]` for each variable; an absent binding is an absent variable. */
+  run(bindings: object): CelRunResult
+}
+
+/** The functions, variable names and limits expressions compile against. */
+export interface CelEnvironment {
+  readonly limits: CelLimits
+  readonly variables: ReadonlySet<string>
+  /** @internal */
+  readonly env: CelEnv
+  /** @internal */
+  readonly regex: RegexEngine
+  /** @internal qualified names (types, enum values) that resolve without variables */
+  readonly constants: Map<string, boolean>
+}
+
+/** Create an environment declaring `variables`, with verdict's functions and the given limits. */
+export function createCelEnvironment(
+  variables: Iterable<string>,
+  limits: Partial<CelLimits> = {},
+): CelEnvironment {
+  const l: CelLimits = { ...DEFAULT_CEL_LIMITS, ...definedOnly(limits) }
+  const regex = createRegexCache(l.regexCacheSize, l.maxRegexLength)
+  const env = celEnv({ funcs: [...VERDICT_FUNCTIONS], re2: regex })
+  return { limits: l, variables: new Set(variables), env, regex, constants: new Map() }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  return out
+}
+
+/** Calls the planner implements itself instead of looking them up as functions. */
+const PLANNER_CALLS = new Set([
+  '_&&_',
+  '_||_',
+  '_?_:_',
+  '_[_]',
+  '_[?_]',
+  '_?._',
+  '@not_strictly_false',
+  '__not_strictly_false__',
+])
+
+/** Offsets of line starts, for turning an offset into line and column. */
+function lineStarts(s: string): number[] {
+  const starts = [0]
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 10) starts.push(i + 1)
+  return starts
+}
+
+function lineColumn(starts: readonly number[], offset: number): { line: number; column: number } {
+  let lo = 0
+  let hi = starts.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (starts[mid]! <= offset) lo = mid
+    else hi = mid - 1
+  }
+  return { line: lo + 1, column: offset - starts[lo]! + 1 }
+}
+
+/** Dotted name of an identifier or a chain of field selections (`google.protobuf.Timestamp`). */
+function qualifiedName(e: Expr | undefined): string | undefined {
+  if (e === undefined) return undefined
+  const k = e.exprKind
+  if (k.case === 'identExpr') return k.value.name
+  if (k.case === 'selectExpr' && !k.value.testOnly) {
+    const parent = qualifiedName(k.value.operand)
+    return parent === undefined ? undefined : `${parent}.${k.value.field}`
+  }
+  return undefined
+}
+
+class Checker {
+  readonly problems: CelProblem[] = []
+  readonly roots: string[] = []
+  private nextId: bigint
+  private depthReported = false
+
+  constructor(
+    private readonly cenv: CelEnvironment,
+    private readonly parsed: ParsedExpr,
+    private readonly starts: readonly number[],
+  ) {
+    let max = 0n
+    for (const k of Object.keys(parsed.sourceInfo?.positions ?? {})) if (BigInt(k) > max) max = BigInt(k)
+    this.nextId = max + 1n
+  }
+
+  private at(e: Expr): { line: number; column: number } {
+    const off = this.parsed.sourceInfo?.positions[String(e.id)] ?? 0
+    return lineColumn(this.starts, off)
+  }
+
+  private report(code: CelProblemCode, e: Expr, what: string): void {
+    const { line, column } = this.at(e)
+    this.problems.push({ code, message: `${line}:${column}: ${what}`, line, column })
+  }
+
+  private isConstant(name: string): boolean {
+    let known = this.cenv.constants.get(name)
+    if (known === undefined) {
+      try {
+        known = !isCelError(plan(this.cenv.env, parse(name))())
+      } catch {
+        known = false
+      }
+      this.cenv.constants.set(name, known)
+    }
+    return known
+  }
+
+  private useRoot(name: string): void {
+    if (!this.roots.includes(name)) this.roots.push(name)
+  }
+
+  /** An identifier that is neither a variable nor a comprehension variable. */
+  private unknownIdent(name: string, scope: ReadonlySet<string>): boolean {
+    return !scope.has(name) && !this.cenv.variables.has(name)
+  }
+
+  visit(e: Expr | undefined, scope: ReadonlySet<string>, depth: number, comprehensions: number): void {
+    if (e === undefined) return
+    if (depth > this.cenv.limits.maxDepth) {
+      if (!this.depthReported) {
+        this.depthReported = true
+        this.report('cel_limit', e, `expression is nested deeper than ${this.cenv.limits.maxDepth}`)
+      }
+      return
+    }
+    const d = depth + 1
+    const k = e.exprKind
+    switch (k.case) {
+      case 'identExpr': {
+        const name = k.value.name
+        if (scope.has(name)) return
+        if (this.cenv.variables.has(name)) this.useRoot(name)
+        else if (!this.isConstant(name)) this.report('cel_unknown_variable', e, `unknown variable '${name}'`)
+        return
+      }
+      case 'selectExpr': {
+        const q = qualifiedName(e)
+        const root = q?.split('.')[0]
+        if (q !== undefined && root !== undefined && this.unknownIdent(root, scope)) {
+          // A qualified constant such as `google.protobuf.Timestamp` or an enum value.
+          const parts = q.split('.')
+          for (let n = parts.length; n > 1; n--) if (this.isConstant(parts.slice(0, n).join('.'))) return
+        }
+        this.visit(k.value.operand, scope, d, comprehensions)
+        return
+      }
+      case 'callExpr':
+        this.visitCall(e, k.value, scope, d, comprehensions)
+        return
+      case 'listExpr':
+        for (const x of k.value.elements) this.visit(x, scope, d, comprehensions)
+        return
+      case 'structExpr':
+        for (const entry of k.value.entries) {
+          if (entry.keyKind.case === 'mapKey') this.visit(entry.keyKind.value, scope, d, comprehensions)
+          this.visit(entry.value, scope, d, comprehensions)
+        }
+        return
+      case 'comprehensionExpr': {
+        const c = k.value
+        if (comprehensions + 1 > this.cenv.limits.maxComprehensionDepth) {
+          this.report(
+            'cel_limit',
+            e,
+            `comprehensions nested deeper than ${this.cenv.limits.maxComprehensionDepth}`,
+          )
+          return
+        }
+        this.visit(c.iterRange, scope, d, comprehensions)
+        this.visit(c.accuInit, scope, d, comprehensions)
+        const inner = new Set(scope).add(c.iterVar).add(c.accuVar)
+        if (c.iterVar2 !== '') inner.add(c.iterVar2)
+        this.visit(c.loopCondition, inner, d, comprehensions + 1)
+        this.visit(c.loopStep, inner, d, comprehensions + 1)
+        this.visit(c.result, new Set(scope).add(c.accuVar), d, comprehensions + 1)
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  private visitCall(e: Expr, call: Expr_Call, scope: ReadonlySet<string>, d: number, comp: number): void {
+    const fn = call.function
+    for (const a of call.args) this.visit(a, scope, d, comp)
+    if (PLANNER_CALLS.has(fn)) {
+      this.visit(call.target, scope, d, comp)
+      return
+    }
+    const funcs = this.cenv.env.funcs
+    if (call.target !== undefined) {
+      // `base64.encode(x)`: a function in a namespace, not a method on a variable `base64`.
+      const q = qualifiedName(call.target)
+      const root = q?.split('.')[0]
+      if (q !== undefined && root !== undefined && this.unknownIdent(root, scope)) {
+        if (funcs.find(`${q}.${fn}`) !== undefined) {
+          this.checkArity(e, `${q}.${fn}`, false, call)
+          return
+        }
+        if (funcs.find(fn) === undefined) {
+          this.report('cel_unknown_function', e, `unknown function '${q}.${fn}'`)
+          return
+        }
+      }
+      this.visit(call.target, scope, d, comp)
+    } else if (fn === 'default' && call.args.length === 2 && funcs.find('default') === undefined) {
+      this.rewriteDefault(e, call)
+      return
+    }
+    if (funcs.find(fn) === undefined) {
+      const hint = fn === 'has' ? ' (has() takes a field selection such as has(jwt.sub))' : ''
+      this.report('cel_unknown_function', e, `unknown function '${fn}'${hint}`)
+      return
+    }
+    this.checkArity(e, fn, call.target !== undefined, call)
+    if (fn === 'matches') this.checkRegex(call)
+  }
+
+  private checkArity(e: Expr, name: string, method: boolean, call: Expr_Call): void {
+    const group = this.cenv.env.funcs.find(name)
+    if (group === undefined) return
+    for (const f of group) {
+      if ((f.target !== undefined) === method && f.arguments.length === call.args.length) return
+    }
+    const kind = method ? 'method' : 'function'
+    const n = call.args.length
+    this.report('cel_unknown_function', e, `no ${kind} '${name}' takes ${n} argument${n === 1 ? '' : 's'}`)
+  }
+
+  /** A literal pattern is compiled now, so a bad one fails the load, not every request. */
+  private checkRegex(call: Expr_Call): void {
+    const arg = call.args[call.args.length - 1]
+    const k = arg?.exprKind
+    if (arg === undefined || k?.case !== 'constExpr' || k.value.constantKind.case !== 'stringValue') return
+    try {
+      this.cenv.regex.compile(k.value.constantKind.value)
+    } catch (err) {
+      this.report('cel_regex', arg, `invalid regular expression: ${(err as Error).message}`)
+    }
+  }
+
+  private node(e: Expr, exprKind: Expr['exprKind']): Expr {
+    const id = this.nextId++
+    const positions = this.parsed.sourceInfo?.positions
+    if (positions !== undefined) positions[String(id)] = positions[String(e.id)] ?? 0
+    return create(ExprSchema, { id, exprKind })
+  }
+
+  /**
+   * `default(a, b)` becomes `@not_strictly_false(a == null) ? b : a`: the guard is true when `a`
+   * is null or fails (a missing key, an absent variable, a type error), so `b` is used then.
+   */
+  private rewriteDefault(e: Expr, call: Expr_Call): void {
+    const [a, b] = call.args as [Expr, Expr]
+    const nullConst = this.node(e, {
+      case: 'constExpr',
+      value: {
+        $typeName: 'cel.expr.Constant',
+        constantKind: { case: 'nullValue', value: NullValue.NULL_VALUE },
+      },
+    })
+    const isNull = this.node(e, {
+      case: 'callExpr',
+      value: create(Expr_CallSchema, { function: '_==_', args: [a, nullConst] }),
+    })
+    const guard = this.node(e, {
+      case: 'callExpr',
+      value: create(Expr_CallSchema, { function: '@not_strictly_false', args: [isNull] }),
+    })
+    e.exprKind = {
+      case: 'callExpr',
+      value: create(Expr_CallSchema, { function: '_?_:_', args: [guard, b, a] }),
+    }
+  }
+}
+
+/**
+ * Offset of the first bracket nested deeper than `max`, outside string literals; -1 if none.
+ * The parser recurses per bracket and overflows the stack near 800 levels, so this runs first.
+ */
+function tooDeepAt(s: string, max: number): number {
+  let depth = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]
+    if (c === '"' || c === "'") {
+      const triple = s.startsWith(c.repeat(3), i)
+      const close = triple ? c.repeat(3) : c
+      const raw = i > 0 && (s[i - 1] === 'r' || s[i - 1] === 'R')
+      i += close.length
+      while (i < s.length && !s.startsWith(close, i)) i += !raw && s[i] === '\\' ? 2 : 1
+      i += close.length - 1
+    } else if (c === '(' || c === '[' || c === '{') {
+      if (++depth > max) return i
+    } else if (c === ')' || c === ']' || c === '}') depth--
+  }
+  return -1
+}
+
+function syntaxProblem(err: unknown): CelProblem {
+  const e = err as { message?: string; location?: { start?: { line?: number; column?: number } } }
+  const line = e.location?.start?.line ?? 1
+  const column = e.location?.start?.column ?? 1
+  const text = (e.message ?? String(err)).replace(/^<input>:\d+:\d+:\s*/, '')
+  return { code: 'cel_syntax', message: `${line}:${column}: syntax error: ${text}`, line, column }
+}
+
+/** Compile `source` against `cenv`. Never throws. */
+export function compileCel(
+  source: string,
+  cenv: CelEnvironment,
+): { ok: true; expression: CompiledExpression } | { ok: false; problems: CelProblem[] } {
+  const limits = cenv.limits
+  if (source.length > limits.maxExpressionLength) {
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'cel_limit',
+          message: `1:1: expression is longer than ${limits.maxExpressionLength} characters`,
+          line: 1,
+          column: 1,
+        },
+      ],
+    }
+  }
+  const deep = tooDeepAt(source, limits.maxDepth)
+  if (deep !== -1) {
+    const { line, column } = lineColumn(lineStarts(source), deep)
+    const message = `${line}:${column}: expression is nested deeper than ${limits.maxDepth}`
+    return { ok: false, problems: [{ code: 'cel_limit', message, line, column }] }
+  }
+  let parsed: ParsedExpr & { expr: Expr }
+  try {
+    parsed = parse(source)
+  } catch (err) {
+    if (err instanceof RangeError) {
+      const message = `1:1: expression is nested too deeply to parse`
+      return { ok: false, problems: [{ code: 'cel_limit', message, line: 1, column: 1 }] }
+    }
+    return { ok: false, problems: [syntaxProblem(err)] }
+  }
+  const starts = lineStarts(source)
+  const checker = new Checker(cenv, parsed, starts)
+  checker.visit(parsed.expr, new Set(), 0, 0)
+  if (checker.problems.length > 0) return { ok: false, problems: checker.problems }
+  let fn: (bindings?: Record<string, unknown>) => unknown
+  try {
+    fn = plan(cenv.env, parsed) as typeof fn
+  } catch (err) {
+    const message = `1:1: cannot plan expression: ${(err as Error).message}`
+    return { ok: false, problems: [{ code: 'cel_syntax', message, line: 1, column: 1 }] }
+  }
+  const positions = parsed.sourceInfo?.positions ?? {}
+  const where = (id: bigint | undefined): string => {
+    if (id === undefined) return ''
+    const off = positions[String(id)]
+    if (off === undefined) return ''
+    const { line, column } = lineColumn(starts, off)
+    return `${line}:${column}: `
+  }
+  const maxIterations = limits.maxIterations
+  const expression: CompiledExpression = {
+    source,
+    variables: checker.roots,
+    run(bindings: object): CelRunResult {
+      let v: unknown
+      try {
+        v = withBudget(maxIterations, () => fn(bindings as Record<string, unknown>))
+      } catch (err) {
+        return { ok: false, error: `evaluation failed: ${(err as Error)?.message ?? String(err)}` }
+      }
+      if (isCelError(v)) return { ok: false, error: `${where(v.exprId)}${v.message}` }
+      return { ok: true, value: v as CelValue }
+    },
+  }
+  return { ok: true, expression }
+}

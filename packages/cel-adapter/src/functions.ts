@@ -1,0 +1,99 @@
+/**
+ * The functions verdict adds to CEL, registered as ordinary `@bufbuild/cel` functions, plus the
+ * override of `timestamp(int)` (the engine reads the integer as milliseconds; CEL says seconds).
+ *
+ * `default(value, fallback)` is not here: it must see its first argument's error, which a function
+ * never does, so `compile-cel.ts` rewrites it into a conditional when the expression loads.
+ */
+
+import { BlockList, isIP } from 'node:net'
+import { type CelFunc, CelScalar, celFunc, celMethod, objectType } from '@bufbuild/cel'
+import { create } from '@bufbuild/protobuf'
+import { TimestampSchema } from '@bufbuild/protobuf/wkt'
+
+const { STRING, BYTES, BOOL, INT } = CelScalar
+const TIMESTAMP = objectType(TimestampSchema)
+
+/** Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, CEL's timestamp range. */
+const MIN_SECONDS = -62135596800n
+const MAX_SECONDS = 253402300799n
+
+function timestampFromSeconds(s: bigint) {
+  if (s < MIN_SECONDS || s > MAX_SECONDS) throw new Error('timestamp out of range')
+  return create(TimestampSchema, { seconds: s, nanos: 0 })
+}
+
+/** Address family of a textual IP, or 0. Zone ids (`fe80::1%eth0`) are not addresses here. */
+function family(s: string): 0 | 4 | 6 {
+  if (s.length > 64 || s.includes('%')) return 0
+  return isIP(s) as 0 | 4 | 6
+}
+
+function parseIp(s: string): string {
+  if (family(s) === 0) throw new Error(`invalid IP address "${s.slice(0, 64)}"`)
+  return s
+}
+
+const CIDR_CACHE_MAX = 512
+const cidrCache = new Map<string, BlockList>()
+
+/** Parse `addr/prefix` into a matcher; cached because policies repeat the same few ranges. */
+function parseCidr(s: string): BlockList {
+  const hit = cidrCache.get(s)
+  if (hit !== undefined) return hit
+  const slash = s.indexOf('/')
+  const addr = slash === -1 ? '' : s.slice(0, slash)
+  const bits = slash === -1 ? '' : s.slice(slash + 1)
+  const fam = family(addr)
+  const max = fam === 4 ? 32 : 128
+  if (fam === 0 || !/^\d{1,3}$/.test(bits) || Number(bits) > max) {
+    throw new Error(`invalid CIDR "${s.slice(0, 64)}"`)
+  }
+  const list = new BlockList()
+  list.addSubnet(addr, Number(bits), fam === 4 ? 'ipv4' : 'ipv6')
+  if (cidrCache.size >= CIDR_CACHE_MAX) cidrCache.delete(cidrCache.keys().next().value as string)
+  cidrCache.set(s, list)
+  return list
+}
+
+function contains(cidr: string, ip: string): boolean {
+  const list = parseCidr(cidr)
+  const fam = family(parseIp(ip))
+  return list.check(ip, fam === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** Standard base64 with or without padding; anything else is an error, never a partial decode. */
+function decodeBase64(s: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || (s.includes('=') && s.length % 4 !== 0) || s.length % 4 === 1) {
+    throw new Error('invalid base64')
+  }
+  return new Uint8Array(Buffer.from(s, 'base64'))
+}
+
+/** The functions added to every CEL environment, documented in docs/cel.md. */
+export const VERDICT_FUNCTIONS: readonly CelFunc[] = [
+  celFunc('timestamp', [INT], TIMESTAMP, timestampFromSeconds),
+  celFunc('ip', [STRING], STRING, parseIp),
+  celFunc('cidr', [STRING], STRING, (s) => {
+    parseCidr(s)
+    return s
+  }),
+  celFunc('isIP', [STRING], BOOL, (s) => family(s) !== 0),
+  celFunc('isCIDR', [STRING], BOOL, (s) => {
+    try {
+      parseCidr(s)
+      return true
+    } catch {
+      return false
+    }
+  }),
+  celMethod('inCidr', STRING, [STRING], BOOL, function (cidr) {
+    return contains(cidr, this)
+  }),
+  celMethod('containsIP', STRING, [STRING], BOOL, function (ip) {
+    return contains(this, ip)
+  }),
+  celFunc('base64.encode', [BYTES], STRING, (b) => Buffer.from(b).toString('base64')),
+  celFunc('base64.encode', [STRING], STRING, (s) => Buffer.from(s, 'utf8').toString('base64')),
+  celFunc('base64.decode', [STRING], BYTES, decodeBase64),
+]

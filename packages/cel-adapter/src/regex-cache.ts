@@ -1,0 +1,35 @@
+/**
+ * Regular expressions for CEL's `matches`: RE2 semantics (linear time, no backreferences), with
+ * compiled patterns kept in a small LRU cache so a pattern is compiled once, not per request.
+ */
+import { RE2JS } from '@bufbuild/re2'
+
+/** What `@bufbuild/cel` asks of a regex engine. */
+export interface RegexEngine {
+  compile(pattern: string): { test(text: string): boolean }
+}
+
+/** A cached RE2 engine. Patterns longer than `maxPatternLength` are rejected. */
+export function createRegexCache(size: number, maxPatternLength: number): RegexEngine {
+  const cache = new Map<string, RE2JS>()
+  return {
+    compile(pattern: string) {
+      const hit = cache.get(pattern)
+      if (hit !== undefined) {
+        // Re-insert so the map's order is least recently used first.
+        cache.delete(pattern)
+        cache.set(pattern, hit)
+        return hit
+      }
+      if (pattern.length > maxPatternLength) {
+        throw new Error(`regular expression longer than ${maxPatternLength} characters`)
+      }
+      const re = RE2JS.compile(pattern)
+      if (size > 0) {
+        if (cache.size >= size) cache.delete(cache.keys().next().value as string)
+        cache.set(pattern, re)
+      }
+      return re
+    },
+  }
+}
