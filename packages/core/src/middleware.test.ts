@@ -1,0 +1,85 @@
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createEngine } from './engine.js'
+import { createHttpMiddleware, type VerdictRequest } from './middleware.js'
+
+let server: Server
+let base: string
+const seen: Array<Record<string, unknown>> = []
+
+beforeAll(async () => {
+  const engine = await createEngine({
+    responses: {
+      denied: { status: 403, body: 'nope', headers: { 'x-why': 'policy' } },
+      allowed: { responseHeaders: { 'x-checked': 'yes' } },
+    },
+    rules: [
+      {
+        id: 'reports',
+        action: 'allow',
+        match: { paths: [{ prefix: '/reports' }], headers: [{ name: 'x-api-key', exact: 'k1' }] },
+        headers: { 'x-caller': 'k1-client' },
+      },
+      { id: 'agent', action: 'allow', match: { principals: [{ exact: 'spiffe://td/ns/a/sa/b' }] } },
+    ],
+  })
+  const mw = createHttpMiddleware(engine, {
+    principal: (req) => req.headers['x-test-principal'] as string | undefined,
+    onDecision: () => {
+      throw new Error('logging failure')
+    },
+  })
+  server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    mw(req as VerdictRequest, res, () => {
+      seen.push({ caller: req.headers['x-caller'], rule: (req as VerdictRequest).verdict?.rule })
+      res.end('ok')
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+afterAll(() => new Promise<void>((r) => server.close(() => r())))
+
+describe('HTTP middleware on a real server', () => {
+  test('allowed requests reach the route with upstream headers applied', async () => {
+    const res = await fetch(`${base}/reports/2026?x=1`, {
+      headers: { 'x-api-key': 'k1', 'x-caller': 'spoofed' },
+    })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('ok')
+    expect(res.headers.get('x-checked')).toBe('yes')
+    expect(seen.at(-1)).toEqual({ caller: 'k1-client', rule: 'reports' })
+  })
+
+  test('denied requests get the policy response and never reach the route', async () => {
+    const before = seen.length
+    const res = await fetch(`${base}/reports`, { headers: { 'x-api-key': 'wrong' } })
+    expect(res.status).toBe(403)
+    expect(await res.text()).toBe('nope')
+    expect(res.headers.get('x-why')).toBe('policy')
+    expect(seen.length).toBe(before)
+  })
+
+  test('the principal hook identifies the caller', async () => {
+    const res = await fetch(`${base}/anything`, { headers: { 'x-test-principal': 'spiffe://td/ns/a/sa/b' } })
+    expect(res.status).toBe(200)
+  })
+
+  test('an ambiguous path is refused with 400', async () => {
+    // fetch would resolve the dot segment itself; send the raw target.
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = request(
+        `${base}/`,
+        { path: '/reports/%2e%2e/admin', headers: { 'x-api-key': 'k1' } },
+        (res) => {
+          res.resume()
+          resolve(res.statusCode)
+        },
+      )
+      req.on('error', reject)
+      req.end()
+    })
+    expect(status).toBe(400)
+  })
+})

@@ -1,0 +1,96 @@
+/**
+ * `@verdict/core/middleware`: authorize an existing Node HTTP service's own routes with `decide()`.
+ * Works as Express/Connect middleware `(req, res, next)` and with a plain `node:http` server.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import type { Decision } from './decision.js'
+import type { Engine } from './engine.js'
+
+export interface HttpMiddlewareOptions {
+  /**
+   * The caller's peer principal, e.g. a SPIFFE ID from the client certificate. Default: the URI SAN
+   * of a verified client certificate, when the server uses TLS with client auth.
+   */
+  readonly principal?: (req: IncomingMessage) => string | undefined
+  /** Called with every decision (logging); exceptions are ignored. */
+  readonly onDecision?: (decision: Decision, req: IncomingMessage) => void
+}
+
+/** What the middleware leaves on the request for route handlers. */
+export interface VerdictRequest extends IncomingMessage {
+  /** The allow decision (identity, claims, rule). */
+  verdict?: Decision
+  /** Set by body parsers such as `express.json()` when they ran first. */
+  body?: unknown
+  originalUrl?: string
+}
+
+function certificatePrincipal(req: IncomingMessage): string | undefined {
+  const socket = req.socket as Partial<TLSSocket>
+  if (typeof socket.getPeerCertificate !== 'function' || socket.authorized !== true) return undefined
+  const san = socket.getPeerCertificate().subjectaltname
+  const uri = san
+    ?.split(', ')
+    .find((s) => s.startsWith('URI:'))
+    ?.slice(4)
+  return uri
+}
+
+/**
+ * Build the middleware.
+ *
+ * @example
+ * ```ts
+ * const engine = await createEngineFromFile('policy.yaml', { evaluators: [createCelEvaluator()] })
+ * app.use(express.json(), createHttpMiddleware(engine))
+ * app.get('/reports', (req, res) => res.json({ user: req.verdict?.identity?.subject }))
+ * ```
+ */
+export function createHttpMiddleware(engine: Engine, options: HttpMiddlewareOptions = {}) {
+  const principalOf = options.principal ?? certificatePrincipal
+  return function verdictMiddleware(
+    req: VerdictRequest,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ): void {
+    const principal = principalOf(req)
+    const input: Record<string, unknown> = {
+      method: req.method ?? 'GET',
+      path: req.originalUrl ?? req.url ?? '/',
+      headers: req.headers,
+      source: {
+        address: req.socket.remoteAddress,
+        port: req.socket.remotePort,
+        ...(principal !== undefined ? { principal } : {}),
+      },
+    }
+    if (req.body !== undefined && (typeof req.body === 'string' || typeof req.body === 'object'))
+      input.body = req.body
+    engine.decide(input).then(
+      (d) => {
+        try {
+          options.onDecision?.(d, req)
+        } catch {
+          // Logging must not change the answer.
+        }
+        if (!d.allowed) {
+          res.statusCode = d.status
+          for (const h of d.headers) res.setHeader(h.key, h.value)
+          res.end(d.body ?? '')
+          return
+        }
+        // This service is the upstream: apply what would have gone to it.
+        for (const name of d.headersToRemove) delete req.headers[name.toLowerCase()]
+        for (const h of d.headers) req.headers[h.key.toLowerCase()] = h.value
+        for (const h of d.responseHeadersToAdd) res.setHeader(h.key, h.value)
+        req.verdict = d
+        next()
+      },
+      () => {
+        res.statusCode = 403
+        res.end('access denied')
+      },
+    )
+  }
+}
