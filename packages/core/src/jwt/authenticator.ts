@@ -1,0 +1,238 @@
+/**
+ * The JWT authenticator: finds the token, picks the provider by the token's unverified `iss`,
+ * verifies it (or finds it in the verified-token cache), and maps the result to an outcome
+ * according to the mode (protocols.md §5).
+ */
+import type { Authenticator, AuthOutcome } from '../auth.js'
+import type { RequestContext } from '../context.js'
+import type { HeaderEntry, Identity } from '../decision.js'
+import type { JwtConfig, JwtMode, ProviderConfig } from './config.js'
+import type { KeySet } from './key-set.js'
+import type { RemoteKeySet } from './remote-key-set.js'
+import { TokenCache } from './token-cache.js'
+import {
+  cookieRemoval,
+  extractToken,
+  type FoundToken,
+  locationKey,
+  NO_REMOVAL,
+  type Removal,
+} from './token-location.js'
+import {
+  checkClaims,
+  checkHeader,
+  FAILURES,
+  isFailure,
+  keysFor,
+  parseToken,
+  type TokenFailure,
+  verifySignature,
+} from './verify-token.js'
+
+/** A provider ready to verify: its configuration and its keys (fixed or remote). */
+export interface Provider {
+  readonly config: ProviderConfig
+  readonly locationKey: string
+  /** Algorithms a token may name: the keys' algorithms (fixed keys) or the policy's (remote). */
+  readonly algorithms: ReadonlySet<string>
+  readonly fixed: KeySet | undefined
+  readonly remote: RemoteKeySet | undefined
+  /** Credential removal when it does not depend on the request (header, query). */
+  readonly removal: Removal | undefined
+}
+
+/** What a verified token yields, computed once and shared by cache hits. */
+interface Verified {
+  readonly identity: Identity
+  readonly claims: Readonly<Record<string, unknown>>
+  /** Claim headers to add upstream. */
+  readonly headers: readonly HeaderEntry[]
+  /** Claim headers whose claim is absent: stripped so a client cannot supply them. */
+  readonly strip: readonly string[]
+  /** The full outcome when the removal is static (header, query), so a hit allocates nothing. */
+  readonly outcome: AuthOutcome | undefined
+}
+
+const MAX_HEADER_VALUE = 4096
+
+function freeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const k of Object.keys(v)) freeze((v as Record<string, unknown>)[k])
+  }
+  return v
+}
+
+/** A claim by exact name, else by a dotted path (`realm_access.roles`). */
+function claimValue(claims: Readonly<Record<string, unknown>>, name: string): unknown {
+  if (Object.hasOwn(claims, name)) return claims[name]
+  let v: unknown = claims
+  for (const part of name.split('.')) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, part)) return undefined
+    v = (v as Record<string, unknown>)[part]
+  }
+  return v
+}
+
+/** A header-safe rendering of a claim: strings as they are, lists joined by `,`, objects as JSON. */
+function headerValue(v: unknown): string {
+  const s =
+    typeof v === 'string'
+      ? v
+      : Array.isArray(v) && v.every((x) => typeof x === 'string')
+        ? v.join(',')
+        : JSON.stringify(v)
+  // Control characters would split or smuggle headers; drop them.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+  return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '').slice(0, MAX_HEADER_VALUE)
+}
+
+function outcomeOf(v: Verified, removal: Removal): AuthOutcome {
+  return {
+    kind: 'authenticated',
+    identity: v.identity,
+    claims: v.claims,
+    headersToRemove: v.strip.length > 0 ? [...removal.headersToRemove, ...v.strip] : removal.headersToRemove,
+    queryParametersToRemove: removal.queryParametersToRemove,
+    headers: removal.headers.length > 0 ? [...removal.headers, ...v.headers] : v.headers,
+  }
+}
+
+function verified(p: Provider, claims: Record<string, unknown>): Verified {
+  freeze(claims)
+  const headers: HeaderEntry[] = []
+  const strip: string[] = []
+  for (const m of p.config.claimsToHeaders) {
+    const v = claimValue(claims, m.claim)
+    if (v === undefined || v === null) strip.push(m.header)
+    else headers.push({ key: m.header, value: headerValue(v), append: 'overwrite' })
+  }
+  const identity: Identity = {
+    kind: 'jwt',
+    subject: claims.sub as string | undefined,
+    issuer: p.config.issuer,
+    provider: p.config.name,
+    claims,
+  }
+  const base: Verified = { identity, claims, headers, strip, outcome: undefined }
+  const removal = p.config.forwardToken ? NO_REMOVAL : p.removal
+  return removal === undefined ? base : { ...base, outcome: outcomeOf(base, removal) }
+}
+
+/** Reason text for the decision: the human reason and the stable code, never the token. */
+const describe = (f: TokenFailure): string => `${f.reason} (${f.code})`
+
+export class JwtAuthenticator implements Authenticator {
+  private readonly byIssuer = new Map<string, Provider>()
+  private readonly locations: ProviderConfig['location'][] = []
+  private readonly maxTokenBytes: number
+  private readonly cache: TokenCache<Provider, KeySet, Verified>
+  private readonly mode: JwtMode
+
+  constructor(
+    config: JwtConfig,
+    readonly providers: readonly Provider[],
+  ) {
+    this.mode = config.mode
+    this.cache = new TokenCache(config.cacheMaxEntries)
+    const seen = new Set<string>()
+    for (const p of providers) {
+      this.byIssuer.set(p.config.issuer, p)
+      if (!seen.has(p.locationKey)) {
+        seen.add(p.locationKey)
+        this.locations.push(p.config.location)
+      }
+    }
+    this.maxTokenBytes = Math.max(...providers.map((p) => p.config.maxTokenBytes))
+  }
+
+  /** Entries in the verified-token cache (for tests and metrics). */
+  get cacheSize(): number {
+    return this.cache.size
+  }
+
+  authenticate(ctx: RequestContext): AuthOutcome | Promise<AuthOutcome> {
+    const ex = extractToken(ctx.input, this.locations)
+    if (ex.kind === 'none')
+      return this.mode === 'Strict'
+        ? {
+            kind: 'failed',
+            reason: describe(FAILURES.missing),
+            code: FAILURES.missing.code,
+            tokenPresent: false,
+          }
+        : { kind: 'anonymous' }
+    if (ex.kind === 'multiple') return this.invalid(FAILURES.multiple)
+    const { token } = ex.found
+    // Size first: nothing of an oversized token is decoded.
+    if (token.length > this.maxTokenBytes) return this.invalid(FAILURES.tooLarge)
+    const hit = this.cache.get(token, ctx.now, currentKeySet)
+    if (hit !== undefined && hit.provider.locationKey === locationKey(ex.found.location))
+      return hit.value.outcome ?? this.success(hit.provider, hit.value, ctx)
+    return this.verify(ex.found, ctx).then(
+      (r) => (isFailure(r) ? this.invalid(r) : r),
+      () => this.invalid(FAILURES.malformed),
+    )
+  }
+
+  dispose(): void {
+    for (const p of this.providers) p.remote?.dispose()
+    this.cache.clear()
+  }
+
+  private invalid(f: TokenFailure): AuthOutcome {
+    if (this.mode === 'Permissive') return { kind: 'ignored', reason: describe(f) }
+    return { kind: 'failed', reason: describe(f), code: f.code, tokenPresent: true }
+  }
+
+  private success(p: Provider, v: Verified, ctx: RequestContext): AuthOutcome {
+    if (v.outcome !== undefined) return v.outcome
+    const removal = p.config.forwardToken
+      ? NO_REMOVAL
+      : (p.removal ?? cookieRemoval(ctx.input, p.config.location.name))
+    return outcomeOf(v, removal)
+  }
+
+  private async verify(found: FoundToken, ctx: RequestContext): Promise<AuthOutcome | TokenFailure> {
+    const { token } = found
+    const parsed = parseToken(token)
+    if (isFailure(parsed)) return parsed
+    const iss = parsed.payload.iss
+    const p = typeof iss === 'string' ? this.byIssuer.get(iss) : undefined
+    if (p === undefined) return FAILURES.unknownIssuer
+    if (p.locationKey !== locationKey(found.location)) return FAILURES.wrongLocation
+    if (token.length > p.config.maxTokenBytes) return FAILURES.tooLarge
+    const signature = token.slice(token.lastIndexOf('.') + 1)
+    const bad = checkHeader(parsed.header, p.algorithms, signature)
+    if (bad !== undefined) return bad
+    let set = p.fixed ?? (await p.remote!.keys())
+    if (set === undefined) {
+      const why = p.remote?.lastError
+      return why === undefined
+        ? FAILURES.keysUnavailable
+        : { ...FAILURES.keysUnavailable, reason: `${FAILURES.keysUnavailable.reason}: ${why}` }
+    }
+    let keys = keysFor(set, parsed.header)
+    if (keys === undefined && p.remote !== undefined && parsed.header.kid !== undefined) {
+      // Key rotation: the issuer may have published a key we have not fetched yet.
+      const fresh = await p.remote.refetchForUnknownKid()
+      if (fresh !== undefined) {
+        set = fresh
+        keys = keysFor(set, parsed.header)
+      }
+    }
+    if (keys === undefined) return FAILURES.unknownKey
+    const sig = await verifySignature(token, parsed.header.alg as string, keys)
+    if (sig !== undefined) return sig
+    const window = checkClaims(parsed.payload, p.config, ctx.now)
+    if (isFailure(window)) return window
+    const v = verified(p, parsed.payload)
+    this.cache.set(token, { provider: p, keySet: set, ...window, value: v })
+    return this.success(p, v, ctx)
+  }
+}
+
+/** The set a cached token must have verified against; a remote set past max staleness is none. */
+function currentKeySet(p: Provider, nowMs: number): KeySet | undefined {
+  return p.fixed ?? p.remote!.peek(nowMs)
+}

@@ -1,0 +1,183 @@
+/**
+ * Verification keys: a JWKS (or a PEM public key) turned into public keys with the algorithms each
+ * may verify. The algorithms come from the key type, never from the token, so `none` and HMAC
+ * are impossible by construction.
+ */
+import { createPublicKey } from 'node:crypto'
+import { type CryptoKey, importJWK, type JWK } from 'jose'
+
+/** Asymmetric JWS algorithms verdict verifies. HMAC (`HS*`) and `none` are deliberately absent. */
+export const SUPPORTED_ALGORITHMS: readonly string[] = Object.freeze([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+])
+
+const RSA_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+const EC_ALGS: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' }
+
+/** Most keys one set may hold: a JWKS is small; more is a sign of abuse. */
+export const MAX_KEYS = 100
+
+/** One public key and what it may verify. */
+export interface KeyEntry {
+  readonly kid: string | undefined
+  /** Algorithms this key may verify (from its type, its `alg`, and the provider's list). */
+  readonly algorithms: ReadonlySet<string>
+  /** The CryptoKey for `alg`, imported once per algorithm (WebCrypto binds a key to one). */
+  key(alg: string): Promise<CryptoKey>
+}
+
+/** A validated key set. Its identity changes only when its content does. */
+export interface KeySet {
+  readonly keys: readonly KeyEntry[]
+  /** Canonical form of the public keys; equal fingerprints mean the same keys. */
+  readonly fingerprint: string
+}
+
+export type KeySetResult =
+  | { readonly ok: true; readonly set: KeySet }
+  | { readonly ok: false; readonly error: string }
+
+type Obj = Record<string, unknown>
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+const B64URL = /^[A-Za-z0-9_-]+$/
+
+/** The public members of a JWK (private members such as `d` are dropped), or a reason it is unusable. */
+function publicJwk(k: Obj): { jwk: JWK; algs: string[] } | string {
+  const str = (name: string): string | undefined => {
+    const v = k[name]
+    return typeof v === 'string' && B64URL.test(v) ? v : undefined
+  }
+  switch (k.kty) {
+    case 'RSA': {
+      const n = str('n')
+      const e = str('e')
+      if (n === undefined || e === undefined) return 'RSA key without valid "n" and "e"'
+      return { jwk: { kty: 'RSA', n, e }, algs: RSA_ALGS }
+    }
+    case 'EC': {
+      const alg = typeof k.crv === 'string' ? EC_ALGS[k.crv] : undefined
+      const x = str('x')
+      const y = str('y')
+      if (alg === undefined) return `unsupported EC curve ${JSON.stringify(k.crv)}`
+      if (x === undefined || y === undefined) return 'EC key without valid "x" and "y"'
+      return { jwk: { kty: 'EC', crv: k.crv as string, x, y }, algs: [alg] }
+    }
+    case 'OKP': {
+      const x = str('x')
+      if (k.crv !== 'Ed25519') return `unsupported OKP curve ${JSON.stringify(k.crv)}`
+      if (x === undefined) return 'OKP key without a valid "x"'
+      return { jwk: { kty: 'OKP', crv: 'Ed25519', x }, algs: ['EdDSA', 'Ed25519'] }
+    }
+    case 'oct':
+      return 'symmetric (oct) keys are not accepted: verdict verifies asymmetric signatures only'
+    default:
+      return `unsupported key type ${JSON.stringify(k.kty)}`
+  }
+}
+
+/** Whether a JWK is meant for signature verification at all (`use`, `key_ops`). */
+function isSigningKey(k: Obj): boolean {
+  if (k.use !== undefined && k.use !== 'sig') return false
+  if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return false
+  return true
+}
+
+function makeEntry(jwk: JWK, kid: string | undefined, algorithms: ReadonlySet<string>): KeyEntry {
+  const imported = new Map<string, Promise<CryptoKey>>()
+  return {
+    kid,
+    algorithms,
+    key(alg: string): Promise<CryptoKey> {
+      let p = imported.get(alg)
+      if (p === undefined) {
+        p = importJWK(jwk, alg) as Promise<CryptoKey>
+        imported.set(alg, p)
+        // A failed import must not stick: the next request retries.
+        p.catch(() => imported.delete(alg))
+      }
+      return p
+    },
+  }
+}
+
+/**
+ * Build a key set from a parsed JWKS. Keys for encryption, of unknown types or curves, or
+ * allowing none of `allowed` are skipped (reported in `skipped`) unless `strict`, where any
+ * unusable key is an error (inline configuration: the author should know). At least one usable
+ * key is required. Every kept key is imported once here so a malformed key fails now.
+ */
+export async function buildKeySet(
+  jwks: unknown,
+  allowed: ReadonlySet<string>,
+  strict: boolean,
+): Promise<KeySetResult> {
+  if (!isObj(jwks) || !Array.isArray(jwks.keys))
+    return { ok: false, error: 'JWKS must be an object with a "keys" array' }
+  if (jwks.keys.length > MAX_KEYS) return { ok: false, error: `JWKS has more than ${MAX_KEYS} keys` }
+  const keys: KeyEntry[] = []
+  const canonical: string[] = []
+  for (let i = 0; i < jwks.keys.length; i++) {
+    const k: unknown = jwks.keys[i]
+    if (!isObj(k)) return { ok: false, error: `key ${i} is not an object` }
+    if (!isSigningKey(k)) {
+      if (strict) return { ok: false, error: `key ${i} is not a signature verification key` }
+      continue
+    }
+    const pub = publicJwk(k)
+    if (typeof pub === 'string') {
+      if (strict) return { ok: false, error: `key ${i}: ${pub}` }
+      continue
+    }
+    if (k.kid !== undefined && typeof k.kid !== 'string')
+      return { ok: false, error: `key ${i}: "kid" must be a string` }
+    let algs = pub.algs.filter((a) => allowed.has(a))
+    if (k.alg !== undefined) algs = algs.filter((a) => a === k.alg)
+    if (algs.length === 0) {
+      if (strict) return { ok: false, error: `key ${i} allows none of the provider's algorithms` }
+      continue
+    }
+    const entry = makeEntry(pub.jwk, k.kid as string | undefined, new Set(algs))
+    try {
+      await entry.key(algs[0]!)
+    } catch (e) {
+      return { ok: false, error: `key ${i} cannot be imported: ${(e as Error).message}` }
+    }
+    keys.push(entry)
+    canonical.push(JSON.stringify([k.kid ?? null, algs, pub.jwk]))
+  }
+  if (keys.length === 0) return { ok: false, error: 'JWKS has no usable signature verification key' }
+  return { ok: true, set: { keys, fingerprint: canonical.join('\n') } }
+}
+
+/** A PEM public key or certificate as a one-key JWKS (no `kid`). */
+export function pemToJwks(pem: string): { keys: JWK[] } | string {
+  try {
+    const jwk = createPublicKey(pem).export({ format: 'jwk' }) as JWK
+    return { keys: [jwk] }
+  } catch (e) {
+    return `not a PEM public key or certificate: ${(e as Error).message}`
+  }
+}
+
+/**
+ * Keys that may verify a token with header `alg` and `kid`. A token naming a `kid` gets the keys
+ * with that `kid`, or failing those the keys without one (a lone PEM key); a token without `kid`
+ * gets every key allowing `alg`.
+ */
+export function candidateKeys(set: KeySet, alg: string, kid: string | undefined): KeyEntry[] {
+  const byAlg = set.keys.filter((k) => k.algorithms.has(alg))
+  if (kid === undefined) return byAlg
+  const named = byAlg.filter((k) => k.kid === kid)
+  return named.length > 0 ? named : byAlg.filter((k) => k.kid === undefined)
+}

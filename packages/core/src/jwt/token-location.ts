@@ -1,0 +1,122 @@
+/**
+ * Finding the bearer token in a request (header with prefix, query parameter, cookie), and what
+ * to strip so the credential does not travel upstream.
+ */
+import type { HeaderEntry } from '../decision.js'
+import type { CheckInput } from '../input.js'
+import type { TokenLocation } from './config.js'
+
+/** A token found in the request, with the location it came from. */
+export interface FoundToken {
+  readonly token: string
+  readonly location: TokenLocation
+}
+
+export type Extraction =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'multiple' }
+  | { readonly kind: 'one'; readonly found: FoundToken }
+
+/** Identity of a location, so providers sharing one are searched once. */
+export function locationKey(l: TokenLocation): string {
+  return l.kind === 'header' ? `header:${l.name}:${l.prefix.trim().toLowerCase()}` : `${l.kind}:${l.name}`
+}
+
+const WS = /^[ \t]/
+
+/** Tokens in a header value. Repeated headers arrive joined with `,`, which no JWT contains. */
+function fromHeader(value: string, prefix: string, out: string[]): number {
+  const parts = value.split(',')
+  const p = prefix.trimEnd().toLowerCase()
+  const needsSpace = p.length < prefix.length
+  let count = 0
+  for (const raw of parts) {
+    const part = raw.trim()
+    if (p === '') {
+      out.push(part)
+      count++
+      continue
+    }
+    if (part.slice(0, p.length).toLowerCase() !== p) continue
+    const rest = part.slice(p.length)
+    if (needsSpace && rest !== '' && !WS.test(rest)) continue
+    out.push(rest.trim())
+    count++
+  }
+  // Any credential next to another header value is ambiguous: two Authorization headers.
+  return count > 0 && parts.length > 1 ? 2 : count
+}
+
+function cookieValues(header: string | undefined, name: string): string[] {
+  const out: string[] = []
+  if (header === undefined) return out
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq > 0 && pair.slice(0, eq).trim() === name) out.push(pair.slice(eq + 1).trim())
+  }
+  return out
+}
+
+/** Find every token at `locations`; more than one in total is `multiple`. */
+export function extractToken(input: CheckInput, locations: readonly TokenLocation[]): Extraction {
+  let found: FoundToken | undefined
+  let total = 0
+  for (const loc of locations) {
+    const tokens: string[] = []
+    let n = 0
+    if (loc.kind === 'header') {
+      const v = input.headers[loc.name]
+      if (v !== undefined) n = fromHeader(v, loc.prefix, tokens)
+    } else if (loc.kind === 'query') {
+      const v = input.query[loc.name]
+      if (v !== undefined) for (const t of v) tokens.push(t)
+      n = tokens.length
+    } else {
+      for (const t of cookieValues(input.headers.cookie, loc.name)) tokens.push(t)
+      n = tokens.length
+    }
+    total += n
+    if (total > 1) return { kind: 'multiple' }
+    if (n === 1) found = { token: tokens[0]!, location: loc }
+  }
+  return found === undefined ? { kind: 'none' } : { kind: 'one', found }
+}
+
+/** Upstream changes that remove the credential at `loc`. */
+export interface Removal {
+  readonly headersToRemove: readonly string[]
+  readonly queryParametersToRemove: readonly string[]
+  /** A rewritten Cookie header without the token cookie. */
+  readonly headers: readonly HeaderEntry[]
+}
+
+const NONE: readonly never[] = Object.freeze([])
+
+/** Precomputed removals for header and query locations (they do not depend on the request). */
+export function staticRemoval(loc: TokenLocation): Removal | undefined {
+  if (loc.kind === 'header')
+    return { headersToRemove: [loc.name], queryParametersToRemove: NONE, headers: NONE }
+  if (loc.kind === 'query')
+    return { headersToRemove: NONE, queryParametersToRemove: [loc.name], headers: NONE }
+  return undefined
+}
+
+/** The Cookie header without the token cookie; removed entirely when nothing else is left. */
+export function cookieRemoval(input: CheckInput, name: string): Removal {
+  const rest: string[] = []
+  for (const pair of (input.headers.cookie ?? '').split(';')) {
+    const eq = pair.indexOf('=')
+    const trimmed = pair.trim()
+    if (trimmed === '') continue
+    if (eq > 0 && pair.slice(0, eq).trim() === name) continue
+    rest.push(trimmed)
+  }
+  if (rest.length === 0) return { headersToRemove: ['cookie'], queryParametersToRemove: NONE, headers: NONE }
+  return {
+    headersToRemove: NONE,
+    queryParametersToRemove: NONE,
+    headers: [{ key: 'cookie', value: rest.join('; '), append: 'overwrite' }],
+  }
+}
+
+export const NO_REMOVAL: Removal = { headersToRemove: NONE, queryParametersToRemove: NONE, headers: NONE }
