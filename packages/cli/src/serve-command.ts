@@ -1,0 +1,181 @@
+/**
+ * `verdict serve`: run the ext_authz sidecar (gRPC, HTTP service mode, operations) for a policy
+ * file, reloading it when it changes or on SIGHUP and draining on SIGTERM.
+ */
+import { isValidHttpStatus, watchPolicyFile } from '@verdict/core'
+import {
+  type BoundAddresses,
+  createExtAuthzServer,
+  createTelemetry,
+  type ListenAddress,
+} from '@verdict/envoy'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { EXIT_INVALID } from './eval-command.js'
+import type { Io } from './io.js'
+import { parseListenAddress } from './listen-address.js'
+import { loadEngine } from './load-engine.js'
+import { formatLocated, problemsOf } from './problems.js'
+
+export interface ServeOptions {
+  readonly policy: string
+  readonly grpc?: ListenAddress
+  readonly http?: ListenAddress
+  /** Operations listener; `false` for none. */
+  readonly metrics: ListenAddress | false
+  readonly json?: boolean
+  readonly statusOnError: number
+  readonly maxRequestBytes?: number
+  readonly maxConcurrent?: number
+  readonly decisionTimeout?: number
+  readonly drainTimeout?: number
+  readonly httpPathPrefix?: string
+  readonly watch: boolean
+  readonly decisionLog: boolean
+}
+
+/** Default gRPC address when neither --grpc nor --http is given. */
+export const DEFAULT_GRPC = '127.0.0.1:9000'
+/** Default operations address. */
+export const DEFAULT_METRICS = '127.0.0.1:9464'
+
+/** Run the sidecar until SIGTERM or SIGINT; returns the exit status. */
+export async function runServe(o: ServeOptions, io: Io): Promise<number> {
+  const telemetry = createTelemetry({
+    write: (line) => io.stdout(`${line}\n`),
+    format: o.json || !io.isTTY ? 'json' : 'text',
+    logDecisions: o.decisionLog,
+  })
+  const loaded = await loadEngine(o.policy, {
+    onDecision: telemetry.onDecision,
+    fetch: telemetry.countFetches(globalThis.fetch),
+  })
+  if (!loaded.ok) {
+    io.stderr(formatLocated(loaded.problems) + loaded.notes.map((n) => `${n}\n`).join(''))
+    return EXIT_INVALID
+  }
+  const engine = loaded.engine
+  const grpc = o.grpc ?? (o.http === undefined ? parseListenAddress(DEFAULT_GRPC) : undefined)
+  const server = createExtAuthzServer({
+    engine,
+    telemetry,
+    ...(grpc !== undefined ? { grpc } : {}),
+    ...(o.http !== undefined ? { http: o.http } : {}),
+    ...(o.metrics !== false ? { ops: o.metrics } : {}),
+    statusOnError: o.statusOnError,
+    ...(o.maxRequestBytes !== undefined ? { maxRequestBytes: o.maxRequestBytes } : {}),
+    ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
+    ...(o.decisionTimeout !== undefined ? { decisionTimeoutMs: o.decisionTimeout } : {}),
+    ...(o.drainTimeout !== undefined ? { drainTimeoutMs: o.drainTimeout } : {}),
+    ...(o.httpPathPrefix !== undefined ? { httpPathPrefix: o.httpPathPrefix } : {}),
+  })
+  let bound: BoundAddresses
+  try {
+    bound = await server.start()
+  } catch (e) {
+    engine.close()
+    io.stderr(`cannot listen: ${(e as Error).message}\n`)
+    return 1
+  }
+  const watch = watchPolicyFile(loaded.path, engine, {
+    onReload: ({ generation }) => telemetry.policyReloaded({ ok: true, generation }),
+    onError: (e) =>
+      telemetry.policyReloaded({ ok: false, error: formatLocated(problemsOf(e, loaded.path)).trim() }),
+    ...(o.watch ? {} : { intervalMs: 2 ** 31 - 1 }),
+  })
+  if (!o.watch) watch.close()
+  telemetry.log('info', 'listening', { ...bound, policy: engine.info.name, pid: process.pid })
+
+  const onHup = (): void => {
+    telemetry.log('info', 'SIGHUP: reloading policy')
+    // A closed watch (--no-watch) still reloads once on request.
+    const w = o.watch ? watch : watchPolicyFile(loaded.path, engine, {})
+    void w.reload().finally(() => {
+      if (!o.watch) w.close()
+    })
+  }
+  process.on('SIGHUP', onHup)
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGTERM', onTerm)
+      process.off('SIGINT', onInt)
+      telemetry.log('info', `${signal}: draining`)
+      resolve()
+    }
+    const onTerm = (): void => stop('SIGTERM')
+    const onInt = (): void => stop('SIGINT')
+    process.once('SIGTERM', onTerm)
+    process.once('SIGINT', onInt)
+  })
+  process.off('SIGHUP', onHup)
+  watch.close()
+  await server.stop()
+  engine.close()
+  telemetry.log('info', 'stopped')
+  return 0
+}
+
+function address(v: string): ListenAddress {
+  try {
+    return parseListenAddress(v)
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message)
+  }
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`"${v}" is not a positive integer`)
+  return n
+}
+
+function denialStatus(v: string): number {
+  const n = Number(v)
+  if (!isValidHttpStatus(n) || n < 300)
+    throw new InvalidArgumentError(`"${v}" is not a denial status Envoy accepts (300-599 from its list)`)
+  return n
+}
+
+/** Register `serve` on the program. */
+export function registerServe(program: Command, io: Io, setExit: (code: number) => void): void {
+  program
+    .command('serve')
+    .description('run the Envoy ext_authz sidecar (gRPC and HTTP service mode) for a policy file')
+    .requiredOption(
+      '-p, --policy <file>',
+      'policy file (YAML or JSON); reloaded when it changes and on SIGHUP',
+    )
+    .option(
+      '--grpc <host:port>',
+      `gRPC Authorization + Health listener (default ${DEFAULT_GRPC} unless --http)`,
+      address,
+    )
+    .option('--http <host:port>', 'HTTP ext_authz service-mode listener', address)
+    .addOption(
+      new Option('--metrics <host:port|off>', '/healthz, /readyz and /metrics listener, or "off"')
+        .argParser((v: string) => (v === 'off' ? false : address(v)))
+        .default(parseListenAddress(DEFAULT_METRICS), DEFAULT_METRICS),
+    )
+    .option(
+      '--status-on-error <status>',
+      'HTTP status of denials when no decision could be made',
+      denialStatus,
+      403,
+    )
+    .option(
+      '--max-request-bytes <n>',
+      'largest CheckRequest or HTTP body accepted (default 5 MiB)',
+      positiveInt,
+    )
+    .option('--max-concurrent <n>', 'most checks in progress at once (default 1024)', positiveInt)
+    .option('--decision-timeout <ms>', 'deny with code timeout past this (default 2000)', positiveInt)
+    .option(
+      '--drain-timeout <ms>',
+      'on SIGTERM, wait this long for in-flight checks (default 10000)',
+      positiveInt,
+    )
+    .option('--http-path-prefix <prefix>', "Envoy's http_service path_prefix, removed before deciding")
+    .option('--no-watch', 'do not watch the policy file (SIGHUP still reloads)')
+    .option('--no-decision-log', 'do not log one line per decision')
+    .option('--json', 'JSON log lines even on a terminal')
+    .action(async (opts: ServeOptions) => setExit(await runServe(opts, io)))
+}

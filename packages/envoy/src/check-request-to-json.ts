@@ -1,0 +1,79 @@
+/**
+ * Request: a CheckRequest as gRPC decoded it -> the protobuf JSON shape `decide()` accepts.
+ *
+ * proto-loader already yields lowerCamelCase names, 64-bit integers as strings and bytes as
+ * `Buffer`, all of which core reads. What remains is what protobuf JSON spells differently: the
+ * request time becomes an RFC 3339 string and filter metadata Structs become plain JSON.
+ */
+import { type Decision, malformed } from '@verdict/core'
+import { type StructMessage, StructTooDeep, structToJson } from './struct.js'
+
+type Obj = Record<string, unknown>
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** RFC 3339 with nanoseconds, as protobuf JSON writes a Timestamp; undefined when out of range. */
+export function timestampToJson(t: unknown): string | undefined {
+  if (!isObject(t)) return undefined
+  const seconds = Number(t.seconds ?? 0)
+  const nanos = Number(t.nanos ?? 0)
+  if (!Number.isSafeInteger(seconds) || !Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999)
+    return undefined
+  const date = new Date(seconds * 1000)
+  if (Number.isNaN(date.getTime())) return undefined
+  const base = date.toISOString().slice(0, 19)
+  if (nanos === 0) return `${base}Z`
+  const frac = String(nanos).padStart(9, '0')
+  const digits = frac.endsWith('000000') ? 3 : frac.endsWith('000') ? 6 : 9
+  return `${base}.${frac.slice(0, digits)}Z`
+}
+
+function metadataToJson(md: unknown): Obj | undefined {
+  if (!isObject(md)) return undefined
+  const fm = md.filterMetadata
+  const filterMetadata: Obj = {}
+  if (isObject(fm)) {
+    for (const ns of Object.keys(fm)) {
+      const json = structToJson(fm[ns] as StructMessage)
+      if (ns === '__proto__')
+        Object.defineProperty(filterMetadata, ns, { value: json, enumerable: true, writable: true })
+      else filterMetadata[ns] = json
+    }
+  }
+  // typed_filter_metadata holds Any messages of types verdict does not know: not passed on.
+  return { filterMetadata }
+}
+
+/**
+ * The protobuf JSON form of a decoded CheckRequest, or a 400 denial when it cannot be one.
+ *
+ * @example
+ * ```ts
+ * const input = checkRequestToJson(call.request)
+ * const decision = 'allowed' in input ? input : await engine.decide(input)
+ * ```
+ */
+export function checkRequestToJson(message: unknown): Obj | Decision {
+  if (!isObject(message) || !isObject(message.attributes))
+    return malformed('malformed input: CheckRequest has no attributes')
+  const a = message.attributes
+  const attributes: Obj = { ...a }
+  try {
+    if (isObject(a.request)) {
+      const request: Obj = { ...a.request }
+      if (request.time !== undefined) {
+        const time = timestampToJson(request.time)
+        if (time === undefined) delete request.time
+        else request.time = time
+      }
+      attributes.request = request
+    }
+    if (a.metadataContext !== undefined) attributes.metadataContext = metadataToJson(a.metadataContext)
+    if (a.routeMetadataContext !== undefined)
+      attributes.routeMetadataContext = metadataToJson(a.routeMetadataContext)
+  } catch (e) {
+    if (e instanceof StructTooDeep) return malformed(`malformed input: ${e.message}`)
+    throw e
+  }
+  return { attributes }
+}
