@@ -125,7 +125,7 @@ interface RequestSpec {
   }
 }
 
-interface Expectation {
+export interface Expectation {
   allowed?: boolean
   status?: number
   code?: string
@@ -165,6 +165,10 @@ export interface CaseDiff {
 
 export interface CaseResult {
   readonly name: string
+  /** What the case file expects, as `allow 200` / `deny 401` / `deny` (no status stated). */
+  readonly expected: string
+  /** The case's `expect` block as written. */
+  readonly expectation: Readonly<Expectation>
   readonly passed: boolean
   readonly diffs: readonly CaseDiff[]
   readonly decision: Decision
@@ -294,6 +298,20 @@ async function buildInput(
   })
 }
 
+/** `allow 200`, `deny 403`, `deny`: the outcome a case states, in the demo table's words. */
+export function expectationSummary(e: Expectation): string {
+  const allowed =
+    e.allowed ?? (e.status === undefined ? undefined : e.status === 200 && e.mcpError === undefined)
+  const word = allowed === undefined ? 'any' : allowed ? 'allow' : 'deny'
+  return e.status !== undefined ? `${word} ${e.status}` : word
+}
+
+/** `allow 200` / `deny 403` for a decision, to compare with `expectationSummary`. */
+export function decisionSummary(d: Decision, e: Expectation | undefined = undefined): string {
+  const word = d.allowed ? 'allow' : 'deny'
+  return e !== undefined && e.status === undefined ? word : `${word} ${d.status}`
+}
+
 /** Compare a decision with a case's expectation; empty when it passes. */
 export function diffDecision(d: Decision, e: Expectation): CaseDiff[] {
   const diffs: CaseDiff[] = []
@@ -380,7 +398,14 @@ export async function runCaseFile(path: string, options: RunCasesOptions = {}): 
       const d = await engine.decide(await buildInput(c, fixtures, issuers))
       if (d.rule !== undefined) decided.add(d.rule)
       const diffs = diffDecision(d, c.expect)
-      results.push({ name: c.name, passed: diffs.length === 0, diffs, decision: d })
+      results.push({
+        name: c.name,
+        expected: expectationSummary(c.expect),
+        expectation: c.expect,
+        passed: diffs.length === 0,
+        diffs,
+        decision: d,
+      })
     }
   } finally {
     engine.close()
