@@ -6,6 +6,7 @@
  * This is the only file besides `functions.ts` that knows which CEL engine runs underneath.
  */
 import { type CelEnv, type CelValue, celEnv, isCelError, parse, plan } from '@bufbuild/cel'
+import { strings } from '@bufbuild/cel/ext'
 import {
   type Expr,
   type Expr_Call,
@@ -86,14 +87,17 @@ export interface CelEnvironment {
   readonly constants: Map<string, boolean>
 }
 
-/** Create an environment declaring `variables`, with verdict's functions and the given limits. */
+/**
+ * Create an environment declaring `variables`, with CEL's standard library, the strings extension,
+ * verdict's functions and the given limits.
+ */
 export function createCelEnvironment(
   variables: Iterable<string>,
   limits: Partial<CelLimits> = {},
 ): CelEnvironment {
   const l: CelLimits = { ...DEFAULT_CEL_LIMITS, ...definedOnly(limits) }
   const regex = createRegexCache(l.regexCacheSize, l.maxRegexLength)
-  const env = celEnv({ funcs: [...VERDICT_FUNCTIONS], re2: regex })
+  const env = celEnv({ funcs: [...strings, ...VERDICT_FUNCTIONS], re2: regex })
   return { limits: l, variables: new Set(variables), env, regex, constants: new Map() }
 }
 
@@ -216,9 +220,17 @@ class Checker {
         const q = qualifiedName(e)
         const root = q?.split('.')[0]
         if (q !== undefined && root !== undefined && this.unknownIdent(root, scope)) {
-          // A qualified constant such as `google.protobuf.Timestamp` or an enum value.
+          // A variable with a dotted name (`a.b`), or a qualified constant such as
+          // `google.protobuf.Timestamp` or an enum value.
           const parts = q.split('.')
-          for (let n = parts.length; n > 1; n--) if (this.isConstant(parts.slice(0, n).join('.'))) return
+          for (let n = parts.length; n > 1; n--) {
+            const name = parts.slice(0, n).join('.')
+            if (this.cenv.variables.has(name)) {
+              this.useRoot(name)
+              return
+            }
+            if (this.isConstant(name)) return
+          }
         }
         this.visit(k.value.operand, scope, d, comprehensions)
         return
