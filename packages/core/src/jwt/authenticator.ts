@@ -171,7 +171,7 @@ export class JwtAuthenticator implements Authenticator {
       return hit.value.outcome ?? this.success(hit.provider, hit.value, ctx)
     return this.verify(ex.found, ctx).then(
       (r) => (isFailure(r) ? this.invalid(r) : r),
-      () => this.invalid(FAILURES.malformed),
+      () => this.invalid(FAILURES.internal),
     )
   }
 

@@ -63,6 +63,7 @@ function publicJwk(k: Obj): { jwk: JWK; algs: string[] } | string {
       const n = str('n')
       const e = str('e')
       if (n === undefined || e === undefined) return 'RSA key without valid "n" and "e"'
+      if (Buffer.from(n, 'base64url').length < 256) return 'RSA key shorter than 2048 bits'
       return { jwk: { kty: 'RSA', n, e }, algs: RSA_ALGS }
     }
     case 'EC': {
@@ -151,7 +152,8 @@ export async function buildKeySet(
     try {
       await entry.key(algs[0]!)
     } catch (e) {
-      return { ok: false, error: `key ${i} cannot be imported: ${(e as Error).message}` }
+      if (strict) return { ok: false, error: `key ${i} cannot be imported: ${(e as Error).message}` }
+      continue
     }
     keys.push(entry)
     canonical.push(JSON.stringify([k.kid ?? null, algs, pub.jwk]))

@@ -116,6 +116,11 @@ export class RemoteKeySet {
     private readonly algorithms: ReadonlySet<string>,
   ) {}
 
+  /** True while a fetch is in flight. */
+  get refreshing(): boolean {
+    return this.inflight !== undefined
+  }
+
   /** The set to verify with right now, without waiting; undefined when none is usable. */
   peek(now: number): KeySet | undefined {
     if (this.current === undefined || now >= this.usableUntil) return undefined

@@ -31,6 +31,7 @@ export const FAILURES = {
   notYetValid: { code: 'jwt_not_yet_valid', reason: 'not yet valid' },
   issuedInFuture: { code: 'jwt_issued_in_future', reason: 'issued in the future' },
   badAudience: { code: 'jwt_bad_audience', reason: 'bad audience' },
+  internal: { code: 'jwt_internal', reason: 'verification failed internally' },
 } as const satisfies Record<string, TokenFailure>
 
 const invalidClaim = (claim: string, why: string): TokenFailure => ({

@@ -1,0 +1,350 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
+import type { Decision } from '../decision.js'
+import { createEngine, type Engine } from '../engine.js'
+import { PolicyError } from '../errors.js'
+import { compileJwtAuthentication } from './index.js'
+import { cacheControlMaxAge, DEFAULT_REMOTE_SETTINGS, RemoteKeySet, urlProblem } from './remote-key-set.js'
+import { clock, jwks, makeKey, sign, startServer, type TestKey, type TestServer } from './testing/jwt-kit.js'
+
+const NOW_MS = 1_700_000_000_000
+const NOW = NOW_MS / 1000
+
+let server: TestServer
+let keyA: TestKey
+let keyB: TestKey
+let keyC: TestKey
+const engines: Engine[] = []
+
+beforeAll(async () => {
+  server = await startServer()
+  keyA = await makeKey('ES256', 'a')
+  keyB = await makeKey('ES256', 'b')
+  keyC = await makeKey('RS256', 'c')
+})
+afterAll(() => server.close())
+afterEach(() => {
+  for (const e of engines.splice(0)) e.close()
+  server.routes.clear()
+  server.hits.clear()
+})
+
+/** A token for the loopback issuer, valid for ten days from NOW. */
+const token = (k: TestKey, iss = server.url, extra: Record<string, unknown> = {}) =>
+  sign(k, { iss, sub: 'alice', exp: NOW + 864_000, iat: NOW, ...extra })
+
+async function engineFor(
+  jwksSource: Record<string, unknown>,
+  remote: Record<string, unknown> = {},
+  now = () => NOW_MS,
+) {
+  const e = await createEngine(
+    { authentication: { jwt: { providers: [{ issuer: server.url, jwks: jwksSource }], remote } } },
+    { now },
+  )
+  engines.push(e)
+  return e
+}
+
+const decideWith = async (e: Engine, t: string): Promise<Decision> =>
+  e.decide({ path: '/', headers: { authorization: `Bearer ${t}` } })
+
+describe('remote JWKS through the injected fetch', () => {
+  test('fetched once at load, then served from memory', async () => {
+    server.routes.set('/jwks', { body: jwks(keyA) })
+    const e = await engineFor({ url: `${server.url}/jwks` })
+    expect(server.hitsOf('/jwks')).toBe(1)
+    for (let i = 0; i < 3; i++) expect((await decideWith(e, await token(keyA))).allowed).toBe(true)
+    expect(server.hitsOf('/jwks')).toBe(1)
+  })
+
+  test('rotation: an unknown kid triggers one refetch, then a cooldown', async () => {
+    server.routes.set('/jwks', { body: jwks(keyA) })
+    const c = clock(NOW_MS)
+    const e = await engineFor({ url: `${server.url}/jwks` }, {}, c.now)
+    server.routes.set('/jwks', { body: jwks(keyA, keyB) })
+    expect((await decideWith(e, await token(keyB))).allowed).toBe(true)
+    expect(server.hitsOf('/jwks')).toBe(2)
+    // A kid that is nowhere: no second refetch within the cooldown.
+    const ghost = await sign(keyC, { iss: server.url, exp: NOW + 3600 }, { kid: 'ghost' })
+    expect((await decideWith(e, ghost)).reason).toContain('unknown key (jwt_unknown_key)')
+    expect(server.hitsOf('/jwks')).toBe(2)
+    c.advance(31_000)
+    server.routes.set('/jwks', { body: jwks(keyA, keyB, keyC) })
+    expect(
+      (await decideWith(e, await sign(keyC, { iss: server.url, sub: 'c', exp: NOW + 3600 }))).allowed,
+    ).toBe(true)
+    expect(server.hitsOf('/jwks')).toBe(3)
+  })
+
+  test('outage: stale keys keep serving until max staleness, then fail closed', async () => {
+    server.routes.set('/jwks', { headers: { 'cache-control': 'max-age=600' }, body: jwks(keyA) })
+    const c = clock(NOW_MS)
+    const e = await engineFor(
+      { url: `${server.url}/jwks` },
+      { maxStaleSeconds: 3600, retrySeconds: 0 },
+      c.now,
+    )
+    const t = await token(keyA)
+    server.routes.set('/jwks', { status: 503, body: 'down' })
+    c.advance(601_000) // stale: served, and a background refresh starts (and fails)
+    expect((await decideWith(e, t)).allowed).toBe(true)
+    await vi.waitFor(() => expect(server.hitsOf('/jwks')).toBe(2))
+    c.advance(3_000_000) // still within 600 s + 3600 s
+    expect((await decideWith(e, await token(keyA, server.url, { sub: 'other' }))).allowed).toBe(true)
+    c.advance(700_000) // past max staleness: even the cached token fails closed
+    const d = await decideWith(e, t)
+    expect(d).toMatchObject({ allowed: false, status: 401 })
+    expect(d.reason).toContain('signing keys unavailable')
+    expect(d.reason).toContain('answered 503')
+    // The endpoint comes back: keys are fetched again.
+    server.routes.set('/jwks', { body: jwks(keyA) })
+    expect((await decideWith(e, t)).allowed).toBe(true)
+  })
+
+  test('slow endpoint: the fetch times out, loading still succeeds, decisions fail closed', async () => {
+    server.routes.set('/slow', () => {}) // never answers
+    const e = await engineFor({ url: `${server.url}/slow` }, { timeoutMs: 100 })
+    const d = await decideWith(e, await token(keyA))
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain('timed out after 100 ms')
+  })
+
+  test('malformed JWKS is rejected and the last good set kept', async () => {
+    server.routes.set('/jwks', { body: jwks(keyA) })
+    const c = clock(NOW_MS)
+    const e = await engineFor({ url: `${server.url}/jwks` }, { unknownKidCooldownSeconds: 0 }, c.now)
+    const bad = [
+      '{"keys":"nope"}',
+      'not json',
+      '{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}',
+      { keys: [{ kty: 'EC' }] },
+    ]
+    for (const body of bad) {
+      server.routes.set('/jwks', { body })
+      // An unknown kid forces a refetch; the malformed answer must not replace the good set.
+      expect((await decideWith(e, await token(keyB))).reason).toContain('jwt_unknown_key')
+      expect((await decideWith(e, await token(keyA, server.url, { n: String(body) }))).allowed).toBe(true)
+    }
+    expect(server.hitsOf('/jwks')).toBe(1 + bad.length)
+  })
+
+  test('100 concurrent decisions share one fetch', async () => {
+    server.routes.set('/jwks', { status: 500, body: 'not yet' })
+    const c = clock(NOW_MS)
+    const e = await engineFor({ url: `${server.url}/jwks` }, { retrySeconds: 1 }, c.now)
+    expect(server.hitsOf('/jwks')).toBe(1)
+    c.advance(2000)
+    server.routes.set('/jwks', (_req, res) => {
+      setTimeout(
+        () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks(keyA))),
+        50,
+      )
+    })
+    const tokens = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => token(keyA, server.url, { sub: `u${i}` })),
+    )
+    const ds = await Promise.all(tokens.map((t) => decideWith(e, t)))
+    expect(ds.every((d) => d.allowed)).toBe(true)
+    expect(server.hitsOf('/jwks')).toBe(2)
+  })
+
+  test('a cached token is re-verified when the key set changes', async () => {
+    server.routes.set('/jwks', { body: jwks(keyA, keyB) })
+    const c = clock(NOW_MS)
+    const e = await engineFor(
+      { url: `${server.url}/jwks` },
+      { minTtlSeconds: 60, defaultTtlSeconds: 60 },
+      c.now,
+    )
+    const t = await token(keyB)
+    expect((await decideWith(e, t)).allowed).toBe(true)
+    server.routes.set('/jwks', { body: jwks(keyA) }) // key b revoked
+    c.advance(61_000)
+    await decideWith(e, t) // stale: starts the background refresh
+    await vi.waitFor(() => expect(server.hitsOf('/jwks')).toBe(2))
+    await vi.waitFor(async () => expect((await decideWith(e, t)).reason).toContain('jwt_unknown_key'))
+  })
+})
+
+describe('OIDC discovery', () => {
+  const discovery = (issuer: string, jwksUri: string) => ({ body: { issuer, jwks_uri: jwksUri } })
+
+  test('jwks_uri from <issuer>/.well-known/openid-configuration', async () => {
+    server.routes.set('/.well-known/openid-configuration', discovery(server.url, `${server.url}/certs`))
+    server.routes.set('/certs', { body: jwks(keyA) })
+    const e = await engineFor({ discovery: true })
+    expect((await decideWith(e, await token(keyA))).allowed).toBe(true)
+    expect(server.hitsOf('/.well-known/openid-configuration')).toBe(1)
+    expect(server.hitsOf('/certs')).toBe(1)
+  })
+
+  test.each([
+    ['names another issuer', discovery('https://evil.example', 'X/certs'), 'different issuer'],
+    ['has no jwks_uri', { body: { issuer: 'ISS' } }, 'no "jwks_uri"'],
+    ['points at plain http elsewhere', discovery('ISS', 'http://keys.example/certs'), 'must be https'],
+    ['is not JSON', { body: '<html>' }, 'did not answer JSON'],
+    ['is too large', { body: { issuer: 'ISS', pad: 'x'.repeat(600_000) } }, 'larger than'],
+  ])('a discovery document that %s fails closed', async (_name, route, why) => {
+    const fixed = JSON.parse(
+      JSON.stringify(route).replaceAll('ISS', server.url).replaceAll('X/', `${server.url}/`),
+    )
+    server.routes.set('/.well-known/openid-configuration', fixed)
+    server.routes.set('/certs', { body: jwks(keyA) })
+    const e = await engineFor({ discovery: true })
+    const d = await decideWith(e, await token(keyA))
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain(why)
+  })
+})
+
+describe('RemoteKeySet', () => {
+  const make = (path: string, c: ReturnType<typeof clock>, settings = {}) =>
+    new RemoteKeySet(
+      { url: `${server.url}${path}` },
+      globalThis.fetch,
+      c.now,
+      { ...DEFAULT_REMOTE_SETTINGS, ...settings },
+      new Set(['ES256', 'RS256']),
+    )
+
+  test.each([
+    ['max-age=10', 60],
+    ['public, max-age=7200', 7200],
+    ['max-age=999999', 86400],
+    ['no-store', 60],
+    [undefined, 900],
+  ])('Cache-Control %s gives %i s, within bounds', async (cc, ttl) => {
+    server.routes.set('/k', { headers: cc === undefined ? {} : { 'cache-control': cc }, body: jwks(keyA) })
+    const c = clock(NOW_MS)
+    const r = make('/k', c)
+    expect(await r.keys()).toBeDefined()
+    c.advance(ttl * 1000 - 1)
+    r.peek(c.now())
+    expect(r.refreshing).toBe(false)
+    c.advance(1)
+    r.peek(c.now()) // now stale: refresh in the background
+    expect(r.refreshing).toBe(true)
+    await r.refresh()
+    expect(r.fetches).toBe(2)
+  })
+
+  test('after a failure, no new attempt before retrySeconds', async () => {
+    server.routes.set('/k', { status: 404, body: 'gone' })
+    const c = clock(NOW_MS)
+    const r = make('/k', c, { retrySeconds: 10 })
+    expect(await r.keys()).toBeUndefined()
+    expect(await r.keys()).toBeUndefined()
+    expect(r.fetches).toBe(1)
+    expect(r.lastError).toContain('answered 404')
+    c.advance(10_000)
+    server.routes.set('/k', { body: jwks(keyA) })
+    expect(await r.keys()).toBeDefined()
+    expect(r.lastError).toBeUndefined()
+  })
+
+  test('a body over maxBytes is refused even without content-length', async () => {
+    server.routes.set('/big', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"keys":[')
+      res.end(`${'{"kty":"EC"},'.repeat(200)}{}]}`)
+    })
+    const r = make('/big', clock(NOW_MS), { maxBytes: 1024 })
+    expect(await r.keys()).toBeUndefined()
+    expect(r.lastError).toContain('larger than 1024 bytes')
+  })
+
+  test('helpers', () => {
+    expect(cacheControlMaxAge(null)).toBeUndefined()
+    expect(cacheControlMaxAge('private')).toBeUndefined()
+    expect(cacheControlMaxAge('max-age="30"')).toBe(30)
+    expect(urlProblem('https://idp.example/keys', false)).toBeNull()
+    expect(urlProblem('http://localhost:8080/keys', false)).toBeNull()
+    expect(urlProblem('http://[::1]/keys', false)).toBeNull()
+    expect(urlProblem('http://keycloak:8080/keys', false)).toContain('https')
+    expect(urlProblem('http://keycloak:8080/keys', true)).toBeNull()
+    expect(urlProblem('file:///etc/keys', true)).toContain('https')
+    expect(urlProblem('::', false)).toBe('is not a URL')
+  })
+})
+
+describe('configuration problems', () => {
+  test('every problem with its JSON path', async () => {
+    const err = await createEngine({
+      authentication: {
+        jwt: {
+          mode: 'Lenient',
+          providers: [
+            { issuer: 'https://a', jwks: { url: 'http://keys.example/jwks' }, algorithms: ['HS256'] },
+            { issuer: 'https://a', jwks: { inline: { keys: [] } } },
+          ],
+        },
+      },
+    }).catch((e) => e)
+    expect(err).toBeInstanceOf(PolicyError)
+    const paths = (err as PolicyError).problems.map((p) => p.path)
+    expect(paths).toContain('/authentication/jwt/mode')
+    expect(paths).toContain('/authentication/jwt/providers/0/algorithms/0')
+  })
+
+  test.each([
+    [
+      { issuer: 'https://a', jwks: { url: 'http://keys.example/jwks' } },
+      '/authentication/jwt/providers/0/jwks/url',
+    ],
+    [{ issuer: 'http://idp.example', jwks: { discovery: true } }, '/authentication/jwt/providers/0/issuer'],
+    [{ issuer: 'https://a', jwks: { inline: { keys: [] } } }, '/authentication/jwt/providers/0/jwks/inline'],
+    [{ issuer: 'https://a', jwks: { inline: '{"keys":' } }, '/authentication/jwt/providers/0/jwks/inline'],
+    [{ issuer: 'https://a', jwks: { pem: 'not a pem' } }, '/authentication/jwt/providers/0/jwks/pem'],
+    [
+      { issuer: 'https://a', jwks: { inline: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } } },
+      '/authentication/jwt/providers/0/jwks/inline',
+    ],
+    [{ issuer: 'https://a', jwks: { file: 'k.json' } }, '/authentication/jwt/providers/0/jwks/file'],
+    [
+      {
+        issuer: 'https://a',
+        jwks: { url: 'https://a/k' },
+        claimsToHeaders: [{ claim: 'sub', header: 'Authorization' }],
+      },
+      '/authentication/jwt/providers/0/claimsToHeaders/0/header',
+    ],
+    [
+      { issuer: 'https://a', jwks: { url: 'https://a/k' }, location: { header: { name: 'bad header' } } },
+      '/authentication/jwt/providers/0/location/header/name',
+    ],
+    [
+      { issuer: 'https://a', jwks: { url: 'https://a/k', file: 'x' } },
+      '/authentication/jwt/providers/0/jwks',
+    ],
+  ])('%j', async (provider, path) => {
+    const r = await compileJwtAuthentication({ providers: [provider] }, '/authentication/jwt', {
+      fetch: undefined,
+      resources: undefined,
+      now: () => NOW_MS,
+    })
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.problems.map((p) => p.path)).toContain(path)
+  })
+
+  test('remote keys without a fetch; duplicate names; ttl bounds', async () => {
+    const env = { fetch: undefined, resources: undefined, now: () => NOW_MS }
+    const noFetch = await compileJwtAuthentication(
+      { providers: [{ issuer: 'https://a', jwks: { url: 'https://a/k' } }] },
+      '',
+      env,
+    )
+    expect(!noFetch.ok && noFetch.problems[0]?.message).toContain('need a fetch')
+    const dup = await compileJwtAuthentication(
+      {
+        providers: [
+          { name: 'x', issuer: 'https://a', jwks: { url: 'https://a/k' } },
+          { name: 'x', issuer: 'https://b', jwks: { url: 'https://b/k' } },
+        ],
+        remote: { minTtlSeconds: 100, maxTtlSeconds: 10 },
+      },
+      '/j',
+      env,
+    )
+    expect(!dup.ok && dup.problems.map((p) => p.path)).toEqual(['/j/remote', '/j/providers/1/name'])
+  })
+})
