@@ -1,0 +1,180 @@
+import { createServer, type Server as HttpServer } from 'node:http'
+import { createEngine, type Engine } from '@verdict/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMcpEvaluator } from './mcp-evaluator.js'
+import { createMcpGateway, type McpGateway } from './mcp-gateway.js'
+import {
+  AGENT_A,
+  AGENT_B,
+  callTool,
+  closeServer,
+  connectAs,
+  createWikiServer,
+  listen,
+  serveSessions,
+} from './testing/mcp-peers.js'
+
+const policy = {
+  mcp: { denial: 'hidden' },
+  rules: [
+    {
+      id: 'a',
+      action: 'allow',
+      mcp: { source: { spiffe: AGENT_A }, tools: ['read_wiki_structure'], baseProtocol: 'MATCH' },
+    },
+    { id: 'b', action: 'allow', mcp: { source: { spiffe: AGENT_B }, baseProtocol: 'MATCH' } },
+  ],
+}
+
+let engine: Engine
+let upstream: HttpServer
+let upstreamUrl: string
+const servers: HttpServer[] = []
+const gateways: McpGateway[] = []
+
+async function start(options: Partial<Parameters<typeof createMcpGateway>[0]> = {}): Promise<string> {
+  const gw = createMcpGateway({
+    engine,
+    upstream: upstreamUrl,
+    principalHeader: 'x-verdict-principal',
+    ...options,
+  })
+  gateways.push(gw)
+  const s = createServer(gw.node)
+  servers.push(s)
+  return `${await listen(s)}/mcp`
+}
+
+const init = {
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+}
+const ACCEPT = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' }
+
+beforeAll(async () => {
+  engine = await createEngine(policy, { evaluators: [createMcpEvaluator()] })
+  upstream = serveSessions(createWikiServer, { json: true })
+  upstreamUrl = `${await listen(upstream)}/mcp`
+})
+
+afterAll(async () => {
+  for (const g of gateways) g.close()
+  await Promise.all([...servers, upstream].map(closeServer))
+  engine.close()
+})
+
+describe('createMcpGateway', () => {
+  it('filters JSON (non-SSE) list results and answers denials in the policy format', async () => {
+    const url = await start()
+    const a = await connectAs(url, AGENT_A)
+    expect((await a.listTools()).tools.map((t) => t.name)).toEqual(['read_wiki_structure'])
+    expect(await callTool(a, 'read_wiki_structure', { repoName: 'x/y' })).toBe('read_wiki_structure:x/y')
+    // agentgateway's format is HTTP 400, which the SDK client reports as a transport error.
+    expect(await callTool(a, 'ask_question', { repoName: 'x/y' })).toBe('denied:400')
+    await a.close()
+  })
+
+  it('unfiltered when asked, and the principal header is ignored unless configured', async () => {
+    const open = await start({ filterLists: false })
+    const b = await connectAs(open, AGENT_B)
+    expect((await b.listTools()).tools).toHaveLength(2)
+    await b.close()
+    const untrusted = await start({ principalHeader: undefined as never })
+    const r = await fetch(untrusted, {
+      method: 'POST',
+      headers: { ...ACCEPT, 'x-verdict-principal': AGENT_A },
+      body: JSON.stringify(init),
+    })
+    expect(r.status).toBe(400)
+    expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32601)
+  })
+
+  it('refuses other methods, large bodies, invalid UTF-8, smuggled and mislabelled bodies', async () => {
+    const url = await start({ maxBodyBytes: 1024 })
+    const h = { ...ACCEPT, 'x-verdict-principal': AGENT_A }
+    expect((await fetch(url, { method: 'PUT', headers: h, body: '{}' })).status).toBe(405)
+    expect((await fetch(url, { method: 'POST', headers: h, body: 'x'.repeat(2048) })).status).toBe(413)
+    expect(
+      (await fetch(url, { method: 'POST', headers: h, body: new Uint8Array([0x7b, 0xff, 0x7d]) })).status,
+    ).toBe(400)
+    const dup =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_wiki_structure","name":"ask_question"}}'
+    const smuggled = await fetch(url, { method: 'POST', headers: h, body: dup })
+    expect(smuggled.status).toBe(400)
+    expect(await smuggled.text()).not.toContain('ask_question')
+    const plain = await fetch(url, {
+      method: 'POST',
+      headers: { ...h, 'content-type': 'text/plain' },
+      body: JSON.stringify(init),
+    })
+    expect(plain.status).toBe(415)
+  })
+
+  it('binds a session to the principal that opened it, and forwards GET and DELETE', async () => {
+    const url = await start()
+    const opened = await fetch(url, {
+      method: 'POST',
+      headers: { ...ACCEPT, 'x-verdict-principal': AGENT_A },
+      body: JSON.stringify(init),
+    })
+    expect(opened.status).toBe(200)
+    const sid = opened.headers.get('mcp-session-id')!
+    expect(sid).toBeTruthy()
+    await opened.text()
+    const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' }
+    const stolen = await fetch(url, {
+      method: 'POST',
+      headers: {
+        ...ACCEPT,
+        'x-verdict-principal': AGENT_B,
+        'mcp-session-id': sid,
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body: JSON.stringify(list),
+    })
+    expect(stolen.status).toBe(403)
+    const del = await fetch(url, {
+      method: 'DELETE',
+      headers: {
+        'x-verdict-principal': AGENT_A,
+        'mcp-session-id': sid,
+        'mcp-protocol-version': '2025-06-18',
+      },
+    })
+    expect(del.status).toBe(200)
+    const gone = await fetch(url, {
+      method: 'POST',
+      headers: { ...ACCEPT, 'x-verdict-principal': AGENT_A, 'mcp-session-id': sid },
+      body: JSON.stringify(list),
+    })
+    expect(gone.status).toBe(404)
+  })
+
+  it('the Web handler works on its own; an unreachable upstream is 502', async () => {
+    const gw = createMcpGateway({ engine, upstream: 'http://127.0.0.1:1/mcp', principal: () => AGENT_A })
+    const r = await gw.fetch(
+      new Request('http://gw.test/mcp', { method: 'POST', headers: ACCEPT, body: JSON.stringify(init) }),
+    )
+    expect(r.status).toBe(502)
+    const denied = await gw.fetch(
+      new Request('http://gw.test/mcp', {
+        method: 'POST',
+        headers: ACCEPT,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'q',
+          method: 'tools/call',
+          params: { name: 'ask_question' },
+        }),
+      }),
+    )
+    expect(denied.status).toBe(400)
+    expect(await denied.json()).toEqual({
+      jsonrpc: '2.0',
+      id: 'q',
+      error: { code: -32602, message: 'Unknown tool: ask_question' },
+    })
+  })
+})
