@@ -405,10 +405,31 @@ function decodeQueryPart(s: string): string {
 const SPIFFE_TD = /^[a-z0-9._-]+$/
 const SPIFFE_SEG = /^[A-Za-z0-9._-]+$/
 
+const spiffeCache = new Map<string, SpiffeId | undefined>()
+// Most traffic comes from few callers: a one-entry cache in front of a bounded map.
+let lastPrincipal: string | undefined
+let lastSpiffe: SpiffeId | undefined
+
 /** Parse a SPIFFE ID; undefined when `principal` is not one (it may be a certificate subject). */
 export function parseSpiffeId(principal: string | undefined): SpiffeId | undefined {
-  if (principal === undefined || !principal.startsWith('spiffe://') || principal.length > 2048)
-    return undefined
+  if (principal === undefined) return undefined
+  if (principal === lastPrincipal) return lastSpiffe
+  let parsed: SpiffeId | undefined
+  if (spiffeCache.has(principal)) parsed = spiffeCache.get(principal)
+  else {
+    parsed = parseSpiffeUncached(principal)
+    if (parsed !== undefined) Object.freeze(parsed)
+    // Bounded: a caller cycling through principals only costs the parse again.
+    if (spiffeCache.size >= 1024) spiffeCache.clear()
+    spiffeCache.set(principal, parsed)
+  }
+  lastPrincipal = principal
+  lastSpiffe = parsed
+  return parsed
+}
+
+function parseSpiffeUncached(principal: string): SpiffeId | undefined {
+  if (!principal.startsWith('spiffe://') || principal.length > 2048) return undefined
   const rest = principal.slice(9)
   const slash = rest.indexOf('/')
   const trustDomain = slash === -1 ? rest : rest.slice(0, slash)
