@@ -14,9 +14,9 @@ import {
   cookieRemoval,
   extractToken,
   type FoundToken,
-  locationKey,
   NO_REMOVAL,
   type Removal,
+  type SearchLocation,
 } from './token-location.js'
 import {
   checkClaims,
@@ -124,7 +124,7 @@ const describe = (f: TokenFailure): string => `${f.reason} (${f.code})`
 
 export class JwtAuthenticator implements Authenticator {
   private readonly byIssuer = new Map<string, Provider>()
-  private readonly locations: ProviderConfig['location'][] = []
+  private readonly locations: SearchLocation[] = []
   private readonly maxTokenBytes: number
   private readonly cache: TokenCache<Provider, KeySet, Verified>
   private readonly mode: JwtMode
@@ -140,7 +140,7 @@ export class JwtAuthenticator implements Authenticator {
       this.byIssuer.set(p.config.issuer, p)
       if (!seen.has(p.locationKey)) {
         seen.add(p.locationKey)
-        this.locations.push(p.config.location)
+        this.locations.push({ location: p.config.location, key: p.locationKey })
       }
     }
     this.maxTokenBytes = Math.max(...providers.map((p) => p.config.maxTokenBytes))
@@ -167,7 +167,7 @@ export class JwtAuthenticator implements Authenticator {
     // Size first: nothing of an oversized token is decoded.
     if (token.length > this.maxTokenBytes) return this.invalid(FAILURES.tooLarge)
     const hit = this.cache.get(token, ctx.now, currentKeySet)
-    if (hit !== undefined && hit.provider.locationKey === locationKey(ex.found.location))
+    if (hit !== undefined && hit.provider.locationKey === ex.found.key)
       return hit.value.outcome ?? this.success(hit.provider, hit.value, ctx)
     return this.verify(ex.found, ctx).then(
       (r) => (isFailure(r) ? this.invalid(r) : r),
@@ -200,7 +200,7 @@ export class JwtAuthenticator implements Authenticator {
     const iss = parsed.payload.iss
     const p = typeof iss === 'string' ? this.byIssuer.get(iss) : undefined
     if (p === undefined) return FAILURES.unknownIssuer
-    if (p.locationKey !== locationKey(found.location)) return FAILURES.wrongLocation
+    if (p.locationKey !== found.key) return FAILURES.wrongLocation
     if (token.length > p.config.maxTokenBytes) return FAILURES.tooLarge
     const signature = token.slice(token.lastIndexOf('.') + 1)
     const bad = checkHeader(parsed.header, p.algorithms, signature)

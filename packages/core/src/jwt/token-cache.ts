@@ -1,6 +1,7 @@
 /**
- * A bounded LRU of verified tokens. A hit skips the signature check; entries leave at the token's
- * expiry, when the provider's key set changes, or when the cache is full (least recently used).
+ * A bounded cache of verified tokens. A hit skips the signature check; entries leave at the token's
+ * expiry, when the provider's key set changes, or when the cache is full (least recently used
+ * first, approximated CLOCK-style so that a hit writes nothing to the map).
  */
 
 /** One verified token. `keySet` is the set it verified against, compared by identity on a hit. */
@@ -12,9 +13,22 @@ export interface CacheEntry<P, K, V> {
   readonly value: V
 }
 
-/** A Map keeps insertion order; re-inserting on a hit makes the first key the least recently used. */
+interface Slot<P, K, V> extends CacheEntry<P, K, V> {
+  /** The exact token: a hit requires equality with it. */
+  readonly token: string
+  /** Set on a hit; eviction gives a used entry a second chance instead of removing it. */
+  used: boolean
+}
+
+/**
+ * Map key: the token's last characters, inside its signature, which is effectively random. Hashing
+ * a whole token costs about a microsecond; a collision only replaces an entry, because a hit
+ * also compares the exact token.
+ */
+const slotKey = (token: string): string => token.slice(-32)
+
 export class TokenCache<P, K, V> {
-  private readonly map = new Map<string, CacheEntry<P, K, V>>()
+  private readonly map = new Map<string, Slot<P, K, V>>()
 
   constructor(private readonly maxEntries: number) {}
 
@@ -22,35 +36,43 @@ export class TokenCache<P, K, V> {
     return this.map.size
   }
 
-  /** The entry for `token` if still valid at `nowMs` against `currentKeySet(provider)`. */
+  /** The entry for exactly `token` if still valid at `nowMs` against `currentKeySet(provider)`. */
   get(
     token: string,
     nowMs: number,
     currentKeySet: (provider: P, nowMs: number) => K | undefined,
   ): CacheEntry<P, K, V> | undefined {
-    const e = this.map.get(token)
-    if (e === undefined) return undefined
+    const key = slotKey(token)
+    const e = this.map.get(key)
+    if (e === undefined || e.token !== token) return undefined
     if (nowMs >= e.expiresAtMs || currentKeySet(e.provider, nowMs) !== e.keySet) {
-      this.map.delete(token)
+      this.map.delete(key)
       return undefined
     }
     if (nowMs < e.notBeforeMs) return undefined
-    this.map.delete(token)
-    this.map.set(token, e)
+    e.used = true
     return e
   }
 
   set(token: string, entry: CacheEntry<P, K, V>): void {
     if (this.maxEntries === 0) return
-    this.map.delete(token)
-    this.map.set(token, entry)
-    if (this.map.size > this.maxEntries) {
-      const oldest = this.map.keys().next()
-      if (!oldest.done) this.map.delete(oldest.value)
-    }
+    const key = slotKey(token)
+    this.map.delete(key)
+    this.map.set(key, { ...entry, token, used: false })
+    while (this.map.size > this.maxEntries) this.evictOne()
   }
 
   clear(): void {
     this.map.clear()
+  }
+
+  /** Remove the oldest entry not used since it was last passed over (terminates: flags are cleared). */
+  private evictOne(): void {
+    for (const [key, e] of this.map) {
+      this.map.delete(key)
+      if (!e.used) return
+      e.used = false
+      this.map.set(key, e)
+    }
   }
 }

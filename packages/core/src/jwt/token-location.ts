@@ -10,6 +10,14 @@ import type { TokenLocation } from './config.js'
 export interface FoundToken {
   readonly token: string
   readonly location: TokenLocation
+  /** `locationKey(location)`. */
+  readonly key: string
+}
+
+/** A location to search, with its precomputed key. */
+export interface SearchLocation {
+  readonly location: TokenLocation
+  readonly key: string
 }
 
 export type Extraction =
@@ -26,7 +34,7 @@ const WS = /^[ \t]/
 
 /** Tokens in a header value. Repeated headers arrive joined with `,`, which no JWT contains. */
 function fromHeader(value: string, prefix: string, out: string[]): number {
-  const parts = value.split(',')
+  const parts = value.indexOf(',') === -1 ? [value] : value.split(',')
   const p = prefix.trimEnd().toLowerCase()
   const needsSpace = p.length < prefix.length
   let count = 0
@@ -58,10 +66,10 @@ function cookieValues(header: string | undefined, name: string): string[] {
 }
 
 /** Find every token at `locations`; more than one in total is `multiple`. */
-export function extractToken(input: CheckInput, locations: readonly TokenLocation[]): Extraction {
+export function extractToken(input: CheckInput, locations: readonly SearchLocation[]): Extraction {
   let found: FoundToken | undefined
   let total = 0
-  for (const loc of locations) {
+  for (const { location: loc, key } of locations) {
     const tokens: string[] = []
     let n = 0
     if (loc.kind === 'header') {
@@ -77,7 +85,7 @@ export function extractToken(input: CheckInput, locations: readonly TokenLocatio
     }
     total += n
     if (total > 1) return { kind: 'multiple' }
-    if (n === 1) found = { token: tokens[0]!, location: loc }
+    if (n === 1) found = { token: tokens[0]!, location: loc, key }
   }
   return found === undefined ? { kind: 'none' } : { kind: 'one', found }
 }
