@@ -354,3 +354,143 @@ rules:
     for (const r of rules) expect((await decide([r], get())).allowed, r.cel).toBe(true)
   })
 })
+
+describe('variables (agentgateway names)', () => {
+  const input = {
+    method: 'POST',
+    path: '/api/items%20x?page=2&tag=a&tag=b',
+    host: 'api.example',
+    scheme: 'https',
+    headers: { 'content-type': 'application/json', 'X-Team': 'blue' },
+    body: JSON.stringify({ amount: 12, items: [{ id: 'a' }] }),
+    source: { address: '10.1.2.3', port: 51234, principal: 'spiffe://cluster.local/ns/agents/sa/agent-a' },
+    destination: { address: '10.0.0.5', port: 8080 },
+    contextExtensions: { route: 'items' },
+    metadata: { filterMetadata: { 'envoy.filters.http.jwt_authn': { payload: { sub: 'meta-user' } } } },
+  }
+  const rows: Array<[string, Record<string, unknown>]> = [
+    ['request.method == "POST" && request.path == "/api/items x"', input],
+    ['request.uri == "/api/items%20x?page=2&tag=a&tag=b" && request.host == "api.example"', input],
+    ['request.scheme == "https" && request.headers["x-team"] == "blue"', input],
+    ['request.query.page == ["2"] && request.query.tag[1] == "b"', input],
+    ['request.body.amount == 12 && request.body.items[0].id == "a"', input],
+    ['source.address == "10.1.2.3" && source.port == 51234', input],
+    ['source.principal == "spiffe://cluster.local/ns/agents/sa/agent-a"', input],
+    ['source.spiffeId == source.principal && source.identity.trustDomain == "cluster.local"', input],
+    ['source.identity.namespace == "agents" && source.identity.serviceAccount == "agent-a"', input],
+    ['destination.port == 8080 && !has(destination.principal) && !has(destination.identity)', input],
+    ['context.route == "items"', input],
+    ['metadata["envoy.filters.http.jwt_authn"].payload.sub == "meta-user"', input],
+    ['!has(request.body)', get()],
+    ['size(request.headers) == 0 && size(context) == 0', get()],
+    ['mcp.method == "tools/call" && mcp.id == 9 && mcp.tool.name == "t"', toolCall('t', {}, 9)],
+    [
+      'mcp.tool.arguments.n == 1 && mcp.tool.arguments.f == 1.5 && mcp.params.name == "t"',
+      toolCall('t', { n: 1, f: 1.5 }),
+    ],
+    ['mcp.id == "abc" && !has(mcp.prompt) && !has(mcp.resource)', toolCall('t', {}, 'abc')],
+  ]
+  test.each(rows)('%s', async (expr, req) => {
+    const d = await decide([{ id: 'r', action: 'allow', cel: expr }], req)
+    expect(d.reason).toBe('allowed by rule r')
+  })
+
+  test('prompts/get and resources/read', async () => {
+    const rpc = (method: string, params: Record<string, unknown>) => ({
+      ...toolCall('x', {}),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    })
+    const rule = (cel: string) => [{ id: 'r', action: 'allow', cel }]
+    expect(
+      (await decide(rule('mcp.prompt.name == "greet"'), rpc('prompts/get', { name: 'greet' }))).allowed,
+    ).toBe(true)
+    const res = rpc('resources/read', { uri: 'file:///etc/passwd' })
+    expect((await decide(rule('mcp.resource.uri.startsWith("file:///etc/")'), res)).allowed).toBe(true)
+  })
+
+  test('the whole request is not copied: a 100k-key argument object and a 1 MB string', async () => {
+    const args: Record<string, unknown> = { text: 'x'.repeat(1024 * 1024) }
+    for (let i = 0; i < 100_000; i++) args[`k${i}`] = i
+    const expr =
+      'mcp.tool.arguments.k99999 == 99999 && mcp.tool.arguments.text.endsWith("xx") && size(mcp.tool.arguments) == 100001'
+    expect((await decide([{ id: 'r', action: 'allow', cel: expr }], toolCall('t', args))).allowed).toBe(true)
+    // A regular expression over more than 256 Ki characters fails (closed) instead of blocking.
+    const d = await decide(
+      [{ id: 'd', action: 'deny', cel: 'mcp.tool.arguments.text.matches("y")' }],
+      toolCall('t', args),
+    )
+    expect(d).toMatchObject({ allowed: false, code: 'evaluator_error' })
+    expect(d.reason).toMatch(/longer than 262144 characters/)
+  })
+
+  test('hostile keys are plain data: __proto__, constructor', async () => {
+    const body =
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"__proto__":{"admin":true},"constructor":"c"}}}'
+    const req = { ...toolCall('t', {}), body }
+    const rules = (cel: string) => [{ id: 'r', action: 'allow', cel }]
+    expect((await decide(rules('mcp.tool.arguments["__proto__"].admin == true'), req)).allowed).toBe(true)
+    expect((await decide(rules('mcp.tool.arguments.constructor == "c"'), req)).allowed).toBe(true)
+    expect(
+      (await decide(rules('!has(request.headers.constructor) && !has(mcp.tool.arguments.toString)'), req))
+        .allowed,
+    ).toBe(true)
+  })
+})
+
+describe('functions', () => {
+  const rows: Array<[string, Record<string, unknown>, boolean]> = [
+    ['default(jwt.sub, "anonymous") == "anonymous"', get(), true],
+    ['default(request.headers["x-tenant"], "none") == "acme"', get({ 'x-tenant': 'acme' }), true],
+    ['default(request.headers["x-tenant"], "none") == "none"', get(), true],
+    ['default(null, 1) == 1 && default(2, 1) == 2', get(), true],
+    ['default(int(request.headers["x-n"]), 0) == 0', get({ 'x-n': 'abc' }), true],
+    ['[1, 2].exists(x, default(x / (x - 1), 0) == 0)', get(), true],
+    ['ip(source.address).inCidr("10.0.0.0/8")', get({}, { source: { address: '10.9.8.7' } }), true],
+    ['ip(source.address).inCidr("10.0.0.0/8")', get({}, { source: { address: '11.9.8.7' } }), false],
+    [
+      'cidr("2001:db8::/32").containsIP(source.address)',
+      get({}, { source: { address: '2001:db8::1' } }),
+      true,
+    ],
+    ['cidr("10.0.0.0/8").containsIP("::ffff:10.1.1.1")', get(), true],
+    [
+      'isIP("10.0.0.1") && !isIP("10.0.0.256") && !isIP("fe80::1%eth0") && isCIDR("::/0") && !isCIDR("10.0.0.0/33")',
+      get(),
+      true,
+    ],
+    ['base64.encode(b"hello") == "aGVsbG8=" && base64.encode("hello") == "aGVsbG8="', get(), true],
+    [
+      'string(base64.decode("aGVsbG8=")) == "hello" && string(base64.decode("aGVsbG8")) == "hello"',
+      get(),
+      true,
+    ],
+    ['timestamp(1700000000) == timestamp("2023-11-14T22:13:20Z")', get(), true],
+    ['request.path.lowerAscii().split("/").size() == 2', get(), true],
+  ]
+  test.each(rows)('%s', async (expr, req, allowed) => {
+    const d = await decide([{ id: 'r', action: 'allow', cel: expr }], req)
+    expect(d.allowed, d.reason).toBe(allowed)
+  })
+
+  const errors: Array<[string, RegExp]> = [
+    ['ip("999.1.1.1") == ""', /invalid IP address/],
+    ['cidr("10.0.0.0") == ""', /invalid CIDR/],
+    ['"10.0.0.1".inCidr("10.0.0.0/99")', /invalid CIDR/],
+    ['size(base64.decode("a===")) == 0', /invalid base64/],
+    ['timestamp(300000000000) == timestamp(0)', /out of range/],
+  ]
+  test.each(errors)('%s fails closed', async (expr, reason) => {
+    const d = await decide([{ id: 'd', action: 'deny', cel: expr }], get())
+    expect(d).toMatchObject({ allowed: false, code: 'evaluator_error' })
+    expect(d.reason).toMatch(reason)
+  })
+
+  test('a decide rule may return a decision object', async () => {
+    const rule = {
+      id: 'x',
+      action: 'decide',
+      cel: '{"allowed": false, "http_status": 401, "body": "who are you?"}',
+    }
+    expect(await decide([rule], get())).toMatchObject({ allowed: false, status: 401, body: 'who are you?' })
+  })
+})

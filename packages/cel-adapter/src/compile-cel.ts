@@ -34,6 +34,8 @@ export interface CelLimits {
   readonly regexCacheSize: number
   /** Longest regular expression accepted (default 1,024). */
   readonly maxRegexLength: number
+  /** Longest text a regular expression is run on (default 262,144 characters). */
+  readonly maxRegexTextLength: number
 }
 
 export const DEFAULT_CEL_LIMITS: CelLimits = Object.freeze({
@@ -43,6 +45,7 @@ export const DEFAULT_CEL_LIMITS: CelLimits = Object.freeze({
   maxIterations: 1_000_000,
   regexCacheSize: 256,
   maxRegexLength: 1_024,
+  maxRegexTextLength: 262_144,
 })
 
 /** Stable codes of CEL load-time problems. */
@@ -85,7 +88,13 @@ export interface CelEnvironment {
   readonly regex: RegexEngine
   /** @internal qualified names (types, enum values) that resolve without variables */
   readonly constants: Map<string, boolean>
+  /** @internal compile results by source, so reloading a policy re-parses only what changed */
+  readonly compiled: Map<string, CompileOutcome>
 }
+
+type CompileOutcome = { ok: true; expression: CompiledExpression } | { ok: false; problems: CelProblem[] }
+
+const COMPILE_CACHE_MAX = 10_000
 
 /**
  * Create an environment declaring `variables`, with CEL's standard library, the strings extension,
@@ -96,9 +105,9 @@ export function createCelEnvironment(
   limits: Partial<CelLimits> = {},
 ): CelEnvironment {
   const l: CelLimits = { ...DEFAULT_CEL_LIMITS, ...definedOnly(limits) }
-  const regex = createRegexCache(l.regexCacheSize, l.maxRegexLength)
+  const regex = createRegexCache(l.regexCacheSize, l.maxRegexLength, l.maxRegexTextLength)
   const env = celEnv({ funcs: [...strings, ...VERDICT_FUNCTIONS], re2: regex })
-  return { limits: l, variables: new Set(variables), env, regex, constants: new Map() }
+  return { limits: l, variables: new Set(variables), env, regex, constants: new Map(), compiled: new Map() }
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -395,11 +404,21 @@ function syntaxProblem(err: unknown): CelProblem {
   return { code: 'cel_syntax', message: `${line}:${column}: syntax error: ${text}`, line, column }
 }
 
-/** Compile `source` against `cenv`. Never throws. */
-export function compileCel(
-  source: string,
-  cenv: CelEnvironment,
-): { ok: true; expression: CompiledExpression } | { ok: false; problems: CelProblem[] } {
+/**
+ * Compile `source` against `cenv`. Never throws. Results are cached per environment (compiled
+ * expressions are stateless), so a reloaded policy only compiles the expressions that changed.
+ */
+export function compileCel(source: string, cenv: CelEnvironment): CompileOutcome {
+  const hit = cenv.compiled.get(source)
+  if (hit !== undefined) return hit
+  const outcome = compileUncached(source, cenv)
+  if (cenv.compiled.size >= COMPILE_CACHE_MAX)
+    cenv.compiled.delete(cenv.compiled.keys().next().value as string)
+  cenv.compiled.set(source, outcome)
+  return outcome
+}
+
+function compileUncached(source: string, cenv: CelEnvironment): CompileOutcome {
   const limits = cenv.limits
   if (source.length > limits.maxExpressionLength) {
     return {

@@ -122,6 +122,64 @@ export class MapView implements ReadonlyMap<Key, CelValue> {
   }
 }
 
+/**
+ * A CEL map with a fixed set of keys whose values are computed on first read and kept, for the
+ * variables built from the request (no object is assembled for keys nobody reads).
+ */
+export class FieldsView implements ReadonlyMap<Key, CelValue> {
+  readonly [CEL_MAP] = true
+  private readonly seen = new Map<string, CelValue | undefined>()
+
+  constructor(
+    private readonly names: readonly string[],
+    private readonly read: (name: string) => unknown,
+  ) {}
+
+  get(key: Key): CelValue | undefined {
+    if (typeof key !== 'string') return undefined
+    if (this.seen.has(key)) return this.seen.get(key)
+    const v = this.names.includes(key) ? celView(this.read(key)) : undefined
+    this.seen.set(key, v)
+    return v
+  }
+
+  has(key: Key): boolean {
+    return this.get(key) !== undefined
+  }
+
+  private present(): string[] {
+    return this.names.filter((k) => this.get(k) !== undefined)
+  }
+
+  get size(): number {
+    return this.present().length
+  }
+
+  keys(): MapIterator<string> {
+    return this.present().values()
+  }
+
+  *values(): MapIterator<CelValue> {
+    for (const k of this.present()) yield this.get(k)!
+  }
+
+  *entries(): MapIterator<[string, CelValue]> {
+    for (const k of this.present()) yield [k, this.get(k)!]
+  }
+
+  forEach(cb: (value: CelValue, key: Key, map: ReadonlyMap<Key, CelValue>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this)
+  }
+
+  [Symbol.iterator](): MapIterator<[string, CelValue]> {
+    return this.entries()
+  }
+}
+
+/** `FieldsView` as the engine's map type. */
+export const fieldsView = (names: readonly string[], read: (name: string) => unknown): CelValue =>
+  new FieldsView(names, read) as unknown as CelMap
+
 /** A CEL list over an array. */
 export class ListView {
   readonly [CEL_LIST] = true

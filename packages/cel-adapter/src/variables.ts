@@ -7,7 +7,7 @@
  */
 import type { CelValue } from '@bufbuild/cel'
 import type { PeerInfo, RequestContext } from '@verdict/core'
-import { celView } from './value-view.js'
+import { celView, fieldsView } from './value-view.js'
 
 /** Every variable an expression may use. */
 export const VARIABLE_NAMES = [
@@ -22,59 +22,70 @@ export const VARIABLE_NAMES = [
 
 export type VariableName = (typeof VARIABLE_NAMES)[number]
 
-type Obj = Record<string, unknown>
+const PEER_FIELDS = ['address', 'port', 'principal', 'spiffeId', 'identity', 'service', 'labels']
+const IDENTITY_FIELDS = ['trustDomain', 'namespace', 'serviceAccount']
 
-/** A null-prototype object with only the defined entries of `entries`. */
-function record(entries: Obj): Obj {
-  const out: Obj = Object.create(null)
-  for (const k of Object.keys(entries)) if (entries[k] !== undefined) out[k] = entries[k]
-  return out
-}
-
-function peer(p: PeerInfo): Obj {
-  const s = p.spiffe
-  return record({
-    address: p.address,
-    port: p.port,
-    principal: p.principal,
-    spiffeId: s?.id,
-    identity:
-      s === undefined
-        ? undefined
-        : record({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount }),
-    service: p.service,
-    labels: p.labels,
+function peer(p: PeerInfo): CelValue {
+  return fieldsView(PEER_FIELDS, (k) => {
+    switch (k) {
+      case 'address':
+        return p.address
+      case 'port':
+        return p.port
+      case 'principal':
+        return p.principal
+      case 'spiffeId':
+        return p.spiffe?.id
+      case 'identity': {
+        const s = p.spiffe
+        if (s === undefined) return undefined
+        return fieldsView(IDENTITY_FIELDS, (f) =>
+          f === 'trustDomain' ? s.trustDomain : f === 'namespace' ? s.namespace : s.serviceAccount,
+        )
+      }
+      case 'service':
+        return p.service
+      default:
+        return p.labels
+    }
   })
 }
 
-function requestRecord(ctx: RequestContext): Obj {
+const REQUEST_FIELDS = ['method', 'path', 'uri', 'host', 'scheme', 'protocol', 'headers', 'query', 'body']
+
+function request(ctx: RequestContext): CelValue {
   const i = ctx.input
-  const out = record({
-    method: i.method,
-    path: i.path,
-    uri: i.rawPath,
-    host: i.host,
-    scheme: i.scheme,
-    protocol: i.protocol,
-    headers: i.headers,
-    query: i.query,
+  return fieldsView(REQUEST_FIELDS, (k) => {
+    switch (k) {
+      case 'method':
+        return i.method
+      case 'path':
+        return i.path
+      case 'uri':
+        return i.rawPath
+      case 'host':
+        return i.host
+      case 'scheme':
+        return i.scheme
+      case 'protocol':
+        return i.protocol
+      case 'headers':
+        return i.headers
+      case 'query':
+        return i.query
+      default:
+        // Parsed only when an expression reads it; absent unless the body is JSON.
+        return ctx.parsedBody
+    }
   })
-  // The body is parsed only when an expression reads it; `has(request.body)` is false unless JSON.
-  Object.defineProperty(out, 'body', { enumerable: true, get: () => ctx.parsedBody })
-  return out
 }
 
-function mcpRecord(ctx: RequestContext): Obj | undefined {
+const MCP_FIELDS = ['method', 'id', 'params', 'tool', 'prompt', 'resource']
+
+function mcp(ctx: RequestContext): CelValue | undefined {
   const m = ctx.mcp
   if (m === undefined) return undefined
-  return record({
-    method: m.method,
-    id: m.id,
-    params: m.params,
-    tool: m.tool,
-    prompt: m.prompt,
-    resource: m.resource,
-  })
+  return fieldsView(MCP_FIELDS, (k) => m[k as 'method'])
 }
 
 /**
@@ -99,7 +110,7 @@ export class RequestVariables {
   }
 
   get request(): CelValue | undefined {
-    return this.#view('request', () => requestRecord(this.#ctx))
+    return this.#view('request', () => request(this.#ctx))
   }
   get jwt(): CelValue | undefined {
     return this.#view('jwt', () => this.#ctx.jwt)
@@ -111,7 +122,7 @@ export class RequestVariables {
     return this.#view('destination', () => peer(this.#ctx.input.destination))
   }
   get mcp(): CelValue | undefined {
-    return this.#view('mcp', () => mcpRecord(this.#ctx))
+    return this.#view('mcp', () => mcp(this.#ctx))
   }
   get metadata(): CelValue | undefined {
     return this.#view('metadata', () => this.#ctx.input.filterMetadata)
