@@ -139,14 +139,10 @@ export default async function (report) {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-rego-bench-'))
   try {
     const out = join(dir, 'bundle.tar.gz')
-    const src = new URL('examples/rego/envoy-authz/', root).pathname
-    const r = spawnSync(
-      opa,
-      ['build', '-t', 'wasm', '-e', 'envoy/authz/allow', '-o', out, join(src, 'policy.rego')],
-      {
-        encoding: 'utf8',
-      },
-    )
+    const src = new URL('examples/rego/envoy-authz/bundle', root).pathname
+    const r = spawnSync(opa, ['build', '-t', 'wasm', '-e', 'envoy/authz/allow', '-o', out, '-b', src], {
+      encoding: 'utf8',
+    })
     if (r.status !== 0) throw new Error(`opa build failed: ${r.stderr}`)
     const { readBundle } = await import('@verdict/rego-adapter')
     const bundle = await readBundle(readFileSync(out))
