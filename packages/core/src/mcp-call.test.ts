@@ -183,6 +183,10 @@ describe('extractMcp: smuggling and hostile bodies', () => {
     })
     expect(findDuplicateGuardedKey('[{"id":1},{"id":2}]')).toBeUndefined()
     expect(findDuplicateGuardedKey('{"a":"{\\"id\\":1,\\"id\\":2}"}')).toBeUndefined()
+    // Escapes inside strings: a value ending in an escaped backslash, a value holding quotes.
+    expect(findDuplicateGuardedKey(String.raw`{"name":"a\\","x":"\"name\":1,\"name\":2"}`)).toBeUndefined()
+    expect(findDuplicateGuardedKey(String.raw`{"name":"a\\","name":"b"}`)).toBe('name')
+    expect(findDuplicateGuardedKey(String.raw`{"x":"\\\"","name":"a","Name":"b"}`)).toBe('Name')
   })
 
   it('rejects a 10k-deep arguments object even when the body would be left to other rules', () => {

@@ -56,12 +56,22 @@ function fold(key: string): string {
   return lower.indexOf('\u017f') === -1 ? lower : lower.replace(/\u017f/g, 's')
 }
 
+/** What one pass over JSON text found. */
+interface JsonScan {
+  /** The first guarded key repeated in one object (exactly or as a case variant). */
+  readonly duplicate: string | undefined
+  /** True when objects and arrays nest deeper than the limit. */
+  readonly tooDeep: boolean
+}
+
 /**
- * Scan JSON text for repeated guarded keys in any object, comparing case-insensitively.
- * Linear and iterative: it never recurses, whatever the nesting.
+ * One linear, iterative pass over JSON text: nesting depth and repeated guarded keys in any
+ * object, compared case-insensitively. String contents are skipped with `indexOf`, so long
+ * argument values cost little. Never recurses, whatever the nesting; safe on invalid JSON.
  */
-export function findDuplicateGuardedKey(text: string): string | undefined {
+function scanJson(text: string, maxDepth: number): JsonScan {
   const stack: Array<Set<string> | null> = []
+  let duplicate: string | undefined
   let i = 0
   const n = text.length
   // Expecting a key right after `{` or `,` inside an object.
@@ -70,31 +80,35 @@ export function findDuplicateGuardedKey(text: string): string | undefined {
     const c = text.charCodeAt(i)
     if (c === 34) {
       let j = i + 1
-      let escaped = false
-      while (j < n) {
-        const d = text.charCodeAt(j)
-        if (d === 92) {
-          escaped = true
-          j += 2
-          continue
+      for (;;) {
+        const q = text.indexOf('"', j)
+        if (q === -1) {
+          j = n
+          break
         }
-        if (d === 34) break
-        j++
+        let b = q - 1
+        while (b > i && text.charCodeAt(b) === 92) b--
+        // An even number of backslashes before the quote: it closes the string.
+        if ((q - 1 - b) % 2 === 0) {
+          j = q
+          break
+        }
+        j = q + 1
       }
       if (expectKey) {
         const top = stack[stack.length - 1]
         if (top) {
           let key = text.slice(i + 1, j)
-          if (escaped) {
+          if (key.indexOf('\\') !== -1) {
             try {
               key = JSON.parse(text.slice(i, j + 1)) as string
             } catch {
-              return key
+              duplicate ??= key
             }
           }
           const lower = fold(key)
           if (GUARDED.has(lower)) {
-            if (top.has(lower)) return key
+            if (top.has(lower)) duplicate ??= key
             top.add(lower)
           }
         }
@@ -105,9 +119,11 @@ export function findDuplicateGuardedKey(text: string): string | undefined {
     }
     if (c === 123) {
       stack.push(new Set())
+      if (stack.length > maxDepth) return { duplicate, tooDeep: true }
       expectKey = true
     } else if (c === 91) {
       stack.push(null)
+      if (stack.length > maxDepth) return { duplicate, tooDeep: true }
     } else if (c === 125 || c === 93) {
       stack.pop()
       expectKey = false
@@ -116,7 +132,12 @@ export function findDuplicateGuardedKey(text: string): string | undefined {
     }
     i++
   }
-  return undefined
+  return { duplicate, tooDeep: false }
+}
+
+/** The first guarded key (`jsonrpc`, `method`, `id`, `params`, `name`, `arguments`, `uri`) repeated in one object, in any case. */
+export function findDuplicateGuardedKey(text: string): string | undefined {
+  return scanJson(text, Number.POSITIVE_INFINITY).duplicate
 }
 
 function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string {
@@ -235,23 +256,28 @@ export function extractMcp(
       return malformed('malformed MCP request: body truncated (x-envoy-auth-partial-body)')
     }
     const text = input.body!
-    const parsed = parseJsonLimited(text, maxJsonDepth)
-    if ('error' in parsed) {
-      if (meta === undefined && settings.enabled !== true && !parsed.error.startsWith('JSON nested deeper')) {
-        // Not JSON at all: no server will run it as JSON-RPC, so other rules decide. Too deep is
-        // different: a server without that limit would parse it, so it must not slip past.
-        return undefined
-      }
-      return malformed(`malformed MCP request: ${parsed.error}`)
+    // One scan gives the depth (checked before parsing) and the smuggling check (after, once we
+    // know it is JSON-RPC); V8's JSON.parse itself does not recurse.
+    const scan = scanJson(text, maxJsonDepth)
+    if (scan.tooDeep) {
+      // Even in auto mode: a server without this limit would parse it, so it must not slip past.
+      return malformed(`malformed MCP request: JSON nested deeper than ${maxJsonDepth}`)
     }
-    body = parsed.value
+    try {
+      body = JSON.parse(text)
+    } catch (e) {
+      // Not JSON at all: no server will run it as JSON-RPC, so other rules decide.
+      if (meta === undefined && settings.enabled !== true) return undefined
+      return malformed(`malformed MCP request: invalid JSON: ${(e as Error).message.slice(0, 120)}`)
+    }
     if (!isRpcBody(body) && meta === undefined) {
       if (settings.enabled !== true) return undefined
       return malformed('malformed MCP request: body is not JSON-RPC')
     }
-    const dup = findDuplicateGuardedKey(text)
-    if (dup !== undefined)
-      return malformed(`malformed MCP request: duplicate or case-variant key "${dup.slice(0, 64)}"`)
+    if (scan.duplicate !== undefined)
+      return malformed(
+        `malformed MCP request: duplicate or case-variant key "${scan.duplicate.slice(0, 64)}"`,
+      )
   }
   if (Array.isArray(body)) {
     if (settings.batches === 'reject') return malformed('malformed MCP request: batches are not accepted')
