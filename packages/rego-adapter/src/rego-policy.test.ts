@@ -78,7 +78,10 @@ describe('load checks', () => {
   })
 
   test('builtin names shaped like Object.prototype members are not "provided" by accident', async () => {
-    const p = await problems({ builtins: ['toString', '__proto__', 'constructor'] })
+    const p = await problems(
+      { builtins: ['toString', '__proto__', 'constructor'] },
+      { builtins: { toString: () => 'x' } },
+    )
     expect(p[0]!.message).toContain('"toString", "__proto__", "constructor"')
   })
 

@@ -248,7 +248,9 @@ export async function loadRegoPolicy(
     ]
   }
   const sdk = new Set(SDK_BUILTINS)
-  const missingBuiltins = builtins.filter((b) => !sdk.has(b) && !Object.hasOwn(custom, b))
+  // The SDK looks builtins up with `obj[name]`, so a name such as `toString` would reach
+  // Object.prototype instead of any host function: never dispatchable, so never provided.
+  const missingBuiltins = builtins.filter((b) => b in {} || (!sdk.has(b) && !Object.hasOwn(custom, b)))
   if (missingBuiltins.length > 0) {
     problems.push({
       code: 'rego_builtin',
