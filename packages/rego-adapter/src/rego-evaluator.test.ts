@@ -434,7 +434,6 @@ describe('robustness through the engine', () => {
     const after = await Promise.all(Array.from({ length: 20 }, () => engine.decide(GET)))
     expect(after.map(bundleOf)).toEqual(Array(20).fill('b'))
     expect(engine.info.generation).toBe(1)
-    // The same document object again reads the bundle again once the old instance is released.
     engine.close()
   })
 
