@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, test } from 'vitest'
 import { bundleFromWasm, readBundle, sniffBundle } from './read-bundle.js'
-import { fixtureBundle, fixtureWasm, packBundle } from './test-support/opa-fixture.js'
+import { fixtureBundle, fixtureWasm, packBundle } from './testing/opa-fixture.js'
 
 describe('readBundle', () => {
   test('a bundle as opa build -t wasm writes it: manifest, module, data at nested paths merged', async () => {

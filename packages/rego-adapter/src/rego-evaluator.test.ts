@@ -12,7 +12,7 @@ import {
 } from '@verdict/core'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { createRegoEvaluator, type RegoOptions } from './rego-evaluator.js'
-import { fixtureBundle, fixtureWasm } from './test-support/opa-fixture.js'
+import { fixtureBundle, fixtureWasm } from './testing/opa-fixture.js'
 
 /** Resources from an in-memory file table (what a host's loader would read from disk). */
 function memoryResources(files: Map<string, Uint8Array>): ResourceLoader {

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { loadRegoPolicy, type RegoPolicy, SDK_BUILTINS } from './rego-policy.js'
-import { type FixtureOptions, fixtureWasm } from './test-support/opa-fixture.js'
+import { type FixtureOptions, fixtureWasm } from './testing/opa-fixture.js'
 
 const bytes = (v: unknown): ArrayBuffer => new TextEncoder().encode(JSON.stringify(v)).buffer as ArrayBuffer
 
