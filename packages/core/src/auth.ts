@@ -11,9 +11,13 @@ import type { ResourceLoader } from './evaluator.js'
 /** What authentication concluded for one request. */
 export type AuthOutcome =
   /** No credential and the mode lets the request through without identity. */
-  | { readonly kind: 'anonymous' }
+  | {
+      readonly kind: 'anonymous'
+      /** Headers to strip anyway, e.g. claim headers a client could forge without a token. */
+      readonly headersToRemove?: readonly string[]
+    }
   /** A credential was present but invalid, and the mode (Permissive) lets the request through. */
-  | { readonly kind: 'ignored'; readonly reason: string }
+  | { readonly kind: 'ignored'; readonly reason: string; readonly headersToRemove?: readonly string[] }
   /** Verified: identity and claims, plus what to change upstream. */
   | {
       readonly kind: 'authenticated'

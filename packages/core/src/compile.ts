@@ -18,7 +18,7 @@ import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
 import { compileJwtAuthentication } from './jwt/index.js'
 import { matchEvaluator } from './match.js'
-import { DEFAULT_MCP_SETTINGS, type McpSettings } from './mcp-call.js'
+import type { McpSettings } from './mcp-call.js'
 import { isValidHttpStatus } from './status.js'
 
 export type RuleAction = 'allow' | 'deny' | 'require' | 'decide'
@@ -322,7 +322,7 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
 
   const mcpDoc = (typeof d.mcp === 'object' && d.mcp !== null ? d.mcp : {}) as Obj
   const mcp: McpSettings = {
-    enabled: typeof mcpDoc.enabled === 'boolean' ? mcpDoc.enabled : DEFAULT_MCP_SETTINGS.enabled,
+    enabled: typeof mcpDoc.enabled === 'boolean' ? mcpDoc.enabled : 'auto',
     batches: mcpDoc.batches === 'reject' ? 'reject' : 'each',
     denial: mcpDoc.denial === 'jsonrpc' || mcpDoc.denial === 'hidden' ? mcpDoc.denial : 'http',
   }

@@ -4,7 +4,7 @@
  */
 import type { Identity } from './decision.js'
 import type { CheckInput, PeerInfo } from './input.js'
-import { parseJsonBody } from './input.js'
+import { nullMap, parseJsonBody } from './input.js'
 
 /** One JSON-RPC message of the Model Context Protocol, as seen by policies. */
 export interface McpCall {
@@ -240,12 +240,10 @@ function withMcpArguments(
   const args = m.tool?.arguments ?? m.prompt?.arguments
   const merged: Record<string, unknown> = { ...existing, jsonrpc: '2.0', method: m.method }
   if (m.id !== undefined) merged.id = m.id
-  merged.params = {
-    ...m.params,
-    ...params,
-    ...(args !== undefined && params.arguments === undefined ? { arguments: args } : {}),
-  }
-  const out: Record<string, unknown> = Object.create(null)
+  // The body is what the upstream executes (extraction checked that name and arguments agree),
+  // so its params win; the metadata only fills in what the body lacks.
+  merged.params = { ...params, ...m.params, ...(args !== undefined ? { arguments: args } : {}) }
+  const out = nullMap<unknown>()
   for (const k of Object.keys(fm)) out[k] = fm[k]
   out[key] = merged
   return out

@@ -84,6 +84,8 @@ export interface Decision {
   readonly code: DecisionCode
   /** Human-readable reason; names the rule and the error. Never contains a token or a body. */
   readonly reason: string
+  /** The specific stable code under `code` when there is one, e.g. `jwt_expired` under `unauthenticated`. */
+  readonly detailCode?: string
   /** Id of the rule that decided, when one did. */
   readonly rule?: string
   /** The identity established for the request, if any. */
@@ -110,6 +112,7 @@ const EMPTY_OBJECT: Readonly<Record<string, unknown>> = Object.freeze({})
 /** Fields a deny can carry beyond status and reason. */
 export interface DenyOptions {
   readonly code?: DecisionCode
+  readonly detailCode?: string
   readonly rule?: string
   readonly headers?: readonly HeaderEntry[]
   readonly body?: string
@@ -134,6 +137,7 @@ export function deny(status: number, reason: string, options: DenyOptions = {}):
     dynamicMetadata: options.dynamicMetadata ?? EMPTY_OBJECT,
   }
   if (options.rule !== undefined) d.rule = options.rule
+  if (options.detailCode !== undefined) d.detailCode = options.detailCode
   if (options.body !== undefined) d.body = options.body
   if (options.identity !== undefined) d.identity = options.identity
   return d

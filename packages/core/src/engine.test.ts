@@ -743,3 +743,73 @@ describe('hot swap', () => {
     await expect(engine.update({ rules: [] })).rejects.toThrow(/closed/)
   })
 })
+
+describe('authentication outcomes in the decision', () => {
+  async function jwtEngine(mode: string) {
+    const { createTestIssuer } = await import('./testing/issuer.js')
+    const idp = await createTestIssuer({ issuer: 'https://idp.engine.test' })
+    const engine = await createEngine({
+      authentication: {
+        jwt: {
+          mode,
+          providers: [
+            {
+              issuer: idp.issuer,
+              jwks: { inline: idp.jwks },
+              claimsToHeaders: [{ claim: 'sub', header: 'x-user' }],
+            },
+          ],
+        },
+      },
+      rules: [],
+    })
+    return { idp, engine }
+  }
+
+  test('a failed token names its specific code beside the category', async () => {
+    const { idp, engine } = await jwtEngine('Strict')
+    const token = await idp.sign({ sub: 'alice', exp: 1_000_000_000 })
+    const d = await engine.decide({ path: '/', headers: { authorization: `Bearer ${token}` } })
+    expect(d).toMatchObject({
+      allowed: false,
+      status: 401,
+      code: 'unauthenticated',
+      detailCode: 'jwt_expired',
+    })
+    expect(d.headers).toContainEqual({
+      key: 'www-authenticate',
+      value: 'Bearer realm="verdict", error="invalid_token"',
+    })
+    expect(d.reason).not.toContain(token)
+  })
+
+  test('claim headers cannot be forged by callers without a verified token', async () => {
+    const optional = await jwtEngine('Optional')
+    const anon = await optional.engine.decide({ path: '/', headers: { 'x-user': 'admin' } })
+    expect(anon).toMatchObject({ allowed: true, headersToRemove: ['x-user'] })
+    const permissive = await jwtEngine('Permissive')
+    const bad = await permissive.engine.decide({
+      path: '/',
+      headers: { 'x-user': 'admin', authorization: 'Bearer x.y.z' },
+    })
+    expect(bad).toMatchObject({ allowed: true, headersToRemove: ['x-user'] })
+    const ok = await optional.engine.decide({
+      path: '/',
+      headers: { authorization: `Bearer ${await optional.idp.sign({ sub: 'alice' })}` },
+    })
+    expect(ok.headers).toContainEqual({ key: 'x-user', value: 'alice', append: 'overwrite' })
+    expect(ok.headersToRemove).toContain('authorization')
+  })
+})
+
+describe('mcp settings', () => {
+  test('unknown or misspelled MCP settings are load errors', async () => {
+    const err = (await createEngine({ mcp: { denail: 'jsonrpc' }, rules: [] }).catch(
+      (e: unknown) => e,
+    )) as PolicyError
+    expect(err.problems[0]).toMatchObject({ path: '/mcp', message: 'unknown field "denail"' })
+    await expect(
+      createEngine({ mcp: { enabled: 'auto', batches: 'reject', denial: 'hidden' }, rules: [] }),
+    ).resolves.toBeDefined()
+  })
+})

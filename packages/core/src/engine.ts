@@ -45,6 +45,7 @@ export interface DecisionEvent {
   readonly allowed: boolean
   readonly status: number
   readonly code: DecisionCode
+  readonly detailCode: string | undefined
   readonly rule: string | undefined
   readonly reason: string
   readonly durationMs: number
@@ -207,7 +208,7 @@ function denyFromRule(
     code,
     ...(rule !== undefined ? { rule: rule.id } : {}),
     headers: dedupeHeaders(headers),
-    body: body ?? (isError ? 'access denied' : 'access denied'),
+    body: body ?? 'access denied',
   })
 }
 
@@ -365,6 +366,7 @@ function authDenial(
   for (const h of spec?.headers ?? EMPTY_LIST) headers.push(h)
   return deny(spec?.status ?? status, `unauthenticated: ${o.reason}`, {
     code: 'unauthenticated',
+    detailCode: o.code,
     headers: dedupeHeaders(headers),
     body: spec?.body ?? (status === 401 ? 'unauthenticated' : 'access denied'),
   })
@@ -434,6 +436,9 @@ async function runDecision(policy: CompiledPolicy, ctx: DecisionContext): Promis
     if (m !== undefined) {
       if (isDecision(m as never)) return m as Decision
       const mm = m as { messages: readonly McpCall[]; batch: boolean }
+      // Zero messages would run no layer at all: never let that become an allow.
+      if (mm.messages.length === 0)
+        return deny(400, 'malformed MCP request: no message', { code: 'malformed_input' })
       messages = mm.messages
       batch = mm.batch
     }
@@ -455,6 +460,8 @@ async function runDecision(policy: CompiledPolicy, ctx: DecisionContext): Promis
       )
     }
     if (o.kind === 'failed') return authDenial(policy, input, o)
+    if (o.kind !== 'authenticated' && o.headersToRemove !== undefined)
+      acc.headersToRemove.push(...o.headersToRemove)
     if (o.kind === 'authenticated') {
       ctx.jwt = o.claims
       identity =
@@ -578,6 +585,7 @@ class PolicyEngine implements Engine {
         allowed: d.allowed,
         status: d.status,
         code: d.code,
+        detailCode: d.detailCode,
         rule: d.rule,
         reason: d.reason,
         durationMs: performance.now() - started,

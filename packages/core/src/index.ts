@@ -56,6 +56,7 @@ export {
   DEFAULT_INPUT_OPTIONS,
   type InputDialect,
   type InputOptions,
+  isDecision,
   isJsonContentType,
   normalizeInput,
   type PeerInfo,

@@ -711,14 +711,22 @@ export function isJsonContentType(ct: string): boolean {
  */
 export function parseJsonLimited(text: string, maxDepth: number): { value: unknown } | { error: string } {
   let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
+  const n = text.length
+  for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 123 || c === 91) {
+    if (c === 34) {
+      // Jump over the string: find the closing quote that is not escaped (an even run of
+      // backslashes before it), without looking at every character in between.
+      let j = i
+      for (;;) {
+        j = text.indexOf('"', j + 1)
+        if (j === -1) return { error: 'invalid JSON: unterminated string' }
+        let k = j - 1
+        while (text.charCodeAt(k) === 92) k--
+        if ((j - 1 - k) % 2 === 0) break
+      }
+      i = j
+    } else if (c === 123 || c === 91) {
       if (++depth > maxDepth) return { error: `JSON nested deeper than ${maxDepth}` }
     } else if (c === 125 || c === 93) depth--
   }

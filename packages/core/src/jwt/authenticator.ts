@@ -128,6 +128,8 @@ export class JwtAuthenticator implements Authenticator {
   private readonly maxTokenBytes: number
   private readonly cache: TokenCache<Provider, KeySet, Verified>
   private readonly mode: JwtMode
+  /** Every provider's claim header names: stripped when no token verified, so none can be forged. */
+  private readonly anonymous: AuthOutcome
 
   constructor(
     config: JwtConfig,
@@ -144,7 +146,14 @@ export class JwtAuthenticator implements Authenticator {
       }
     }
     this.maxTokenBytes = Math.max(...providers.map((p) => p.config.maxTokenBytes))
+    this.claimHeaders = [...new Set(providers.flatMap((p) => p.config.claimsToHeaders.map((m) => m.header)))]
+    this.anonymous =
+      this.claimHeaders.length > 0
+        ? { kind: 'anonymous', headersToRemove: this.claimHeaders }
+        : { kind: 'anonymous' }
   }
+
+  private readonly claimHeaders: readonly string[]
 
   /** Entries in the verified-token cache (for tests and metrics). */
   get cacheSize(): number {
@@ -161,7 +170,7 @@ export class JwtAuthenticator implements Authenticator {
             code: FAILURES.missing.code,
             tokenPresent: false,
           }
-        : { kind: 'anonymous' }
+        : this.anonymous
     if (ex.kind === 'multiple') return this.invalid(FAILURES.multiple)
     const { token } = ex.found
     // Size first: nothing of an oversized token is decoded.
@@ -181,7 +190,11 @@ export class JwtAuthenticator implements Authenticator {
   }
 
   private invalid(f: TokenFailure): AuthOutcome {
-    if (this.mode === 'Permissive') return { kind: 'ignored', reason: describe(f) }
+    if (this.mode === 'Permissive') {
+      return this.claimHeaders.length > 0
+        ? { kind: 'ignored', reason: describe(f), headersToRemove: this.claimHeaders }
+        : { kind: 'ignored', reason: describe(f) }
+    }
     return { kind: 'failed', reason: describe(f), code: f.code, tokenPresent: true }
   }
 
