@@ -228,7 +228,6 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
           grpcServer = new GrpcServer({
             // Past this grpc-js itself refuses the message; below it, oversize checks get a 413 denial.
             'grpc.max_receive_message_length': maxRequestBytes + 1024 * 1024,
-            'grpc.max_concurrent_streams': options.maxConcurrent ?? 1024,
           })
           grpcServer.addService({ Check: guardedCheck(maxRequestBytes, statusOnError) }, {
             Check: check,

@@ -43,6 +43,15 @@ export interface Telemetry {
   readonly inflight: Gauge
 }
 
+/** What a log line and the metrics need of a decision event (host decisions build one too). */
+type DecisionRecord = Pick<
+  DecisionEvent,
+  'id' | 'time' | 'policy' | 'allowed' | 'status' | 'code' | 'rule' | 'reason' | 'durationMs'
+> & {
+  readonly detailCode?: string | undefined
+  readonly input?: Partial<DecisionEvent['input']>
+}
+
 interface Slot {
   event: DecisionEvent | undefined
 }
@@ -123,7 +132,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     }
   }
 
-  const record = (e: DecisionEvent): void => {
+  const record = (e: DecisionRecord): void => {
     const result = e.allowed ? 'allow' : 'deny'
     decisions.inc({ result, code: e.code, rule: e.rule ?? '' })
     latency.observe({ result }, e.durationMs / 1000)
@@ -136,13 +145,14 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       allowed: e.allowed,
       status: e.status,
       code: e.code,
+      detail_code: e.detailCode,
       rule: e.rule,
       reason: e.reason,
       duration_ms: Math.round(e.durationMs * 1000) / 1000,
-      method: e.input.method,
-      subject: e.input.subject,
-      mcp_method: e.input.mcpMethod,
-      mcp_tool: e.input.mcpTool,
+      method: e.input?.method,
+      subject: e.input?.subject,
+      mcp_method: e.input?.mcpMethod,
+      mcp_tool: e.input?.mcpTool,
     })
   }
 
@@ -180,19 +190,10 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
         allowed: d.allowed,
         status: d.status,
         code: d.code,
+        detailCode: d.detailCode,
         rule: d.rule,
         reason: d.reason,
         durationMs,
-        input: {
-          method: undefined,
-          path: undefined,
-          host: undefined,
-          principal: undefined,
-          subject: undefined,
-          mcpMethod: undefined,
-          mcpTool: undefined,
-        },
-        shadow: undefined,
       })
       return id
     },

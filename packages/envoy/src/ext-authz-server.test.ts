@@ -1,0 +1,125 @@
+import { createEngine, type Evaluator } from '@verdict/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createCheckClient } from './check-client.js'
+import { createExtAuthzServer, type ExtAuthzServer } from './ext-authz-server.js'
+import { createTelemetry } from './telemetry.js'
+
+/** A rule body that answers true after `ms` (or throws for `throw`), to hold checks in flight. */
+const slow: Evaluator = {
+  kind: 'slow',
+  compile(config) {
+    const ms = config as number | 'throw'
+    return {
+      ok: true,
+      program: {
+        evaluate: () => {
+          if (ms === 'throw') throw new Error('boom')
+          return new Promise((r) => setTimeout(() => r({ ok: true, value: true }), ms))
+        },
+      },
+    }
+  },
+}
+
+const request = (path = '/') => ({ attributes: { request: { http: { method: 'GET', path, headers: {} } } } })
+
+let server: ExtAuthzServer | undefined
+afterEach(async () => {
+  await server?.stop()
+  server = undefined
+})
+
+async function start(body: unknown, options: Record<string, unknown> = {}) {
+  const lines: string[] = []
+  const telemetry = createTelemetry({ write: (l) => lines.push(l), processMetrics: false })
+  const engine = await createEngine(
+    { timeoutMs: 5000, rules: [{ id: 'r', action: 'allow', slow: body }] },
+    { evaluators: [slow], onDecision: telemetry.onDecision },
+  )
+  server = createExtAuthzServer({ engine, telemetry, grpc: { port: 0 }, http: { port: 0 }, ...options })
+  const bound = await server.start()
+  return { bound, lines, client: createCheckClient(bound.grpc!) }
+}
+
+describe('createExtAuthzServer failure handling', () => {
+  it('denies with statusOnError when the engine does not answer in time', async () => {
+    const { client } = await start(1000, { decisionTimeoutMs: 30, statusOnError: 503 })
+    const res = await client.check(request())
+    expect(res.status?.code).toBe(7)
+    expect(res.deniedResponse?.status?.code).toBe('ServiceUnavailable')
+    expect(res.status?.message).toMatch(/no decision within 30 ms/)
+    client.close()
+  })
+
+  it('denies when an evaluator throws, and logs the decision under the id sent to Envoy', async () => {
+    const { client, lines } = await start('throw')
+    const res = await client.check(request())
+    expect(res.status?.code).toBe(7)
+    const id = res.dynamicMetadata?.decision_id
+    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision')
+    expect(logged).toMatchObject({ id, allowed: false, code: 'no_match' })
+    expect(logged.reason).toMatch(/r: evaluator threw: boom/)
+    client.close()
+  })
+
+  it('denies checks past the concurrency limit instead of queueing them', async () => {
+    const { client } = await start(150, { maxConcurrent: 2 })
+    const results = await Promise.all([1, 2, 3, 4].map(() => client.check(request())))
+    const allowed = results.filter((r) => (r.status?.code ?? 0) === 0).length
+    const overloaded = results.filter((r) => /too many checks/.test(r.status?.message ?? '')).length
+    expect(allowed).toBe(2)
+    expect(overloaded).toBe(2)
+    client.close()
+  })
+
+  it('finishes in-flight checks on stop, then refuses new ones', async () => {
+    const { client, bound } = await start(200)
+    const inflight = Array.from({ length: 10 }, () => client.check(request()))
+    const http = fetch(`http://${bound.http}/x`)
+    await new Promise((r) => setTimeout(r, 50))
+    const stopped = server!.stop()
+    const results = await Promise.all(inflight)
+    expect(results.every((r) => (r.status?.code ?? 0) === 0)).toBe(true)
+    expect((await http).status).toBe(200)
+    await stopped
+    await expect(client.check(request(), { deadlineMs: 500 })).rejects.toThrow()
+    client.close()
+  })
+})
+
+describe('HTTP service mode', () => {
+  it('never answers 200 for a denial shaped as 2xx (MCP JSON-RPC errors)', async () => {
+    const engine = await createEngine({
+      mcp: { denial: 'jsonrpc' },
+      rules: [{ id: 'only-list', action: 'allow', match: { headers: [{ name: 'x-list', present: true }] } }],
+    })
+    server = createExtAuthzServer({
+      engine,
+      http: { port: 0 },
+      telemetry: createTelemetry({ write: () => {}, processMetrics: false }),
+    })
+    const { http } = await server.start()
+    const res = await fetch(`http://${http}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo' } }),
+    })
+    expect(res.status).toBe(403)
+    expect(await res.json()).toMatchObject({ jsonrpc: '2.0', id: 3, error: { code: 403 } })
+  })
+
+  it('denies bodies over the limit with 413 without reading them', async () => {
+    const engine = await createEngine({ rules: [{ id: 'all', action: 'allow', match: { always: true } }] })
+    server = createExtAuthzServer({
+      engine,
+      http: { port: 0 },
+      maxRequestBytes: 1000,
+      telemetry: createTelemetry({ write: () => {}, processMetrics: false }),
+    })
+    const { http } = await server.start()
+    const res = await fetch(`http://${http}/upload`, { method: 'POST', body: 'x'.repeat(5000) })
+    expect(res.status).toBe(413)
+    const ok = await fetch(`http://${http}/upload`, { method: 'POST', body: 'x'.repeat(500) })
+    expect(ok.status).toBe(200)
+  })
+})
