@@ -6,12 +6,13 @@ import { registerCheck } from './check-command.js'
 import { registerEval } from './eval-command.js'
 import { type Io, processIo } from './io.js'
 import { registerServe } from './serve-command.js'
+import { registerTest } from './test-command.js'
 
 /** A command module: adds one subcommand to the program. */
 export type RegisterCommand = (program: Command, io: Io, setExit: (code: number) => void) => void
 
-/** Every subcommand, in help order. `verdict test` registers here when it exists. */
-export const COMMANDS: readonly RegisterCommand[] = [registerEval, registerCheck, registerServe]
+/** Every subcommand, in help order. */
+export const COMMANDS: readonly RegisterCommand[] = [registerEval, registerCheck, registerTest, registerServe]
 
 /** The program with every command; output goes through `io`. */
 export function createProgram(io: Io, setExit: (code: number) => void): Command {
