@@ -83,5 +83,6 @@ export {
   type WatchOptions,
   watchPolicyFile,
 } from './policy-file.js'
+export { readLimited } from './read-limited.js'
 export { createFileResourceLoader, type FileResourceOptions } from './resources.js'
 export { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
-import { type Decision, type Engine, type PolicyWatch, watchPolicyFile } from '@verdict/core'
+import { type Decision, type Engine, type PolicyWatch, readLimited, watchPolicyFile } from '@verdict/core'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 
 /** Options of `createMcpGateway`. */
@@ -89,27 +89,6 @@ function denialResponse(d: Decision): Response {
   }
   if (!h.has('content-type')) h.set('content-type', 'text/plain; charset=utf-8')
   return new Response(d.body ?? '', { status: d.status, headers: h })
-}
-
-async function readLimited(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<Uint8Array | 'too_large'> {
-  if (body === null) return new Uint8Array(0)
-  const chunks: Uint8Array[] = []
-  let total = 0
-  const reader = body.getReader()
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > max) {
-      await reader.cancel().catch(() => {})
-      return 'too_large'
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks)
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })

@@ -4,6 +4,7 @@
  * keys served through an outage up to a maximum staleness, one rate-limited refetch when a token
  * names an unknown `kid`, and a malformed answer never replaces the last good set.
  */
+import { readLimited } from '../read-limited.js'
 import { buildKeySet, type KeySet } from './key-set.js'
 
 /** Tuning of remote key sets (policy `authentication.jwt.remote`). */
@@ -72,24 +73,12 @@ export function cacheControlMaxAge(header: string | null): number | undefined {
 }
 
 /** Read at most `max` bytes of a response body as text; more is an error. */
-async function readLimited(res: Response, max: number): Promise<string> {
+async function readText(res: Response, max: number): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? Number.NaN)
   if (declared > max) throw new Error(`answer larger than ${max} bytes`)
-  if (res.body === null) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > max) {
-      await reader.cancel().catch(() => {})
-      throw new Error(`answer larger than ${max} bytes`)
-    }
-    chunks.push(value)
-  }
-  return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
+  const bytes = await readLimited(res.body, max)
+  if (bytes === 'too_large') throw new Error(`answer larger than ${max} bytes`)
+  return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
 }
 
 /** A key set fetched over the network through an injected fetch. */
@@ -183,7 +172,7 @@ export class RemoteKeySet {
       await res.body?.cancel().catch(() => {})
       throw new Error(`GET ${url} answered ${res.status}`)
     }
-    const text = await readLimited(res, this.settings.maxBytes)
+    const text = await readText(res, this.settings.maxBytes)
     try {
       return { value: JSON.parse(text), res }
     } catch {
