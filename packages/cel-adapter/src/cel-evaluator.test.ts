@@ -1,5 +1,5 @@
 import { createEngine, PolicyError } from '@verdict/core'
-import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { createCelEvaluator } from './index.js'
 
