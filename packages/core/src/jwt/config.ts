@@ -70,7 +70,7 @@ const JWT_SCHEMA = {
     providers: {
       type: 'array',
       minItems: 1,
-      maxItems: 64,
+      maxItems: 256,
       items: {
         type: 'object',
         additionalProperties: false,
