@@ -64,8 +64,6 @@ export class DecisionContext implements RequestContext {
     readonly input: CheckInput,
     readonly now: number,
     private readonly maxJsonDepth: number,
-    /** Arms the decision's deadline; called when something asynchronous starts. */
-    readonly arm: () => void = () => {},
   ) {}
 
   get parsedBody(): unknown {

@@ -126,7 +126,6 @@ function runProgram(p: RuleProgram, ctx: DecisionContext): EvalResult | Promise<
   try {
     const r = p.evaluate(ctx)
     if (isThenable(r)) {
-      ctx.arm()
       return r.catch((e: unknown) => ({ ok: false as const, error: `evaluator threw: ${errorText(e)}` }))
     }
     return r
@@ -249,20 +248,24 @@ function recordShadow(acc: Acc, rule: CompiledRule, m: Match | 'skip'): void {
   acc.shadow.push({ rule: rule.id, outcome: m.matched ? 'match' : 'no_match', wouldDecide })
 }
 
-/** Evaluate one layer; returns a deny Decision, or undefined when the layer allows. */
-async function evalLayer(
+/**
+ * Evaluate one layer; returns a deny Decision, or undefined when the layer allows. A generator so
+ * that it runs synchronously unless an evaluator answers with a promise (`drive` awaits only then).
+ */
+function* evalLayer(
   policy: CompiledPolicy,
   layer: CompiledLayer,
   ctx: DecisionContext,
   acc: Acc,
-): Promise<Decision | undefined> {
+): Generator<unknown, Decision | undefined, unknown> {
   for (const rule of layer.shadow) {
-    const m = evalRule(rule, ctx)
-    recordShadow(acc, rule, isThenable(m) ? await m : m)
+    let m = evalRule(rule, ctx)
+    if (isThenable(m)) m = (yield m) as RuleOutcome
+    recordShadow(acc, rule, m)
   }
   for (const rule of layer.decide) {
     let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = await m
+    if (isThenable(m)) m = (yield m) as RuleOutcome
     if (m === 'skip') continue
     if (m.error !== undefined) {
       return denyFromRule(policy, layer, rule, 'evaluator_error', `rule ${rule.id} failed: ${m.error}`, true)
@@ -292,7 +295,7 @@ async function evalLayer(
   }
   for (const rule of layer.deny) {
     let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = await m
+    if (isThenable(m)) m = (yield m) as RuleOutcome
     if (m === 'skip') continue
     if (m.error !== undefined)
       return denyFromRule(
@@ -307,7 +310,7 @@ async function evalLayer(
   }
   for (const rule of layer.require) {
     let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = await m
+    if (isThenable(m)) m = (yield m) as RuleOutcome
     if (m === 'skip') continue
     if (m.error !== undefined)
       return denyFromRule(
@@ -324,7 +327,7 @@ async function evalLayer(
   let errors: string[] | undefined
   for (const rule of layer.allow) {
     let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = await m
+    if (isThenable(m)) m = (yield m) as RuleOutcome
     if (m === 'skip') continue
     if (m.error !== undefined) {
       errors ??= []
@@ -419,7 +422,38 @@ function newAcc(): Acc {
   }
 }
 
-async function runDecision(policy: CompiledPolicy, ctx: DecisionContext): Promise<Decision> {
+type RuleOutcome = Match | 'skip'
+
+/**
+ * Run a decision generator: synchronously while every yielded value is plain, switching to
+ * promises only when one is pending. Rejections are thrown into the generator.
+ */
+function drive<T>(
+  gen: Generator<unknown, T, unknown>,
+  value?: unknown,
+  failure?: { error: unknown },
+): T | Promise<T> {
+  for (;;) {
+    let r: IteratorResult<unknown, T>
+    if (failure !== undefined) {
+      const { error } = failure
+      failure = undefined
+      r = gen.throw(error)
+    } else r = gen.next(value)
+    if (r.done) return r.value
+    const v = r.value
+    if (!isThenable(v)) {
+      value = v
+      continue
+    }
+    return v.then(
+      (x) => drive(gen, x),
+      (error: unknown) => drive(gen, undefined, { error }),
+    )
+  }
+}
+
+function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<unknown, Decision, unknown> {
   const input = ctx.input
   const acc = newAcc()
   let identity: Identity | undefined
@@ -448,10 +482,7 @@ async function runDecision(policy: CompiledPolicy, ctx: DecisionContext): Promis
     let o: AuthOutcome | Promise<AuthOutcome>
     try {
       o = policy.authenticator.authenticate(ctx)
-      if (isThenable(o)) {
-        ctx.arm()
-        o = await o
-      }
+      if (isThenable(o)) o = (yield o) as AuthOutcome
     } catch (e) {
       return deny(
         policy.responses.error?.status ?? 403,
@@ -482,7 +513,7 @@ async function runDecision(policy: CompiledPolicy, ctx: DecisionContext): Promis
       if (rounds.length > 1) ctx.resetViews()
     }
     for (const layer of policy.layers) {
-      const denied = await evalLayer(policy, layer, ctx, acc)
+      const denied = yield* evalLayer(policy, layer, ctx, acc)
       if (denied !== undefined) {
         let d: Decision = identity !== undefined ? { ...denied, identity } : denied
         if (call !== undefined)
@@ -543,35 +574,39 @@ class PolicyEngine implements Engine {
     const started = performance.now()
     const policy = this.current
     const run: Run = { policy, ctx: undefined }
+    let result: Decision | Promise<Decision>
+    try {
+      const input = normalizeInput(raw, policy.input)
+      if (isDecision(input)) result = input
+      else {
+        const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
+        run.ctx = ctx
+        result = drive(runDecision(policy, ctx))
+      }
+    } catch (e) {
+      result = internal(e)
+    }
+    if (!isThenable(result)) {
+      // Decided synchronously: no timer, no extra promise beyond the one returned.
+      if (this.onDecision !== undefined) this.emit(run, result, started)
+      return Promise.resolve(result)
+    }
+    const pending = result
     return new Promise<Decision>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
       let settled = false
+      // Something asynchronous is pending (a JWKS fetch, an async evaluator): the deadline applies.
+      const timer = setTimeout(
+        () => finish(timedOut(policy)),
+        Math.max(0, policy.timeoutMs - (performance.now() - started)),
+      )
       const finish = (d: Decision): void => {
         if (settled) return
         settled = true
-        if (timer !== undefined) clearTimeout(timer)
+        clearTimeout(timer)
         if (this.onDecision !== undefined) this.emit(run, d, started)
         resolve(d)
       }
-      // The deadline is armed only once something asynchronous is pending (a JWKS fetch, an async
-      // evaluator), so synchronous decisions pay for no timer.
-      const arm = (): void => {
-        if (timer !== undefined || settled) return
-        const left = Math.max(0, policy.timeoutMs - (performance.now() - started))
-        timer = setTimeout(() => finish(timedOut(policy)), left)
-      }
-      try {
-        const input = normalizeInput(raw, policy.input)
-        if (isDecision(input)) {
-          finish(input)
-          return
-        }
-        const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth, arm)
-        run.ctx = ctx
-        runDecision(policy, ctx).then(finish, (e: unknown) => finish(internal(e)))
-      } catch (e) {
-        finish(internal(e))
-      }
+      pending.then(finish, (e: unknown) => finish(internal(e)))
     })
   }
 
