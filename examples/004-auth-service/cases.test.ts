@@ -1,0 +1,7 @@
+import { fileURLToPath } from 'node:url'
+import { createCelEvaluator } from '@verdict/cel-adapter'
+import { describeCaseFile } from '@verdict/core/testing'
+
+await describeCaseFile(fileURLToPath(new URL('./cases.yaml', import.meta.url)), {
+  evaluators: [createCelEvaluator()],
+})
