@@ -71,6 +71,7 @@ export {
   extractMcp,
   findDuplicateGuardedKey,
   MCP_METADATA_NAMESPACES,
+  MCP_RESPONSE_METHOD,
   type McpMessages,
   type McpSettings,
   mcpDenialBody,

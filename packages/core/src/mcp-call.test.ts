@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, test } from 'vitest'
 import type { Decision } from './decision.js'
 import { type CheckInput, isDecision, normalizeInput } from './input.js'
 import {
   DEFAULT_MCP_SETTINGS,
   extractMcp,
   findDuplicateGuardedKey,
+  MCP_RESPONSE_METHOD,
   type McpMessages,
   type McpSettings,
   mcpDenialBody,
@@ -326,5 +327,49 @@ describe('mcpDenialBody', () => {
     expect(r.error).toEqual({ code: -32602, message: 'Unknown resource: u://x' })
     const m = JSON.parse(mcpDenialBody(c({ id: 1, method: 'tools/list' }), 'hidden'))
     expect(m.error).toEqual({ code: -32601, message: 'Method not found: tools/list' })
+  })
+})
+
+describe('client responses to server requests', () => {
+  const reply = (body: unknown, filterMetadata?: Record<string, object>) =>
+    post(JSON.stringify(body), JSON_CT, filterMetadata ? { metadata: filterMetadata } : {})
+
+  test('a result or an error answer is an rpc.response message with its id', () => {
+    for (const msg of [
+      { jsonrpc: '2.0', id: 'srv-1', result: { content: { type: 'text', text: 'hi' } } },
+      { jsonrpc: '2.0', id: 4, error: { code: -1, message: 'user declined' } },
+    ]) {
+      const r = extractMcp(reply(msg), DEFAULT_MCP_SETTINGS, 64) as McpMessages
+      expect(r.messages[0]).toMatchObject({ method: MCP_RESPONSE_METHOD, id: msg.id })
+    }
+  })
+
+  test('metadata without a method defers to the body for responses', () => {
+    const r = extractMcp(
+      reply({ jsonrpc: '2.0', id: 9, result: {} }, { mcp_proxy: { jsonrpc: '2.0', id: 9 } }),
+      DEFAULT_MCP_SETTINGS,
+      64,
+    )
+    expect((r as McpMessages).messages[0]).toMatchObject({
+      method: MCP_RESPONSE_METHOD,
+      from: 'metadata+body',
+    })
+    const bad = extractMcp(
+      reply({ jsonrpc: '2.0', id: 9, result: {} }, { mcp_proxy: { jsonrpc: '2.0', id: 8 } }),
+      DEFAULT_MCP_SETTINGS,
+      64,
+    )
+    expect(bad).toMatchObject({ allowed: false, status: 400 })
+  })
+
+  test.each([
+    [{ jsonrpc: '2.0', id: 1, result: {}, error: { code: 1 } }, /exactly one of result and error/],
+    [{ jsonrpc: '2.0', id: { a: 1 }, result: {} }, /string, integer or null id/],
+    [{ jsonrpc: '2.0', id: 1, method: 'rpc.response' }, /reserved/],
+    [{ jsonrpc: '2.0', id: 1, method: 'rpc.discover' }, /reserved/],
+  ])('%j is 400', (msg, reason) => {
+    const d = extractMcp(reply(msg), DEFAULT_MCP_SETTINGS, 64) as Decision
+    expect(d).toMatchObject({ allowed: false, status: 400 })
+    expect(d.reason).toMatch(reason)
   })
 })

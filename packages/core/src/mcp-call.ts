@@ -140,10 +140,32 @@ export function findDuplicateGuardedKey(text: string): string | undefined {
   return scanJson(text, Number.POSITIVE_INFINITY).duplicate
 }
 
+/**
+ * The method name given to a JSON-RPC response sent by the client: its answer to a request the
+ * server made (sampling/createMessage, elicitation/create, roots/list). JSON-RPC reserves names
+ * beginning with `rpc.`, so no real request can carry it: requests using that prefix are refused.
+ */
+export const MCP_RESPONSE_METHOD = 'rpc.response'
+
+function responseFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string {
+  const hasResult = Object.hasOwn(msg, 'result')
+  if (hasResult === Object.hasOwn(msg, 'error'))
+    return `${at}: a response has exactly one of result and error`
+  const id = msg.id
+  if (!(id === null || typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
+    return `${at}: a response needs a string, integer or null id`
+  }
+  return { method: MCP_RESPONSE_METHOD, id: id ?? undefined, params: {}, from }
+}
+
 function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string {
   if (msg.jsonrpc !== '2.0') return `${at}: jsonrpc must be "2.0"`
   const method = msg.method
+  if (method === undefined && (Object.hasOwn(msg, 'result') || Object.hasOwn(msg, 'error'))) {
+    return responseFrom(msg, at, from)
+  }
   if (typeof method !== 'string' || method.length === 0) return `${at}: method must be a non-empty string`
+  if (method.startsWith('rpc.')) return `${at}: method names beginning with "rpc." are reserved`
   const id = msg.id
   if (id !== undefined && !(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) {
     return `${at}: id must be a string or an integer`
@@ -299,6 +321,13 @@ export function extractMcp(
   const fromBody = body === undefined ? undefined : callFrom(body as Obj, 'body', 'body')
   if (typeof fromBody === 'string') return malformed(`malformed MCP request: ${fromBody}`)
   if (meta === undefined) return fromBody === undefined ? undefined : { messages: [fromBody], batch: false }
+  // A filter may describe a client's response without a method: the body then says what it is.
+  if (meta.method === undefined && fromBody?.method === MCP_RESPONSE_METHOD) {
+    if (meta.id !== undefined && meta.id !== fromBody.id) {
+      return malformed('malformed MCP request: metadata and body disagree on the id')
+    }
+    return { messages: [{ ...fromBody, from: 'metadata+body' }], batch: false }
+  }
   const fromMeta = callFrom({ jsonrpc: '2.0', ...meta }, 'metadata', 'metadata')
   if (typeof fromMeta === 'string') return malformed(`malformed MCP request: ${fromMeta}`)
   if (fromBody === undefined) return { messages: [fromMeta], batch: false }

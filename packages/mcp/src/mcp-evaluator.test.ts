@@ -420,3 +420,32 @@ describe('large allow-lists', () => {
     expect((await e.decide(rpc(A, tool('tool-10000')))).allowed).toBe(false)
   })
 })
+
+describe('client responses (sampling, elicitation, roots answers)', () => {
+  const answer = {
+    method: 'POST',
+    path: '/mcp',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'srv-7', result: { action: 'accept' } }),
+    source: { principal: 'spiffe://cluster.local/ns/agents/sa/agent-a' },
+  }
+  const policy = (baseProtocol: 'MATCH' | 'SKIP') => ({
+    rules: [
+      {
+        id: 'a',
+        action: 'allow',
+        mcp: {
+          source: { serviceAccount: { namespace: 'agents', name: 'agent-a' } },
+          tools: ['get-sum'],
+          baseProtocol,
+        },
+      },
+    ],
+  })
+  it('are base protocol: allowed with MATCH, not with SKIP', async () => {
+    const match = await createEngine(policy('MATCH'), { evaluators: [createMcpEvaluator()] })
+    expect(await match.decide(answer)).toMatchObject({ allowed: true, rule: 'a' })
+    const skip = await createEngine(policy('SKIP'), { evaluators: [createMcpEvaluator()] })
+    expect((await skip.decide(answer)).allowed).toBe(false)
+  })
+})

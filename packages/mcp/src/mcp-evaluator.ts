@@ -17,6 +17,7 @@ import {
   type EvalResult,
   type Evaluator,
   fail,
+  MCP_RESPONSE_METHOD,
   type McpCall,
   ok,
   type Problem,
@@ -142,7 +143,8 @@ const FALSE: EvalResult = ok(false)
 type NameFilter = ReadonlySet<string> | null
 
 /** Methods of the base protocol that `baseProtocol: MATCH` allows. */
-const BASE_EXACT = new Set(['initialize', 'tools/list', 'ping'])
+// A client's answer to the server's own request (sampling, elicitation, roots) is base protocol too.
+const BASE_EXACT = new Set(['initialize', 'tools/list', 'ping', MCP_RESPONSE_METHOD])
 const BASE_PREFIXES = ['completion/', 'logging/', 'notifications/']
 
 function isBaseMethod(method: string): boolean {
