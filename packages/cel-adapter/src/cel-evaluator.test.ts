@@ -494,3 +494,29 @@ describe('functions', () => {
     expect(await decide([rule], get())).toMatchObject({ allowed: false, status: 401, body: 'who are you?' })
   })
 })
+
+describe('membership in literal string lists', () => {
+  const tools = Array.from({ length: 50 }, (_, i) => `"tool-${i}"`).join(', ')
+  const allow = (expr: string) => [{ id: 'r', action: 'allow' as const, cel: expr }]
+  const req = (headers: Record<string, string>) => ({ method: 'GET', path: '/', headers })
+
+  test.each([
+    [`request.headers["x-tool"] in [${tools}]`, { 'x-tool': 'tool-49' }, true],
+    [`request.headers["x-tool"] in [${tools}]`, { 'x-tool': 'tool-50' }, false],
+    [`request.headers["x-tool"] in [${tools}]`, { 'x-tool': 'TOOL-1' }, false],
+    [`size(request.headers) in ["1", "2", "3", "4"]`, { a: 'b' }, false],
+    [`1 in [1, 2, 3, 4]`, {}, true],
+    [`"b" in ["a", "b", "c", "d"] && !("e" in ["a", "b", "c", "d"])`, {}, true],
+    [`"b" in ["a", "b"]`, {}, true],
+  ])('%s with %o -> %s', async (expr, headers, allowed) => {
+    expect((await decide(allow(expr), req(headers))).allowed).toBe(allowed)
+  })
+
+  test('a missing value is still an error, not false (deny rules fail closed)', async () => {
+    const d = await decide(
+      [{ id: 'd', action: 'deny', cel: `request.headers["x-none"] in [${tools}]` }],
+      req({}),
+    )
+    expect(d).toMatchObject({ allowed: false, code: 'evaluator_error' })
+  })
+})
