@@ -679,6 +679,14 @@ describe('identity and events', () => {
     expect(events[1]).toMatchObject({ allowed: false, status: 400 })
   })
 
+  test('the caller can name the decision in its event', async () => {
+    const events: DecisionEvent[] = []
+    const engine = await createEngine({ rules: [] }, { onDecision: (e) => events.push(e) })
+    await engine.decide({ path: '/' }, { id: 'req-42' })
+    await engine.decide('garbage', { id: 'req-43' })
+    expect(events.map((e) => e.id)).toEqual(['req-42', 'req-43'])
+  })
+
   test('a throwing listener does not change the decision', async () => {
     const engine = await createEngine(
       { rules: [] },

@@ -75,10 +75,19 @@ export interface EngineOptions {
   readonly onDecision?: (event: DecisionEvent) => void
 }
 
+/** Per-call options of `decide()`. */
+export interface DecideOptions {
+  /** The id the decision event carries (for logs that must match what the host sent on). */
+  readonly id?: string
+}
+
 /** A policy engine. Create one with `createEngine`. */
 export interface Engine {
-  /** Decide one request. Never throws, never hangs past the policy's deadline. */
-  decide(input: unknown): Promise<Decision>
+  /**
+   * Decide one request. Never throws, never hangs past the policy's deadline. `options.id` names
+   * the decision in its event (a host passes the id it also sends to Envoy); default: a new UUID.
+   */
+  decide(input: unknown, options?: DecideOptions): Promise<Decision>
   /**
    * Compile `policy` fully, then swap it in atomically. On failure the old policy stays and the
    * `PolicyError` (every problem with its location) is thrown. In-flight decisions finish on the
@@ -105,6 +114,7 @@ interface Acc {
 interface Run {
   readonly policy: CompiledPolicy
   ctx: DecisionContext | undefined
+  readonly id: string | undefined
 }
 
 function isThenable<T>(v: T | Promise<T>): v is Promise<T> {
@@ -570,10 +580,10 @@ class PolicyEngine implements Engine {
     return { name: this.current.name, generation: this.generation }
   }
 
-  decide(raw: unknown): Promise<Decision> {
+  decide(raw: unknown, options?: DecideOptions): Promise<Decision> {
     const started = performance.now()
     const policy = this.current
-    const run: Run = { policy, ctx: undefined }
+    const run: Run = { policy, ctx: undefined, id: options?.id }
     let result: Decision | Promise<Decision>
     try {
       const input = normalizeInput(raw, policy.input)
@@ -614,7 +624,7 @@ class PolicyEngine implements Engine {
     try {
       const i = run.ctx?.input
       this.onDecision!({
-        id: randomUUID(),
+        id: run.id ?? randomUUID(),
         time: new Date(Date.now() - (performance.now() - started)).toISOString(),
         policy: run.policy.name,
         allowed: d.allowed,

@@ -38,7 +38,13 @@ export {
   type SourceDocument,
   sourceFromValue,
 } from './document.js'
-export { createEngine, type DecisionEvent, type Engine, type EngineOptions } from './engine.js'
+export {
+  createEngine,
+  type DecideOptions,
+  type DecisionEvent,
+  type Engine,
+  type EngineOptions,
+} from './engine.js'
 export { type ErrorCode, formatProblems, PolicyError, type Problem, VerdictError } from './errors.js'
 export {
   type CompileResult,

@@ -58,7 +58,7 @@ export function evaluateCheck(
     }
     let pending: Promise<IdentifiedDecision>
     try {
-      pending = telemetry.decide(() => engine.decide(input))
+      pending = telemetry.decide((id) => engine.decide(input, { id }))
     } catch (e) {
       settle(fallback('internal', `internal error: ${(e as Error)?.message ?? String(e)}`))
       return

@@ -1,9 +1,8 @@
 /**
  * Telemetry for the sidecar: one JSON line per decision, Prometheus metrics, and the link between
- * an engine's `onDecision` event and the request that caused it (so the decision id in the log is
+ * the decision id (passed to `engine.decide(input, { id })`, so the id in the log is
  * the one sent to Envoy in `dynamic_metadata`).
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
 import type { Decision, DecisionEvent } from '@verdict/core'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
@@ -29,10 +28,10 @@ export interface Telemetry {
   /** Wrap the engine's fetch so JWKS and discovery fetches are counted. */
   countFetches(fetch: typeof globalThis.fetch): typeof globalThis.fetch
   /**
-   * Run one engine decision, returning it with the id its `onDecision` event carried (a fresh id
-   * when the engine was created without this telemetry's `onDecision`).
+   * Run one engine decision under a fresh id: `run` passes it to `engine.decide(input, { id })`,
+   * so the log line and Envoy's dynamic metadata carry the same id.
    */
-  decide(run: () => Promise<Decision>): Promise<{ decision: Decision; id: string }>
+  decide(run: (id: string) => Promise<Decision>): Promise<{ decision: Decision; id: string }>
   /** Record a decision the host made itself (overload, malformed wire message, deadline). */
   hostDecision(decision: Decision, durationMs: number, policy: string): string
   /** Count a policy reload and log it. */
@@ -50,10 +49,6 @@ type DecisionRecord = Pick<
 > & {
   readonly detailCode?: string | undefined
   readonly input?: Partial<DecisionEvent['input']>
-}
-
-interface Slot {
-  event: DecisionEvent | undefined
 }
 
 const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
@@ -117,8 +112,6 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     help: 'Checks being decided right now.',
     registers: [registry],
   })
-  const als = new AsyncLocalStorage<Slot>()
-
   const log: Telemetry['log'] = (level, msg, fields = {}) => {
     const time = new Date().toISOString()
     try {
@@ -159,11 +152,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   return {
     registry,
     inflight,
-    onDecision(event) {
-      const slot = als.getStore()
-      if (slot !== undefined) slot.event = event
-      record(event)
-    },
+    onDecision: record,
     countFetches(fetch) {
       return async (input, init) => {
         try {
@@ -177,9 +166,8 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       }
     },
     async decide(run) {
-      const slot: Slot = { event: undefined }
-      const decision = await als.run(slot, run)
-      return { decision, id: slot.event?.id ?? randomUUID() }
+      const id = randomUUID()
+      return { decision: await run(id), id }
     },
     hostDecision(d, durationMs, policy) {
       const id = randomUUID()
