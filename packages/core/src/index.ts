@@ -87,6 +87,7 @@ export {
   loadPolicyFile,
   type PolicyFile,
   type PolicyWatch,
+  readSourceFile,
   type WatchOptions,
   watchPolicyFile,
 } from './policy-file.js'

@@ -23,6 +23,22 @@ export interface PolicyFile {
 }
 
 /**
+ * Read and parse a YAML or JSON file (a policy, a case file, a fixture file). Throws `PolicyError`
+ * when it cannot be read or parsed, with line and column for parse errors.
+ */
+export async function readSourceFile(path: string): Promise<{ text: string; source: SourceDocument }> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (e) {
+    throw new PolicyError([
+      { code: 'policy_parse', message: `cannot read ${path}: ${(e as Error).message}`, path: '' },
+    ])
+  }
+  return { text, source: parsePolicyText(text, path) }
+}
+
+/**
  * Read and parse a policy file. Throws `PolicyError` for unreadable or unparsable files, with the
  * file's line and column for parse errors.
  */
@@ -31,15 +47,7 @@ export async function loadPolicyFile(
   options: { fetch?: typeof globalThis.fetch } = {},
 ): Promise<PolicyFile> {
   const abs = resolve(path)
-  let text: string
-  try {
-    text = await readFile(abs, 'utf8')
-  } catch (e) {
-    throw new PolicyError([
-      { code: 'policy_parse', message: `cannot read ${path}: ${(e as Error).message}`, path: '' },
-    ])
-  }
-  const source = parsePolicyText(text, abs)
+  const { text, source } = await readSourceFile(abs)
   return {
     path: abs,
     source,

@@ -3,14 +3,13 @@
  * get. `runCaseFile` runs one and reports per-case diffs and rule coverage; `verdict test` and
  * `describeCaseFile` (vitest) are thin layers over it.
  */
-import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { Decision } from '../decision.js'
-import { compileSchema, parsePolicyText, schemaProblems } from '../document.js'
+import { compileSchema, schemaProblems } from '../document.js'
 import { createEngine } from '../engine.js'
-import { PolicyError, type Problem } from '../errors.js'
+import { PolicyError } from '../errors.js'
 import type { Evaluator } from '../evaluator.js'
-import { createFileResourceLoader } from '../resources.js'
+import { loadPolicyFile, readSourceFile } from '../policy-file.js'
 import { checkRequest, mcpRequest } from './inputs.js'
 import { createTestIssuer, type TestIssuer } from './issuer.js'
 
@@ -191,19 +190,11 @@ export interface RunCasesOptions {
 
 const validateCaseFile = compileSchema(CASE_FILE_SCHEMA as unknown as Record<string, unknown>)
 
-async function readCaseFile(path: string): Promise<{ file: CaseFile; problems: Problem[] }> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (e) {
-    throw new PolicyError([
-      { code: 'policy_parse', message: `cannot read ${path}: ${(e as Error).message}`, path: '' },
-    ])
-  }
-  const src = parsePolicyText(text, path)
-  if (!validateCaseFile(src.value))
-    throw new PolicyError(schemaProblems(validateCaseFile.errors, '', src.locate))
-  return { file: src.value as CaseFile, problems: [] }
+async function readCaseFile(path: string): Promise<CaseFile> {
+  const { source } = await readSourceFile(path)
+  if (!validateCaseFile(source.value))
+    throw new PolicyError(schemaProblems(validateCaseFile.errors, '', source.locate))
+  return source.value as CaseFile
 }
 
 async function mergedFixtures(
@@ -216,8 +207,7 @@ async function mergedFixtures(
     const p = resolve(fileDir, inc)
     if (seen.has(p)) continue
     seen.add(p)
-    const src = parsePolicyText(await readFile(p, 'utf8'), p)
-    const v = src.value as Fixtures
+    const v = (await readSourceFile(p)).source.value as Fixtures
     const nested = await mergedFixtures(dirname(p), v, seen)
     out.issuers = { ...nested.issuers, ...out.issuers }
     out.identities = { ...nested.identities, ...out.identities }
@@ -370,26 +360,17 @@ function ruleIds(policy: Obj): string[] {
  */
 export async function runCaseFile(path: string, options: RunCasesOptions = {}): Promise<CaseFileResult> {
   const abs = resolve(path)
-  const { file } = await readCaseFile(abs)
+  const file = await readCaseFile(abs)
   const dir = dirname(abs)
-  const policyPath = resolve(dir, file.policy)
-  const policyText = await readFile(policyPath, 'utf8').catch((e: unknown) => {
-    throw new PolicyError([
-      {
-        code: 'policy_parse',
-        message: `cannot read policy ${file.policy}: ${(e as Error).message}`,
-        path: '/policy',
-      },
-    ])
-  })
-  const policySrc = parsePolicyText(policyText, policyPath)
+  const policyFile = await loadPolicyFile(resolve(dir, file.policy))
+  const policySrc = policyFile.source
   const fixtures = await mergedFixtures(dir, file.fixtures)
   const policy = structuredClone(policySrc.value) as Obj
   const issuers = await issuersFor(policy, fixtures)
   // Keep line numbers from the policy text when nothing had to be patched.
   const engine = await createEngine(issuers.size === 0 ? policySrc : policy, {
     evaluators: options.evaluators ?? [],
-    resources: createFileResourceLoader({ baseDir: dirname(policyPath) }),
+    resources: policyFile.resources,
   })
   const results: CaseResult[] = []
   const decided = new Set<string>()
@@ -411,7 +392,13 @@ export async function runCaseFile(path: string, options: RunCasesOptions = {}): 
     engine.close()
   }
   const rules = ruleIds(policy)
-  return { file: abs, policy: policyPath, results, rules, uncovered: rules.filter((r) => !decided.has(r)) }
+  return {
+    file: abs,
+    policy: policyFile.path,
+    results,
+    rules,
+    uncovered: rules.filter((r) => !decided.has(r)),
+  }
 }
 
 /** Human-readable report: failures with their diffs, coverage, and `N passed, M failed` last. */
