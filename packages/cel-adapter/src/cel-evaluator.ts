@@ -14,7 +14,17 @@ import { type CelLimits, compileCel, createCelEnvironment } from './compile-cel.
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
 
 /** Options of the CEL evaluator: the limits of `CelLimits`, each optional. */
-export type CelOptions = Partial<CelLimits>
+export type CelOptions = Partial<CelLimits> & {
+  /**
+   * Evaluate the common shapes of rules (field reads, string comparisons, `in`, `has()`, logic)
+   * directly on the request, with `@bufbuild/cel`'s results; anything else runs on the engine.
+   * Default true; false runs every expression on the engine.
+   */
+  readonly fastPath?: boolean
+}
+
+const TRUE: EvalResult = Object.freeze({ ok: true, value: true })
+const FALSE: EvalResult = Object.freeze({ ok: true, value: false })
 
 /** JSON Schema of a `cel` rule body: the expression, or `{ expression }`. */
 const CONFIG_SCHEMA = {
@@ -77,7 +87,8 @@ export function toPlain(v: CelValue, budget = { nodes: MAX_RESULT_NODES }): unkn
  * ```
  */
 export function createCelEvaluator(options: CelOptions = {}): Evaluator {
-  const cenv = createCelEnvironment(VARIABLE_NAMES, options)
+  const { fastPath = true, ...limits } = options
+  const cenv = createCelEnvironment(VARIABLE_NAMES, limits)
   return {
     kind: 'cel',
     configSchema: CONFIG_SCHEMA,
@@ -107,10 +118,15 @@ export function createCelEvaluator(options: CelOptions = {}): Evaluator {
         }
       }
       const expression = compiled.expression
+      const fast = fastPath ? expression.fast : undefined
       return {
         ok: true,
         program: {
           evaluate(ctx: RequestContext): EvalResult {
+            if (fast !== undefined) {
+              const answer = fast(ctx)
+              if (answer !== undefined) return answer ? TRUE : FALSE
+            }
             const r = expression.run(requestVariables(ctx))
             if (!r.ok) return r
             if (typeof r.value === 'boolean') return r

@@ -25,6 +25,7 @@ import {
 } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import { create } from '@bufbuild/protobuf'
 import { NullValue } from '@bufbuild/protobuf/wkt'
+import { compileFast, type FastProgram } from './fast-path.js'
 import { VERDICT_FUNCTIONS } from './functions.js'
 import { createRegexCache, type RegexEngine } from './regex-cache.js'
 import { withBudget } from './value-view.js'
@@ -85,6 +86,11 @@ export interface CompiledExpression {
   readonly variables: readonly string[]
   /** Evaluate with `bindings[name]` for each variable; an absent binding is an absent variable. */
   run(bindings: object): CelRunResult
+  /**
+   * @internal The direct evaluator over a request (fast-path.ts), when the expression's shape
+   * allows one: a boolean, or undefined when `run` must answer.
+   */
+  readonly fast: FastProgram | undefined
 }
 
 /** The functions, variable names and limits expressions compile against. */
@@ -543,8 +549,10 @@ function compileUncached(source: string, cenv: CelEnvironment): CompileOutcome {
     return `${line}:${column}: `
   }
   const maxIterations = limits.maxIterations
+  const fast = compileFast(parsed.expr, { sets: cenv.constSets.list, regex: cenv.regex, maxIterations })
   const expression: CompiledExpression = {
     source,
+    fast,
     variables: checker.roots,
     run(bindings: object): CelRunResult {
       let v: unknown

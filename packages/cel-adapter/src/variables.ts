@@ -6,7 +6,7 @@
  * copying them: a 100k-key argument object costs nothing until a key is looked up.
  */
 import type { CelValue } from '@bufbuild/cel'
-import type { PeerInfo, RequestContext } from '@verdict/core'
+import type { McpCall, PeerInfo, RequestContext, SpiffeId } from '@verdict/core'
 import { celView, fieldsView } from './value-view.js'
 
 /** Every variable an expression may use. */
@@ -22,70 +22,72 @@ export const VARIABLE_NAMES = [
 
 export type VariableName = (typeof VARIABLE_NAMES)[number]
 
-const PEER_FIELDS = ['address', 'port', 'principal', 'spiffeId', 'identity', 'service', 'labels']
-const IDENTITY_FIELDS = ['trustDomain', 'namespace', 'serviceAccount']
+/** How a field of a record-like variable is read from the request. */
+type Reader<T> = (from: T) => unknown
+
+/** Fields of `source` and `destination`; `identity` is itself a record (see `IDENTITY_READERS`). */
+export const PEER_READERS: Readonly<Record<string, Reader<PeerInfo>>> = {
+  address: (p) => p.address,
+  port: (p) => p.port,
+  principal: (p) => p.principal,
+  spiffeId: (p) => p.spiffe?.id,
+  identity: (p) => p.spiffe,
+  service: (p) => p.service,
+  labels: (p) => p.labels,
+}
+
+/** Fields of `source.identity`, read from the parsed SPIFFE ID. */
+export const IDENTITY_READERS: Readonly<Record<string, Reader<SpiffeId>>> = {
+  trustDomain: (s) => s.trustDomain,
+  namespace: (s) => s.namespace,
+  serviceAccount: (s) => s.serviceAccount,
+}
+
+/** Fields of `request`. */
+export const REQUEST_READERS: Readonly<Record<string, Reader<RequestContext>>> = {
+  method: (c) => c.input.method,
+  path: (c) => c.input.path,
+  uri: (c) => c.input.rawPath,
+  host: (c) => c.input.host,
+  scheme: (c) => c.input.scheme,
+  protocol: (c) => c.input.protocol,
+  headers: (c) => c.input.headers,
+  query: (c) => c.input.query,
+  // Parsed only when an expression reads it; absent unless the body is JSON.
+  body: (c) => c.parsedBody,
+}
+
+/** Fields of `mcp` (the message's `from` is not one of them). */
+export const MCP_READERS: Readonly<Record<string, Reader<McpCall>>> = {
+  method: (m) => m.method,
+  id: (m) => m.id,
+  params: (m) => m.params,
+  tool: (m) => m.tool,
+  prompt: (m) => m.prompt,
+  resource: (m) => m.resource,
+}
+
+const NAMES = new Map<object, readonly string[]>(
+  [PEER_READERS, IDENTITY_READERS, REQUEST_READERS, MCP_READERS].map((r) => [r, Object.keys(r)]),
+)
+
+function record<T>(readers: Readonly<Record<string, Reader<T>>>, from: T): CelValue {
+  return fieldsView(NAMES.get(readers)!, (k) => readers[k]!(from))
+}
 
 function peer(p: PeerInfo): CelValue {
-  return fieldsView(PEER_FIELDS, (k) => {
-    switch (k) {
-      case 'address':
-        return p.address
-      case 'port':
-        return p.port
-      case 'principal':
-        return p.principal
-      case 'spiffeId':
-        return p.spiffe?.id
-      case 'identity': {
-        const s = p.spiffe
-        if (s === undefined) return undefined
-        return fieldsView(IDENTITY_FIELDS, (f) =>
-          f === 'trustDomain' ? s.trustDomain : f === 'namespace' ? s.namespace : s.serviceAccount,
-        )
-      }
-      case 'service':
-        return p.service
-      default:
-        return p.labels
-    }
+  return fieldsView(NAMES.get(PEER_READERS)!, (k) => {
+    if (k !== 'identity') return PEER_READERS[k]!(p)
+    const s = p.spiffe
+    return s === undefined ? undefined : record(IDENTITY_READERS, s)
   })
 }
 
-const REQUEST_FIELDS = ['method', 'path', 'uri', 'host', 'scheme', 'protocol', 'headers', 'query', 'body']
-
-function request(ctx: RequestContext): CelValue {
-  const i = ctx.input
-  return fieldsView(REQUEST_FIELDS, (k) => {
-    switch (k) {
-      case 'method':
-        return i.method
-      case 'path':
-        return i.path
-      case 'uri':
-        return i.rawPath
-      case 'host':
-        return i.host
-      case 'scheme':
-        return i.scheme
-      case 'protocol':
-        return i.protocol
-      case 'headers':
-        return i.headers
-      case 'query':
-        return i.query
-      default:
-        // Parsed only when an expression reads it; absent unless the body is JSON.
-        return ctx.parsedBody
-    }
-  })
-}
-
-const MCP_FIELDS = ['method', 'id', 'params', 'tool', 'prompt', 'resource']
+const request = (ctx: RequestContext): CelValue => record(REQUEST_READERS, ctx)
 
 function mcp(ctx: RequestContext): CelValue | undefined {
   const m = ctx.mcp
-  if (m === undefined) return undefined
-  return fieldsView(MCP_FIELDS, (k) => m[k as 'method'])
+  return m === undefined ? undefined : record(MCP_READERS, m)
 }
 
 /**

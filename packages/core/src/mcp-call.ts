@@ -46,6 +46,12 @@ function metadataCall(input: CheckInput): Obj | undefined {
 
 /** Keys whose duplicates (exact or differing only in case) are a smuggling vector. */
 const GUARDED = new Set(['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri'])
+/**
+ * Their lengths. Every character that folds to an ASCII letter (the letters, the long s, the
+ * Kelvin sign) is one UTF-16 unit, so a key that folds to a guarded key has its length: keys of
+ * other lengths are not folded at all.
+ */
+const GUARDED_LENGTHS = new Set([...GUARDED].map((k) => k.length))
 
 /**
  * Case folding as lenient JSON decoders apply it (Go's encoding/json matches field names with
@@ -70,7 +76,9 @@ interface JsonScan {
  * argument values cost little. Never recurses, whatever the nesting; safe on invalid JSON.
  */
 function scanJson(text: string, maxDepth: number): JsonScan {
-  const stack: Array<Set<string> | null> = []
+  // Per open bracket: null for an array; for an object, the guarded keys seen so far (created
+  // on the first one).
+  const stack: Array<Set<string> | null | undefined> = []
   let duplicate: string | undefined
   let i = 0
   const n = text.length
@@ -96,8 +104,9 @@ function scanJson(text: string, maxDepth: number): JsonScan {
         j = q + 1
       }
       if (expectKey) {
-        const top = stack[stack.length - 1]
-        if (top) {
+        const depth = stack.length - 1
+        const top = stack[depth]
+        if (top !== null && depth >= 0) {
           let key = text.slice(i + 1, j)
           if (key.indexOf('\\') !== -1) {
             try {
@@ -106,10 +115,13 @@ function scanJson(text: string, maxDepth: number): JsonScan {
               duplicate ??= key
             }
           }
-          const lower = fold(key)
-          if (GUARDED.has(lower)) {
-            if (top.has(lower)) duplicate ??= key
-            top.add(lower)
+          if (GUARDED_LENGTHS.has(key.length)) {
+            const lower = fold(key)
+            if (GUARDED.has(lower)) {
+              if (top === undefined) stack[depth] = new Set([lower])
+              else if (top.has(lower)) duplicate ??= key
+              else top.add(lower)
+            }
           }
         }
         expectKey = false
@@ -118,7 +130,7 @@ function scanJson(text: string, maxDepth: number): JsonScan {
       continue
     }
     if (c === 123) {
-      stack.push(new Set())
+      stack.push(undefined)
       if (stack.length > maxDepth) return { duplicate, tooDeep: true }
       expectKey = true
     } else if (c === 91) {
@@ -128,7 +140,7 @@ function scanJson(text: string, maxDepth: number): JsonScan {
       stack.pop()
       expectKey = false
     } else if (c === 44) {
-      expectKey = stack[stack.length - 1] != null
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== null
     }
     i++
   }
@@ -173,21 +185,24 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
   const p = msg.params
   if (p !== undefined && !isObject(p)) return `${at}: params must be an object`
   const params: Obj = p ?? {}
-  const base = { method, id: id as string | number | undefined, params, from }
+  const rid = id as string | number | undefined
+  // Object literals rather than spreads: each kind of call gets one stable shape.
   if (method === 'tools/call' || method === 'prompts/get') {
     const name = params.name
     if (typeof name !== 'string') return `${at}: params.name must be a string`
     const args = params.arguments
     if (args !== undefined && !isObject(args)) return `${at}: params.arguments must be an object`
     const named = { name, arguments: (args ?? {}) as Obj }
-    return method === 'tools/call' ? { ...base, tool: named } : { ...base, prompt: named }
+    return method === 'tools/call'
+      ? { method, id: rid, params, from, tool: named }
+      : { method, id: rid, params, from, prompt: named }
   }
   if (method === 'resources/read' || method === 'resources/subscribe' || method === 'resources/unsubscribe') {
     const uri = params.uri
     if (typeof uri !== 'string') return `${at}: params.uri must be a string`
-    return { ...base, resource: { uri } }
+    return { method, id: rid, params, from, resource: { uri } }
   }
-  return base
+  return { method, id: rid, params, from }
 }
 
 /**

@@ -1,0 +1,353 @@
+/**
+ * A direct evaluator for the shapes of CEL that authorization rules are mostly made of: field
+ * selection, `has()`, `==`/`!=` on strings, booleans and null, `in` over lists and maps, `&&`, `||`,
+ * `!`, `?:`, `startsWith`/`endsWith`/`contains`/`matches`. Each expression is compiled once into
+ * a tree of closures that reads the request's own values (no CEL views, no activation object).
+ *
+ * It only ever answers when it is sure to give `@bufbuild/cel`'s answer: any value it does not
+ * model (numbers, bytes, nested list or map equality, a result that is not a boolean, an error
+ * reaching the top) makes it give up, and the expression runs on `@bufbuild/cel` instead. The
+ * expression is pure, so running it again costs time, never correctness. Expressions with other
+ * constructs (comprehensions, arithmetic, other functions) are never compiled here.
+ * `fast-path.test.ts` checks both paths agree on a corpus of expressions and requests.
+ */
+
+import type { Expr } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
+import type { RequestContext } from '@verdict/core'
+import type { RegexEngine } from './regex-cache.js'
+import { IDENTITY_READERS, MCP_READERS, PEER_READERS, REQUEST_READERS } from './variables.js'
+
+/** A CEL error value (a missing key, an absent variable): `&&` and `||` may still absorb it. */
+const ERR: unique symbol = Symbol('cel-error')
+
+/** Thrown when a value falls outside what this path models: the expression goes to the engine. */
+const GIVE_UP = { giveUp: true }
+
+/** A record whose fields are read on demand (`source.identity`). */
+class Fields {
+  constructor(
+    readonly readers: Readonly<Record<string, (from: never) => unknown>>,
+    readonly from: unknown,
+  ) {}
+  get(key: string): unknown {
+    const r = this.readers[key]
+    return r === undefined ? undefined : (r as (from: unknown) => unknown)(this.from)
+  }
+}
+
+type Node = (ctx: RequestContext) => unknown
+
+/** What compiling needs: the literal sets of `@verdict_in_set`, the regex cache, the iteration cap. */
+export interface FastPathEnvironment {
+  readonly sets: ReadonlyArray<ReadonlySet<string>>
+  readonly regex: RegexEngine
+  readonly maxIterations: number
+}
+
+/** The result of a fast evaluation: a boolean, or `undefined` when the engine must decide. */
+export type FastProgram = (ctx: RequestContext) => boolean | undefined
+
+/** Unsupported construct: compilation fails and the expression always runs on the engine. */
+class Unsupported extends Error {}
+
+const hasOwn = Object.hasOwn
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
+/** A JSON string, boolean or null: the scalars this path compares. */
+function isSimple(v: unknown): boolean {
+  return typeof v === 'string' || typeof v === 'boolean' || v === null
+}
+
+/** A map lookup with CEL's semantics over a plain or null-prototype object. */
+function lookup(m: unknown, key: unknown): unknown {
+  if (m === ERR || key === ERR) return ERR
+  if (typeof key !== 'string') throw GIVE_UP
+  if (m instanceof Fields) {
+    const v = m.get(key)
+    return v === undefined ? ERR : v
+  }
+  if (!isRecord(m)) throw GIVE_UP
+  if (!hasOwn(m, key)) return ERR
+  const v = m[key]
+  if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return ERR
+  return v
+}
+
+/**
+ * CEL `==` where it is decidable without the engine's numeric and aggregate rules: a string,
+ * boolean or null equals only the same value (values of different types are unequal in CEL).
+ */
+function equals(a: unknown, b: unknown): boolean | typeof ERR {
+  if (a === ERR || b === ERR) return ERR
+  if (isSimple(a) || isSimple(b)) return a === b
+  return giveUp()
+}
+
+function giveUp(): never {
+  throw GIVE_UP
+}
+
+/** One compiled expression; see the module comment for what it covers. */
+class FastCompiler {
+  constructor(private readonly env: FastPathEnvironment) {}
+
+  compile(e: Expr | undefined): Node {
+    if (e === undefined) throw new Unsupported()
+    const k = e.exprKind
+    switch (k.case) {
+      case 'constExpr': {
+        const c = k.value.constantKind
+        if (c.case === 'stringValue' || c.case === 'boolValue') {
+          const v = c.value
+          return () => v
+        }
+        if (c.case === 'nullValue') return () => null
+        throw new Unsupported()
+      }
+      case 'identExpr':
+        return this.root(k.value.name)
+      case 'selectExpr': {
+        const { operand, field, testOnly } = k.value
+        const fromRecord = this.recordField(operand, field)
+        if (fromRecord !== undefined) {
+          if (testOnly) {
+            return (ctx) => {
+              const v = fromRecord(ctx)
+              return v === ERR ? ERR : v !== undefined
+            }
+          }
+          return (ctx) => fromRecord(ctx) ?? ERR
+        }
+        const of = this.compile(operand)
+        if (!testOnly) return (ctx) => lookup(of(ctx), field)
+        return (ctx) => {
+          const m = of(ctx)
+          if (m === ERR) return ERR
+          if (m instanceof Fields) return m.get(field) !== undefined
+          if (!isRecord(m)) throw GIVE_UP
+          return lookup(m, field) !== ERR
+        }
+      }
+      case 'listExpr': {
+        if (k.value.optionalIndices.length > 0) throw new Unsupported()
+        const elements = k.value.elements
+        const items = elements.map((x) => this.compile(x))
+        if (elements.every((x) => x.exprKind.case === 'constExpr')) {
+          // A literal list is built once, not on every evaluation.
+          const constant = Object.freeze(items.map((f) => f(undefined as never)))
+          return () => constant
+        }
+        return (ctx) => items.map((f) => f(ctx))
+      }
+      case 'callExpr':
+        return this.call(k.value.function, k.value.target, k.value.args)
+      default:
+        throw new Unsupported()
+    }
+  }
+
+  /** `jwt`, `metadata` and `context` are values; the record-like variables only appear selected. */
+  private root(name: string): Node {
+    switch (name) {
+      case 'jwt':
+        return (ctx) => ctx.jwt ?? ERR
+      case 'metadata':
+        return (ctx) => ctx.input.filterMetadata
+      case 'context':
+        return (ctx) => ctx.input.contextExtensions
+      default:
+        throw new Unsupported()
+    }
+  }
+
+  /**
+   * `request.headers`, `mcp.tool`, `source.address`, ...: a direct read of the request. The reader
+   * returns undefined for an absent field (`has()` is false) and ERR for an absent variable.
+   */
+  private recordField(operand: Expr | undefined, field: string): Node | undefined {
+    const k = operand?.exprKind
+    if (k?.case !== 'identExpr') return undefined
+    const name = k.value.name
+    switch (name) {
+      case 'request': {
+        const read = REQUEST_READERS[field]
+        return read === undefined ? () => undefined : read
+      }
+      case 'mcp': {
+        const read = MCP_READERS[field]
+        return (ctx) => {
+          const m = ctx.mcp
+          if (m === undefined) return ERR
+          return read === undefined ? undefined : read(m)
+        }
+      }
+      case 'source':
+      case 'destination': {
+        const read = PEER_READERS[field]
+        if (read === undefined) return () => undefined
+        if (field === 'identity') {
+          return (ctx) => {
+            const s = ctx.input[name].spiffe
+            return s === undefined ? undefined : new Fields(IDENTITY_READERS, s)
+          }
+        }
+        return (ctx) => read(ctx.input[name])
+      }
+      default:
+        return undefined
+    }
+  }
+
+  private call(fn: string, target: Expr | undefined, args: readonly Expr[]): Node {
+    if (target !== undefined) {
+      if (args.length !== 1) throw new Unsupported()
+      return this.method(fn, this.compile(target), this.compile(args[0]))
+    }
+    if (fn === 'matches' && args.length === 2) {
+      return this.method(fn, this.compile(args[0]), this.compile(args[1]))
+    }
+    if (fn === '@verdict_in_set') return this.inSet(args)
+    const [a, b, c] = args.map((x) => this.compile(x)) as [Node, Node | undefined, Node | undefined]
+    switch (args.length === 1 ? fn : args.length === 2 ? `${fn}/2` : `${fn}/3`) {
+      case '!_':
+        return (ctx) => {
+          const v = a(ctx)
+          if (v === ERR) return ERR
+          return typeof v === 'boolean' ? !v : giveUp()
+        }
+      case '@not_strictly_false':
+      case '__not_strictly_false__':
+        return (ctx) => a(ctx) !== false
+      case '_&&_/2':
+        return logical(a, b!, false)
+      case '_||_/2':
+        return logical(a, b!, true)
+      case '_==_/2':
+        return (ctx) => equals(a(ctx), b!(ctx))
+      case '_!=_/2':
+        return (ctx) => {
+          const r = equals(a(ctx), b!(ctx))
+          return r === ERR ? ERR : !r
+        }
+      case '@in/2':
+        return this.membership(a, b!)
+      case '_[_]/2':
+        return (ctx) => lookup(a(ctx), b!(ctx))
+      case '_?_:_/3':
+        return (ctx) => {
+          const cond = a(ctx)
+          if (cond === ERR) return ERR
+          if (typeof cond !== 'boolean') throw GIVE_UP
+          return cond ? b!(ctx) : c!(ctx)
+        }
+      default:
+        throw new Unsupported()
+    }
+  }
+
+  private inSet(args: readonly Expr[]): Node {
+    const index = args[1]?.exprKind
+    if (index?.case !== 'constExpr' || index.value.constantKind.case !== 'int64Value') throw new Unsupported()
+    const set = this.env.sets[Number(index.value.constantKind.value)]
+    if (set === undefined) throw new Unsupported()
+    const x = this.compile(args[0])
+    return (ctx) => {
+      const v = x(ctx)
+      if (v === ERR) return ERR
+      return typeof v === 'string' && set.has(v)
+    }
+  }
+
+  private membership(x: Node, container: Node): Node {
+    const max = this.env.maxIterations
+    return (ctx) => {
+      const v = x(ctx)
+      const c = container(ctx)
+      if (v === ERR || c === ERR) return ERR
+      if (Array.isArray(c)) {
+        if (c.length > max) throw GIVE_UP
+        for (let i = 0; i < c.length; i++) if (equals(v, c[i]) === true) return true
+        return false
+      }
+      if (typeof v !== 'string') throw GIVE_UP
+      return lookup(c, v) !== ERR
+    }
+  }
+
+  private method(fn: string, target: Node, arg: Node): Node {
+    const op = STRING_METHODS[fn]
+    if (op === undefined) {
+      if (fn !== 'matches') throw new Unsupported()
+      const regex = this.env.regex
+      return binaryString(target, arg, (s, p) => {
+        try {
+          return regex.compile(p).test(s)
+        } catch {
+          // An invalid pattern or an oversized text: the engine reports it.
+          throw GIVE_UP
+        }
+      })
+    }
+    return binaryString(target, arg, op)
+  }
+}
+
+const STRING_METHODS: Readonly<Record<string, ((s: string, t: string) => boolean) | undefined>> = {
+  startsWith: (s, t) => s.startsWith(t),
+  endsWith: (s, t) => s.endsWith(t),
+  contains: (s, t) => s.includes(t),
+}
+
+function binaryString(a: Node, b: Node, op: (s: string, t: string) => boolean): Node {
+  return (ctx) => {
+    const s = a(ctx)
+    const t = b(ctx)
+    if (s === ERR || t === ERR) return ERR
+    if (typeof s !== 'string' || typeof t !== 'string') throw GIVE_UP
+    return op(s, t)
+  }
+}
+
+/**
+ * CEL `&&` (`wins` false) and `||` (`wins` true): the winning value decides whichever side it is
+ * on, even next to an error; otherwise both sides must be booleans.
+ */
+function logical(a: Node, b: Node, wins: boolean): Node {
+  const loses = !wins
+  return (ctx) => {
+    const l = a(ctx)
+    if (l === wins) return wins
+    const r = b(ctx)
+    if (r === wins) return wins
+    if (l === loses && r === loses) return loses
+    if ((l === loses || l === ERR) && (r === loses || r === ERR)) return ERR
+    throw GIVE_UP
+  }
+}
+
+/**
+ * Compile `expr` (already checked and rewritten) for the fast path, or undefined when it uses
+ * anything the fast path does not cover.
+ */
+export function compileFast(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
+  let node: Node
+  try {
+    node = new FastCompiler(env).compile(expr)
+  } catch (err) {
+    if (err instanceof Unsupported) return undefined
+    throw err
+  }
+  return (ctx) => {
+    let v: unknown
+    try {
+      v = node(ctx)
+    } catch (err) {
+      if (err === GIVE_UP) return undefined
+      throw err
+    }
+    return typeof v === 'boolean' ? v : undefined
+  }
+}
