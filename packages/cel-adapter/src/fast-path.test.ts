@@ -47,15 +47,10 @@ const CONTEXTS: Array<[string, RequestContext]> = [
         filterMetadata: { ns: { key: 'val', num: 2 } },
         contextExtensions: { k: 'ctx' },
       },
-      {
-        sub: 'alice',
-        roles: ['admin', 'dev'],
-        n: 7,
-        flag: false,
-        nul: null,
-        obj: { a: 'b' },
-        __proto__: 'p',
-      },
+      // Parsed, as verified claims are: `__proto__` is then an own key like any other.
+      JSON.parse(
+        '{"sub":"alice","roles":["admin","dev"],"n":7,"flag":false,"nul":null,"obj":{"a":"b"},"__proto__":"p"}',
+      ),
       {
         method: 'tools/call',
         id: 3,
@@ -85,6 +80,8 @@ const ATOMS = [
   'jwt.nul',
   'jwt.obj',
   'jwt["__proto__"]',
+  'jwt.constructor',
+  'request.headers["constructor"]',
   'request.headers["x-a"]',
   'request.headers.missing',
   'request.method',
@@ -197,6 +194,7 @@ describe('fast path', () => {
     'request.headers["user-agent"].matches("^curl/[0-9.]+$")',
     'source.identity.namespace == "agents" && !has(jwt.missing)',
     'default(request.headers["x-missing"], "none") == "none"',
+    'jwt["__proto__"] == "p" && !has(jwt.constructor) && !("__proto__" in request.headers)',
   ])('the reference shapes take the fast path: %s', (source) => {
     const c = compileCel(source, createCelEnvironment(VARIABLE_NAMES))
     if (!c.ok) throw new Error(c.problems[0]!.message)
