@@ -168,6 +168,12 @@ describe('extractMcp: smuggling and hostile bodies', () => {
       '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"paramſ":{}}',
     ],
     ['duplicate inside a batch element', `[{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}]`],
+    // Every character escaped: the longest spelling of the longest guarded key (54 characters).
+    [
+      'arguments spelled entirely in \\u escapes',
+      `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"${[...'arguments'].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}":{"x":1}}}`,
+    ],
+    ['id spelled in escapes', String.raw`{"jsonrpc":"2.0","id":1,"\u0069\u0044":2,"method":"ping"}`],
   ]
   it.each(smuggled)('%s -> 400', (_name, body) => {
     const d = rejected(extract(post(body)))

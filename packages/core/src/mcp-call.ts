@@ -45,13 +45,18 @@ function metadataCall(input: CheckInput): Obj | undefined {
 }
 
 /** Keys whose duplicates (exact or differing only in case) are a smuggling vector. */
-const GUARDED = new Set(['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri'])
+const GUARDED = ['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri']
+/** Each guarded key's bit in the per-object mask of keys seen. */
+const GUARDED_BIT = new Map(GUARDED.map((k, i) => [k, 1 << i]))
 /**
  * Their lengths. Every character that folds to an ASCII letter (the letters, the long s, the
  * Kelvin sign) is one UTF-16 unit, so a key that folds to a guarded key has its length: keys of
  * other lengths are not folded at all.
  */
-const GUARDED_LENGTHS = new Set([...GUARDED].map((k) => k.length))
+const GUARDED_LENGTHS = new Set(GUARDED.map((k) => k.length))
+const GUARDED_MIN = Math.min(...GUARDED_LENGTHS)
+/** The longest raw spelling of a guarded key: every character escaped as `\uXXXX`. */
+const GUARDED_MAX_RAW = 6 * Math.max(...GUARDED_LENGTHS)
 
 /**
  * Case folding as lenient JSON decoders apply it (Go's encoding/json matches field names with
@@ -76,9 +81,8 @@ interface JsonScan {
  * argument values cost little. Never recurses, whatever the nesting; safe on invalid JSON.
  */
 function scanJson(text: string, maxDepth: number): JsonScan {
-  // Per open bracket: null for an array; for an object, the guarded keys seen so far (created
-  // on the first one).
-  const stack: Array<Set<string> | null | undefined> = []
+  // Per open bracket: -1 for an array; for an object, the bits of the guarded keys seen in it.
+  const stack: number[] = []
   let duplicate: string | undefined
   let i = 0
   const n = text.length
@@ -103,44 +107,41 @@ function scanJson(text: string, maxDepth: number): JsonScan {
         }
         j = q + 1
       }
-      if (expectKey) {
-        const depth = stack.length - 1
-        const top = stack[depth]
-        if (top !== null && depth >= 0) {
-          let key = text.slice(i + 1, j)
-          if (key.indexOf('\\') !== -1) {
-            try {
-              key = JSON.parse(text.slice(i, j + 1)) as string
-            } catch {
-              duplicate ??= key
-            }
-          }
-          if (GUARDED_LENGTHS.has(key.length)) {
-            const lower = fold(key)
-            if (GUARDED.has(lower)) {
-              if (top === undefined) stack[depth] = new Set([lower])
-              else if (top.has(lower)) duplicate ??= key
-              else top.add(lower)
-            }
+      const depth = stack.length - 1
+      const raw = j - i - 1
+      // Keys too short or too long to spell a guarded key, even escaped, are not looked at.
+      if (expectKey && depth >= 0 && stack[depth] !== -1 && raw >= GUARDED_MIN && raw <= GUARDED_MAX_RAW) {
+        let key = text.slice(i + 1, j)
+        if (key.indexOf('\\') !== -1) {
+          try {
+            key = JSON.parse(text.slice(i, j + 1)) as string
+          } catch {
+            duplicate ??= key
           }
         }
-        expectKey = false
+        const bit = GUARDED_LENGTHS.has(key.length) ? GUARDED_BIT.get(fold(key)) : undefined
+        if (bit !== undefined) {
+          const seen = stack[depth]!
+          if ((seen & bit) !== 0) duplicate ??= key
+          stack[depth] = seen | bit
+        }
       }
+      expectKey = false
       i = j + 1
       continue
     }
     if (c === 123) {
-      stack.push(undefined)
+      stack.push(0)
       if (stack.length > maxDepth) return { duplicate, tooDeep: true }
       expectKey = true
     } else if (c === 91) {
-      stack.push(null)
+      stack.push(-1)
       if (stack.length > maxDepth) return { duplicate, tooDeep: true }
     } else if (c === 125 || c === 93) {
       stack.pop()
       expectKey = false
     } else if (c === 44) {
-      expectKey = stack.length > 0 && stack[stack.length - 1] !== null
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== -1
     }
     i++
   }
