@@ -10,6 +10,7 @@ import { createEngine } from '@verdict/core'
 import { evaluate as celJsEvaluate, parse as celJsParse } from 'cel-js'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { compare, fmtNs, table } from './harness.mjs'
+import { captureContext as capture, freshDecision } from './lib/context-capture.mjs'
 
 const EXPRESSIONS = [
   'jwt.sub == "alice"',
@@ -39,6 +40,9 @@ const token = await new SignJWT({
   .setIssuedAt()
   .setExpirationTime('1h')
   .sign(privateKey)
+
+const AUTHENTICATION = { jwt: { mode: 'Strict', providers: [{ issuer: ISSUER, jwks: { inline: jwks } }] } }
+const captureContext = (input) => capture(input, AUTHENTICATION)
 
 /** A Streamable HTTP tools/call with 15 headers and 5 tool arguments (plus `extra` ones). */
 function toolCall(extraArgs = {}) {
@@ -80,70 +84,6 @@ function toolCall(extraArgs = {}) {
     }),
   }
 }
-
-/** The RequestContext core builds for `input`, captured from inside a real decision. */
-async function captureContext(input) {
-  let captured
-  const capture = {
-    kind: 'capture',
-    compile: () => ({
-      ok: true,
-      program: {
-        evaluate(ctx) {
-          captured = ctx
-          return { ok: true, value: true }
-        },
-      },
-    }),
-  }
-  const engine = await createEngine(
-    {
-      authentication: { jwt: { mode: 'Strict', providers: [{ issuer: ISSUER, jwks: { inline: jwks } }] } },
-      timeoutMs: 60_000,
-      rules: [{ id: 'capture', action: 'allow', capture: {} }],
-    },
-    { evaluators: [capture] },
-  )
-  const d = await engine.decide(input)
-  engine.close()
-  if (!d.allowed || captured === undefined) throw new Error(`capture failed: ${d.reason}`)
-  return captured
-}
-
-/**
- * The captured context for one more decision: same request, an empty per-decision memo, so every
- * iteration builds the CEL variables again as a new decision would. A class like core's own
- * DecisionContext (an object literal with a getter costs microseconds to create).
- */
-class FreshDecision {
-  constructor(c) {
-    this.c = c
-    this.input = c.input
-    this.jwt = c.jwt
-    this.identity = c.identity
-    this.mcp = c.mcp
-    this.now = c.now
-    this.cache = undefined
-  }
-  get parsedBody() {
-    return this.c.parsedBody
-  }
-  opaEnvoyInput() {
-    return this.c.opaEnvoyInput()
-  }
-  authorinoInput() {
-    return this.c.authorinoInput()
-  }
-  memo(key, make) {
-    this.cache ??= new Map()
-    if (this.cache.has(key)) return this.cache.get(key)
-    const v = make()
-    this.cache.set(key, v)
-    return v
-  }
-}
-
-const freshDecision = (c) => new FreshDecision(c)
 
 /** The plain-object activation a user of a raw engine would pass for the same request. */
 function plainActivation(c) {
