@@ -168,14 +168,27 @@ async function rewriteEvent(
   return [...kept, `data: ${next}`].join('\n')
 }
 
-/** The URI SAN of a verified TLS client certificate, if any. */
+/**
+ * The URI SAN of a verified TLS client certificate, if it has exactly one (as a SPIFFE X.509-SVID
+ * does; with several, which one is the caller is ambiguous, so none). Node prints a value with
+ * special characters JSON-quoted (`URI:"..."`, commas as `\u002c`), so splitting on `, ` is safe
+ * and a quoted value is decoded.
+ */
 function tlsPrincipal(req: IncomingMessage): string | undefined {
   const socket = req.socket as Partial<TLSSocket>
   if (socket.authorized !== true || typeof socket.getPeerCertificate !== 'function') return undefined
   const san = socket.getPeerCertificate().subjectaltname
   if (typeof san !== 'string') return undefined
-  for (const part of san.split(', ')) if (part.startsWith('URI:')) return part.slice(4)
-  return undefined
+  const uris = san.split(', ').filter((part) => part.startsWith('URI:'))
+  if (uris.length !== 1) return undefined
+  const value = uris[0]!.slice(4)
+  if (!value.startsWith('"')) return value
+  try {
+    const decoded: unknown = JSON.parse(value)
+    return typeof decoded === 'string' ? decoded : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
