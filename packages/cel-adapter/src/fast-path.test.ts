@@ -124,6 +124,11 @@ const UNARY = [
   (a: string) => `${a} ? true : false`,
   (a: string) => `${a}.matches("^[a-z]+$")`,
   (a: string) => `default(${a}, "fallback") == "fallback"`,
+  (a: string) => `${a}.exists(x, x == "admin")`,
+  (a: string) => `${a}.all(x, x.startsWith("a") || x == "k")`,
+  (a: string) => `${a}.exists(x, jwt.roles.all(y, y != x))`,
+  // A comprehension variable named like a variable hides it.
+  (a: string) => `${a}.exists(request, request == "admin" || has(request.method))`,
 ]
 
 /** A deterministic PRNG, so a failure names an expression that can be run again. */
@@ -154,6 +159,28 @@ function corpus(): string[] {
 }
 
 describe('fast path', () => {
+  test('comprehensions share the iteration limit: over it, the engine answers with its error', () => {
+    const cenv = createCelEnvironment(VARIABLE_NAMES, { maxIterations: 10 })
+    const ctx = CONTEXTS[0]![1]
+    const within = compileCel('jwt.roles.exists(r, jwt.roles.exists(s, s == r + ""))', cenv)
+    const small = compileCel('jwt.roles.all(r, jwt.roles.all(s, s != ""))', cenv)
+    const nested = compileCel(
+      'request.body.list.all(a, request.body.list.all(b, jwt.roles.all(c, c != "")))',
+      cenv,
+    )
+    if (!within.ok || !small.ok || !nested.ok) throw new Error('did not compile')
+    // 2 + 2 x 2 = 6 elements: within the limit.
+    expect(small.expression.fast?.(ctx)).toBe(true)
+    // 2 + 2 x (2 + 2 x 2) = 14 elements: over it.
+    expect(nested.expression.fast).toBeDefined()
+    expect(nested.expression.fast?.(ctx)).toBeUndefined()
+    const slow = nested.expression.run(requestVariables(ctx))
+    expect(slow.ok).toBe(false)
+    expect(JSON.stringify(slow)).toContain('more than 10')
+    // `+` is not covered: the whole expression runs on the engine.
+    expect(within.expression.fast).toBeUndefined()
+  })
+
   test('answers exactly as @bufbuild/cel on a generated corpus, and answers most of it', () => {
     const cenv = createCelEnvironment(VARIABLE_NAMES)
     let compiled = 0
@@ -195,6 +222,7 @@ describe('fast path', () => {
     'source.identity.namespace == "agents" && !has(jwt.missing)',
     'default(request.headers["x-missing"], "none") == "none"',
     'jwt["__proto__"] == "p" && !has(jwt.constructor) && !("__proto__" in request.headers)',
+    'has(jwt.roles) && jwt.roles.exists(r, r.startsWith("adm")) && request.headers.all(k, k != "")',
   ])('the reference shapes take the fast path: %s', (source) => {
     const c = compileCel(source, createCelEnvironment(VARIABLE_NAMES))
     if (!c.ok) throw new Error(c.problems[0]!.message)
@@ -205,7 +233,8 @@ describe('fast path', () => {
 
   test.each([
     ['jwt.n > 3', 'arithmetic and ordering'],
-    ['jwt.roles.exists(r, r == "admin")', 'comprehensions'],
+    ['jwt.roles.exists_one(r, r == "admin")', 'a comprehension counting in ints'],
+    ['jwt.roles.map(r, r + "!") == ["admin!"]', 'list building'],
     ['size(jwt.roles) == 2', 'size() returns an int'],
     ['{"a": 1}.a == 1', 'map literals'],
   ])('%s runs on the engine (%s)', (source) => {

@@ -12,7 +12,7 @@
  * `fast-path.test.ts` checks both paths agree on a corpus of expressions and requests.
  */
 
-import type { Expr } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
+import type { Expr, Expr_Comprehension } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import type { RequestContext } from '@verdict/core'
 import type { RegexEngine } from './regex-cache.js'
 import { IDENTITY_READERS, MCP_READERS, PEER_READERS, REQUEST_READERS } from './variables.js'
@@ -92,7 +92,23 @@ function giveUp(): never {
 
 /** One compiled expression; see the module comment for what it covers. */
 class FastCompiler {
+  /** Comprehension variables in scope, innermost last, with their slot in `frame`. */
+  private readonly scope: Array<{ readonly name: string; readonly slot: number }> = []
+  /**
+   * The values of comprehension variables while one evaluation runs. Evaluation is synchronous
+   * and never re-enters a program, so one frame per compiled expression suffices.
+   */
+  readonly frame: unknown[] = []
+  /** Input elements the running evaluation may still iterate over; reset by each run. */
+  readonly budget = { remaining: 0 }
+
   constructor(private readonly env: FastPathEnvironment) {}
+
+  private local(name: string): number | undefined {
+    for (let i = this.scope.length - 1; i >= 0; i--)
+      if (this.scope[i]!.name === name) return this.scope[i]!.slot
+    return undefined
+  }
 
   compile(e: Expr | undefined): Node {
     if (e === undefined) throw new Unsupported()
@@ -107,8 +123,14 @@ class FastCompiler {
         if (c.case === 'nullValue') return () => null
         throw new Unsupported()
       }
-      case 'identExpr':
-        return this.root(k.value.name)
+      case 'identExpr': {
+        const slot = this.local(k.value.name)
+        if (slot === undefined) return this.root(k.value.name)
+        const frame = this.frame
+        return () => frame[slot]
+      }
+      case 'comprehensionExpr':
+        return this.comprehension(k.value)
       case 'selectExpr': {
         const { operand, field, testOnly } = k.value
         const fromRecord = this.recordField(operand, field)
@@ -169,7 +191,7 @@ class FastCompiler {
    */
   private recordField(operand: Expr | undefined, field: string): Node | undefined {
     const k = operand?.exprKind
-    if (k?.case !== 'identExpr') return undefined
+    if (k?.case !== 'identExpr' || this.local(k.value.name) !== undefined) return undefined
     const name = k.value.name
     switch (name) {
       case 'request': {
@@ -198,6 +220,43 @@ class FastCompiler {
       }
       default:
         return undefined
+    }
+  }
+
+  /**
+   * A comprehension (`exists`, `all`, and any other macro built from supported parts) over a list
+   * or a map's keys, run as its expansion reads: accumulate, test the loop condition, step.
+   */
+  private comprehension(c: Expr_Comprehension): Node {
+    if (c.iterVar2 !== '') throw new Unsupported()
+    const range = this.compile(c.iterRange)
+    const init = this.compile(c.accuInit)
+    const iterSlot = this.frame.push(undefined) - 1
+    const accuSlot = this.frame.push(undefined) - 1
+    this.scope.push({ name: c.iterVar, slot: iterSlot }, { name: c.accuVar, slot: accuSlot })
+    const condition = this.compile(c.loopCondition)
+    const step = this.compile(c.loopStep)
+    this.scope.splice(this.scope.length - 2, 1)
+    const result = this.compile(c.result)
+    this.scope.pop()
+    const { frame, budget } = this
+    return (ctx) => {
+      const r = range(ctx)
+      if (r === ERR) return ERR
+      let items: readonly unknown[]
+      if (Array.isArray(r)) items = r
+      else if (isRecord(r)) items = Object.keys(r)
+      else throw GIVE_UP
+      budget.remaining -= items.length
+      // Over the iteration limit: the engine reports it.
+      if (budget.remaining < 0) throw GIVE_UP
+      frame[accuSlot] = init(ctx)
+      for (let i = 0; i < items.length; i++) {
+        frame[iterSlot] = items[i]
+        if (condition(ctx) === false) break
+        frame[accuSlot] = step(ctx)
+      }
+      return result(ctx)
     }
   }
 
@@ -334,19 +393,25 @@ function logical(a: Node, b: Node, wins: boolean): Node {
  */
 export function compileFast(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
   let node: Node
+  const compiler = new FastCompiler(env)
   try {
-    node = new FastCompiler(env).compile(expr)
+    node = compiler.compile(expr)
   } catch (err) {
     if (err instanceof Unsupported) return undefined
     throw err
   }
+  const { budget, frame } = compiler
   return (ctx) => {
     let v: unknown
+    budget.remaining = env.maxIterations
     try {
       v = node(ctx)
     } catch (err) {
       if (err === GIVE_UP) return undefined
       throw err
+    } finally {
+      // Do not keep request values alive between decisions.
+      frame.fill(undefined)
     }
     return typeof v === 'boolean' ? v : undefined
   }
