@@ -25,8 +25,16 @@ export type VariableName = (typeof VARIABLE_NAMES)[number]
 /** How a field of a record-like variable is read from the request. */
 type Reader<T> = (from: T) => unknown
 
+/**
+ * A frozen table of readers without a prototype, so that looking up an expression's field name
+ * (`request.constructor`) finds only the table's own fields.
+ */
+function readers<T>(table: Record<string, Reader<T>>): Readonly<Record<string, Reader<T>>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, Reader<T>>, table))
+}
+
 /** Fields of `source` and `destination`; `identity` is itself a record (see `IDENTITY_READERS`). */
-export const PEER_READERS: Readonly<Record<string, Reader<PeerInfo>>> = {
+export const PEER_READERS = readers<PeerInfo>({
   address: (p) => p.address,
   port: (p) => p.port,
   principal: (p) => p.principal,
@@ -34,17 +42,17 @@ export const PEER_READERS: Readonly<Record<string, Reader<PeerInfo>>> = {
   identity: (p) => p.spiffe,
   service: (p) => p.service,
   labels: (p) => p.labels,
-}
+})
 
 /** Fields of `source.identity`, read from the parsed SPIFFE ID. */
-export const IDENTITY_READERS: Readonly<Record<string, Reader<SpiffeId>>> = {
+export const IDENTITY_READERS = readers<SpiffeId>({
   trustDomain: (s) => s.trustDomain,
   namespace: (s) => s.namespace,
   serviceAccount: (s) => s.serviceAccount,
-}
+})
 
 /** Fields of `request`. */
-export const REQUEST_READERS: Readonly<Record<string, Reader<RequestContext>>> = {
+export const REQUEST_READERS = readers<RequestContext>({
   method: (c) => c.input.method,
   path: (c) => c.input.path,
   uri: (c) => c.input.rawPath,
@@ -55,17 +63,17 @@ export const REQUEST_READERS: Readonly<Record<string, Reader<RequestContext>>> =
   query: (c) => c.input.query,
   // Parsed only when an expression reads it; absent unless the body is JSON.
   body: (c) => c.parsedBody,
-}
+})
 
 /** Fields of `mcp` (the message's `from` is not one of them). */
-export const MCP_READERS: Readonly<Record<string, Reader<McpCall>>> = {
+export const MCP_READERS = readers<McpCall>({
   method: (m) => m.method,
   id: (m) => m.id,
   params: (m) => m.params,
   tool: (m) => m.tool,
   prompt: (m) => m.prompt,
   resource: (m) => m.resource,
-}
+})
 
 const NAMES = new Map<object, readonly string[]>(
   [PEER_READERS, IDENTITY_READERS, REQUEST_READERS, MCP_READERS].map((r) => [r, Object.keys(r)]),
