@@ -109,6 +109,8 @@ const ATOMS = [
   'null',
   '["admin", "x"]',
   '["a", "b", "c", "d", "e"]',
+  '[jwt.sub, jwt.missing]',
+  '[request.method, "x"]',
 ]
 
 const BINARY = [

@@ -162,7 +162,16 @@ class FastCompiler {
           const constant = Object.freeze(items.map((f) => f(undefined as never)))
           return () => constant
         }
-        return (ctx) => items.map((f) => f(ctx))
+        return (ctx) => {
+          const out = new Array<unknown>(items.length)
+          for (let i = 0; i < items.length; i++) {
+            const v = items[i]!(ctx)
+            // An element that fails makes the list fail, as in the engine.
+            if (v === ERR) return ERR
+            out[i] = v
+          }
+          return out
+        }
       }
       case 'callExpr':
         return this.call(k.value.function, k.value.target, k.value.args)
