@@ -98,6 +98,7 @@ const ATOMS = [
   'mcp.tool.arguments.none',
   'mcp.id',
   'mcp.method',
+  'source.identity',
   'source.identity.namespace',
   'source.address',
   'metadata.ns.key',
@@ -131,6 +132,7 @@ const UNARY = [
   (a: string) => `${a}.matches("^[a-z]+$")`,
   (a: string) => `default(${a}, "fallback") == "fallback"`,
   (a: string) => `${a}.exists(x, x == "admin")`,
+  (a: string) => `${a}.exists(x, x == "namespace" || x == "sub" || x == "deep")`,
   (a: string) => `${a}.all(x, x.startsWith("a") || x == "k")`,
   (a: string) => `${a}.exists(x, jwt.roles.all(y, y != x))`,
   // A comprehension variable named like a variable hides it.

@@ -7,8 +7,9 @@
  * It only ever answers when it is sure to give `@bufbuild/cel`'s answer: any value it does not
  * model (numbers, bytes, nested list or map equality, a result that is not a boolean, an error
  * reaching the top) makes it give up, and the expression runs on `@bufbuild/cel` instead. The
- * expression is pure, so running it again costs time, never correctness. Expressions with other
- * constructs (comprehensions, arithmetic, other functions) are never compiled here.
+ * expression is pure, so running it again costs time, never correctness. Comprehensions built from
+ * these parts (`exists`, `all`) run here too; expressions with other constructs (arithmetic,
+ * ordering, `size`, other functions, map literals) are never compiled here.
  * `fast-path.test.ts` checks both paths agree on a corpus of expressions and requests.
  */
 
@@ -52,6 +53,7 @@ class Unsupported extends Error {}
 
 const hasOwn = Object.hasOwn
 
+/** A plain or null-prototype object from the request (a `Fields` record also passes: test it first). */
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
 }
@@ -254,7 +256,7 @@ class FastCompiler {
       if (r === ERR) return ERR
       let items: readonly unknown[]
       if (Array.isArray(r)) items = r
-      else if (isRecord(r)) items = Object.keys(r)
+      else if (isRecord(r) && !(r instanceof Fields)) items = Object.keys(r)
       else throw GIVE_UP
       budget.remaining -= items.length
       // Over the iteration limit: the engine reports it.
