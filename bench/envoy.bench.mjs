@@ -2,13 +2,16 @@
 // an open-loop generator at fixed rates (latency counted from each request's scheduled send time,
 // so a stall shows up in the percentiles) and by a closed loop at saturation. Both gRPC
 // (Authorization/Check, one HTTP/2 connection) and the HTTP service mode (keep-alive pool).
-// Policies: seed 003 (JWT ES256 + CEL) and seed 001 (MCP tool allow-list). The generator and the
-// sidecar share this machine's cores, so the numbers are an upper bound on the sidecar's cost.
-import { spawn } from 'node:child_process'
+// Policies: seed 003 (JWT ES256 + CEL) and seed 001 (MCP tool allow-list), plus a floor: a canned
+// answer on bare node:http2 / node:http that decides nothing (bench/lib/canned-authz-child.mjs).
+//
+// The generator is its own lean process (bench/lib/loadgen-child.mjs: pre-encoded requests, raw
+// HTTP/2 frames and raw HTTP/1.1 on sockets, little allocation), as Envoy's C++ client would be.
+// On Linux with two or more cores and `taskset`, the sidecar is pinned to core 0 and the generator
+// to core 1 (ENVOY_BENCH_PIN=0 turns that off); the section says which was used.
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { Agent, request } from 'node:http'
-import { connect } from 'node:http2'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parsePolicyText } from '@verdict/core'
@@ -17,40 +20,27 @@ import { optionalImport } from './lib/packages.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
+const LOADGEN = join(ROOT, 'bench/lib/loadgen-child.mjs')
+const CANNED = join(ROOT, 'bench/lib/canned-authz-child.mjs')
 const RATES = (process.env.ENVOY_BENCH_RATES ?? '500,2000,5000').split(',').map(Number)
 const PHASE_MS = Number(process.env.ENVOY_BENCH_PHASE_MS ?? 2000)
 const CONCURRENCY = 32
 /** Any request slower than this counts as an error, so a phase always ends. */
 const REQUEST_TIMEOUT_MS = 2000
+const PIN =
+  process.env.ENVOY_BENCH_PIN !== '0' &&
+  process.platform === 'linux' &&
+  cpus().length >= 2 &&
+  spawnSync('taskset', ['-c', '0', 'true']).status === 0
 
 const fmtMs = (ms) => (ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`)
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
+/** `argv` run on `core` when pinning, else as is. */
+const onCore = (core, argv) => (PIN ? ['taskset', ['-c', String(core), ...argv]] : [argv[0], argv.slice(1)])
 
-async function startSidecar(policyPath) {
-  const proc = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '-p',
-      policyPath,
-      '--grpc',
-      '127.0.0.1:0',
-      '--http',
-      '127.0.0.1:0',
-      '--metrics',
-      'off',
-      '--json',
-      '--no-decision-log',
-      '--max-concurrent',
-      '100000',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
+async function startSidecar(argv) {
+  const [cmd, args] = onCore(0, [process.execPath, ...argv])
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   const listening = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('sidecar did not start')), 30_000)
@@ -74,120 +64,70 @@ async function startSidecar(policyPath) {
   }
 }
 
-/** One request sender per transport: resolves true when the answer is the expected allow. */
-function senders(envoy, sidecar, grpcRequest, httpRequest) {
-  // A bare HTTP/2 gRPC sender (one connection, the request encoded once) so the generator spends
-  // little CPU next to the sidecar; grpc-js's client machinery would dominate the measurement.
-  const session = connect(`http://${sidecar.grpc}`)
+const serveArgs = (policyPath) => [
+  BIN,
+  'serve',
+  '-p',
+  policyPath,
+  '--grpc',
+  '127.0.0.1:0',
+  '--http',
+  '127.0.0.1:0',
+  '--metrics',
+  'off',
+  '--json',
+  '--no-decision-log',
+  '--max-concurrent',
+  '100000',
+]
+
+/** A generator process on core 1; `ask` sends one command and resolves with its reply. */
+function startLoadgen(core = 1) {
+  const [cmd, args] = onCore(core, [process.execPath, '--expose-gc', LOADGEN])
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const waiting = []
+  proc.on('message', (m) => waiting.shift()?.(m))
+  const ask = (m) =>
+    new Promise((resolve, reject) => {
+      waiting.push((r) => (r.ok === false && r.error ? reject(new Error(r.error)) : resolve(r)))
+      proc.send(m)
+    })
+  return {
+    ask,
+    close: () => {
+      proc.send({ cmd: 'close' })
+      return new Promise((r) => proc.on('exit', r))
+    },
+  }
+}
+
+/** The pre-encoded request each transport sends, for the generator. */
+function payloads(envoy, sidecar, grpcRequest, httpRequest) {
   const check = envoy.loadDefinitions()['envoy.service.auth.v3.Authorization'].Check
   const message = check.requestSerialize(grpcRequest())
   const frame = Buffer.alloc(5 + message.length)
   frame.writeUInt32BE(message.length, 1)
   message.copy(frame, 5)
-  const grpc = () =>
-    new Promise((resolve) => {
-      const stream = session.request({
-        ':method': 'POST',
-        ':path': check.path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      })
-      const chunks = []
-      let status
-      stream.setTimeout(REQUEST_TIMEOUT_MS, () => stream.close())
-      stream.on('trailers', (t) => {
-        status = t['grpc-status']
-      })
-      stream.on('data', (c) => chunks.push(c))
-      stream.on('error', () => resolve(false))
-      stream.on('close', () => {
-        if (status !== '0' || chunks.length === 0) return resolve(false)
-        const body = Buffer.concat(chunks).subarray(5)
-        resolve((check.responseDeserialize(body).status?.code ?? 0) === 0)
-      })
-      stream.end(frame)
-    })
-  const [host, port] = sidecar.http.split(':')
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 })
-  const http = () =>
-    new Promise((resolve) => {
-      const { method, path, headers, body } = httpRequest()
-      const req = request(
-        { host, port: Number(port), method, path, headers, agent, timeout: REQUEST_TIMEOUT_MS },
-        (res) => {
-          res.resume()
-          res.on('end', () => resolve(res.statusCode === 200))
-        },
-      )
-      req.on('error', () => resolve(false))
-      req.on('timeout', () => req.destroy())
-      req.end(body)
-    })
+  const { method, path, headers } = httpRequest()
+  const head = Object.entries({ host: sidecar.http, ...headers, 'content-length': '0' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
   return {
-    grpc,
-    http,
-    close: () => {
-      session.close()
-      agent.destroy()
+    gRPC: { transport: 'grpc', target: sidecar.grpc, path: check.path, payload: frame.toString('base64') },
+    HTTP: {
+      transport: 'http',
+      target: sidecar.http,
+      payload: Buffer.from(`${method} ${path} HTTP/1.1\r\n${head}\r\n`).toString('base64'),
     },
   }
 }
 
-/** Open loop: `rate` requests per second for PHASE_MS, latency from the scheduled send time. */
-async function fixedRate(send, rate) {
-  const total = Math.round((rate * PHASE_MS) / 1000)
-  const interval = 1000 / rate
-  const lat = []
-  let errors = 0
-  let sent = 0
-  const pending = []
-  const t0 = performance.now()
-  while (sent < total) {
-    const now = performance.now()
-    const due = Math.min(total, Math.floor((now - t0) / interval) + 1)
-    for (; sent < due; sent++) {
-      const scheduled = t0 + sent * interval
-      pending.push(
-        send().then((ok) => {
-          if (ok) lat.push(performance.now() - scheduled)
-          else errors++
-        }),
-      )
-    }
-    await new Promise((r) => setImmediate(r))
-  }
-  await Promise.all(pending)
-  const elapsed = (performance.now() - t0) / 1000
-  return summary(lat, errors, elapsed)
-}
-
-/** Closed loop: CONCURRENCY workers back to back for PHASE_MS. */
-async function saturate(send) {
-  const lat = []
-  let errors = 0
-  const t0 = performance.now()
-  const end = t0 + PHASE_MS
-  const worker = async () => {
-    while (performance.now() < end) {
-      const s = performance.now()
-      if (await send()) lat.push(performance.now() - s)
-      else errors++
-    }
-  }
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-  return summary(lat, errors, (performance.now() - t0) / 1000)
-}
-
-function summary(lat, errors, seconds) {
-  lat.sort((a, b) => a - b)
-  return {
-    n: lat.length,
-    errors,
-    rps: lat.length / seconds,
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    max: lat.at(-1) ?? Number.NaN,
-  }
+/** Time each core spent off the CPU while spinning (both at once, as under load). */
+async function machineStalls() {
+  const gens = [startLoadgen(0), startLoadgen(1)]
+  const r = await Promise.all(gens.map((g) => g.ask({ cmd: 'stalls', ms: PHASE_MS })))
+  await Promise.all(gens.map((g) => g.close()))
+  return r
 }
 
 /** Seed 003 with a key pair made here (the example's private key is not in the repo). */
@@ -259,48 +199,75 @@ export default async function (report) {
   }
   const dir = await mkdtemp(join(tmpdir(), 'verdict-envoy-bench-'))
   const rows = []
+  const stalls = await machineStalls()
+  const floor = async () => ({
+    name: 'floor: canned allow, no decision (bare node:http2 / node:http)',
+    argv: [CANNED],
+    grpc: () => ({ attributes: {} }),
+    http: () => ({ method: 'GET', path: '/' }),
+  })
   try {
-    for (const make of [seed003, seed001]) {
+    for (const make of [floor, seed003, seed001]) {
       const policy = await make(dir, envoy)
-      const sidecar = await startSidecar(policy.path)
-      const s = senders(envoy, sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
+      const sidecar = await startSidecar(policy.argv ?? serveArgs(policy.path))
+      const p = payloads(envoy, sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
       try {
-        const transports = [['gRPC', s.grpc], ...(policy.http ? [['HTTP', s.http]] : [])]
-        for (const [transport, send] of transports) {
-          if (!(await send())) {
-            rows.push(`| ${policy.name} | ${transport} | - | not run: the check was not allowed | | | | |`)
-            continue
-          }
-          await saturate(send) // warm-up: JIT, token cache, connections
-          for (const rate of RATES) {
-            const r = await fixedRate(send, rate)
+        for (const transport of ['gRPC', ...(policy.http ? ['HTTP'] : [])]) {
+          const gen = startLoadgen()
+          try {
+            await gen.ask({ cmd: 'connect', ...p[transport] })
+            if (!(await gen.ask({ cmd: 'check' })).ok) {
+              rows.push(
+                `| ${policy.name} | ${transport} | - | not run: the check was not allowed | | | | | |`,
+              )
+              continue
+            }
+            const saturate = () =>
+              gen.ask({
+                cmd: 'saturate',
+                concurrency: CONCURRENCY,
+                ms: PHASE_MS,
+                timeoutMs: REQUEST_TIMEOUT_MS,
+              })
+            await saturate() // warm-up: JIT, token cache, connections
+            for (const rate of RATES) {
+              const r = await gen.ask({ cmd: 'rate', rate, ms: PHASE_MS, timeoutMs: REQUEST_TIMEOUT_MS })
+              rows.push(
+                `| ${policy.name} | ${transport} | ${rate.toLocaleString('en-US')}/s | ${Math.round(r.rps).toLocaleString('en-US')}/s | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} | ${fmtMs(r.sendLateP99)} | ${r.errors} |`,
+              )
+            }
+            const r = await saturate()
             rows.push(
-              `| ${policy.name} | ${transport} | ${rate.toLocaleString('en-US')}/s | ${Math.round(r.rps).toLocaleString('en-US')}/s | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} | ${r.errors} |`,
+              `| ${policy.name} | ${transport} | saturation (${CONCURRENCY} in flight) | ${Math.round(r.rps).toLocaleString('en-US')}/s | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} | | ${r.errors} |`,
             )
+          } finally {
+            await gen.close()
           }
-          const r = await saturate(send)
-          rows.push(
-            `| ${policy.name} | ${transport} | saturation (${CONCURRENCY} in flight) | ${Math.round(r.rps).toLocaleString('en-US')}/s | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} | ${r.errors} |`,
-          )
         }
       } finally {
-        s.close()
         await sidecar.stop()
       }
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+  const stall = (s, core) =>
+    `core ${core}: ${s.totalMs.toFixed(1)} ms in all, ${s.over1ms} stalls over 1 ms, longest ${s.maxMs.toFixed(2)} ms`
   report.section(
     'Envoy ext_authz sidecar under load',
     [
-      `\`verdict serve\` in a child process (decision log off), load from this process over loopback; ${PHASE_MS / 1000} s per row.`,
-      'Fixed rates are open loop: latency runs from the scheduled send time, so queueing counts. Errors are',
-      `non-allow answers or requests over ${REQUEST_TIMEOUT_MS} ms. Target: p99 under 1 ms at 2,000 checks/s.`,
-      'The generator shares the two cores with the sidecar.',
+      `\`verdict serve\` in a child process (decision log off), load from a separate lean generator process over loopback (raw HTTP/2 frames for gRPC, raw HTTP/1.1 on keep-alive sockets); ${PHASE_MS / 1000} s per row.`,
+      'Fixed rates are open loop: latency runs from the scheduled send time, so queueing and stalls anywhere count.',
+      `Errors are non-allow answers or requests over ${REQUEST_TIMEOUT_MS} ms. Target: p99 under 1 ms at 2,000 checks/s.`,
+      PIN
+        ? 'Pinned with taskset: sidecar (or floor server) on core 0, generator on core 1.'
+        : 'Not pinned: the generator and the sidecar share the cores as the scheduler sees fit.',
+      '"gen late p99": how late the generator itself sent (p99), part of the latency.',
+      "The floor rows answer a canned allow without deciding anything: what this machine, Node's HTTP stacks and the generator cost.",
+      `Machine stalls while spinning on both cores for ${PHASE_MS / 1000} s before the runs (time taken away from a running process by the kernel or hypervisor): ${stall(stalls[0], 0)}; ${stall(stalls[1], 1)}.`,
       '',
-      '| policy | transport | offered | achieved | p50 | p99 | max | errors |',
-      '|---|---|---|---|---|---|---|---|',
+      '| policy | transport | offered | achieved | p50 | p99 | max | gen late p99 | errors |',
+      '|---|---|---|---|---|---|---|---|---|',
       ...rows,
     ].join('\n'),
   )
