@@ -165,8 +165,8 @@ async function expressions(report, ctx) {
     `${list}\n\nRealistic activation: 15 headers, 11 verified JWT claims, a tools/call with 5 arguments. ` +
       'The adapter runs `program.evaluate(ctx)` on the RequestContext core built for the request, with a ' +
       'fresh per-decision memo each time (so the variables are rebuilt as in a new decision); the raw ' +
-      'engines get a plain-object activation built once. Expressions 1-4 take the direct path ' +
-      '(docs/cel.md, "Direct evaluation"); 5 has a comprehension and runs on @bufbuild/cel; `fastPath: false` ' +
+      'engines get a plain-object activation built once. All five take the direct path ' +
+      '(docs/cel.md, "Direct evaluation"; 5 spends its time in the RE2 match); `fastPath: false` ' +
       'runs every expression on @bufbuild/cel. Target: adapter at most 1.5x raw @bufbuild/cel.\n\n' +
       '| expr | adapter | adapter, fastPath: false | @bufbuild/cel raw | adapter / raw | @marcbachmann/cel-js | cel-js (npm) |\n|---|---|---|---|---|---|---|\n' +
       `${rows.join('\n')}\n\nWorst adapter / raw ratio: ${Math.max(...ratios).toFixed(2)}x.`,
