@@ -181,6 +181,37 @@ describe('extractMcp: smuggling and hostile bodies', () => {
     expect(d.reason).toContain('duplicate or case-variant key')
   })
 
+  it('only A-Z and the Kelvin sign lower-case to an ASCII letter (what the in-place key check assumes)', () => {
+    const toAscii: number[] = []
+    for (let c = 0; c <= 0x10ffff; c++) {
+      if (c >= 0xd800 && c <= 0xdfff) continue
+      const lower = String.fromCodePoint(c).toLowerCase()
+      if (/^[a-z]+$/.test(lower) && !(c >= 97 && c <= 122)) toAscii.push(c)
+    }
+    const upper = Array.from({ length: 26 }, (_, i) => 65 + i)
+    expect(toAscii).toEqual([...upper, 0x212a])
+  })
+
+  it('every case variant, long-s and escaped spelling of a guarded key is the same key', () => {
+    const guarded = ['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri']
+    const variants = (k: string) => [
+      k.toUpperCase(),
+      k[0]!.toUpperCase() + k.slice(1),
+      k.replace(/s/g, '\u017f'),
+      [...k].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    ]
+    for (const k of guarded) {
+      for (const v of variants(k)) {
+        if (v === k) continue
+        expect(findDuplicateGuardedKey(`{"${k}":1,"${v}":2}`), `${k} / ${v}`).toBeDefined()
+        expect(findDuplicateGuardedKey(`{"${v}":1,"x${k}":2}`), `${v} / x${k}`).toBeUndefined()
+      }
+    }
+    // Lower-casing U+0130 gives "i" plus a combining dot: not "id".
+    expect(findDuplicateGuardedKey('{"id":1,"\u0130d":2}')).toBeUndefined()
+    expect(findDuplicateGuardedKey('{"id":1,"\u0130D":2}')).toBeUndefined()
+  })
+
   it('the same key in different objects is fine', () => {
     const body =
       '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"name":"b","id":2}}}'

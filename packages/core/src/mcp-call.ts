@@ -67,6 +67,39 @@ function fold(key: string): string {
   return lower.indexOf('\u017f') === -1 ? lower : lower.replace(/\u017f/g, 's')
 }
 
+/** Guarded keys by length, with their bits, for comparing a key in place. */
+const GUARDED_BY_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, number]> | undefined> = (() => {
+  const out: Array<Array<readonly [string, number]>> = []
+  for (const [k, bit] of GUARDED_BIT) (out[k.length] ??= []).push([k, bit])
+  return out
+})()
+
+function hasBackslash(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) === 92) return true
+  return false
+}
+
+/**
+ * The bit of the guarded key that `text[start, end)` (no escapes) folds to, or 0: `fold` without
+ * slicing. Only A-Z and the Kelvin sign lower-case to ASCII letters (checked over all of Unicode
+ * in mcp-call.test.ts), and the long s folds to `s`.
+ */
+function guardedBitAt(text: string, start: number, end: number): number {
+  const candidates = GUARDED_BY_LENGTH[end - start]
+  if (candidates === undefined) return 0
+  next: for (const [key, bit] of candidates) {
+    for (let i = 0; i < key.length; i++) {
+      let c = text.charCodeAt(start + i)
+      if (c >= 65 && c <= 90) c += 32
+      else if (c === 0x212a) c = 107
+      else if (c === 0x17f) c = 115
+      if (c !== key.charCodeAt(i)) continue next
+    }
+    return bit
+  }
+  return 0
+}
+
 /** What one pass over JSON text found. */
 interface JsonScan {
   /** The first guarded key repeated in one object (exactly or as a case variant). */
@@ -111,18 +144,22 @@ function scanJson(text: string, maxDepth: number): JsonScan {
       const raw = j - i - 1
       // Keys too short or too long to spell a guarded key, even escaped, are not looked at.
       if (expectKey && depth >= 0 && stack[depth] !== -1 && raw >= GUARDED_MIN && raw <= GUARDED_MAX_RAW) {
-        let key = text.slice(i + 1, j)
-        if (key.indexOf('\\') !== -1) {
+        let bit = 0
+        let key: string | undefined
+        if (!hasBackslash(text, i + 1, j)) bit = guardedBitAt(text, i + 1, j)
+        else {
+          // Escapes: decode, then fold as a decoder would.
+          key = text.slice(i + 1, j)
           try {
             key = JSON.parse(text.slice(i, j + 1)) as string
           } catch {
             duplicate ??= key
           }
+          bit = GUARDED_LENGTHS.has(key.length) ? (GUARDED_BIT.get(fold(key)) ?? 0) : 0
         }
-        const bit = GUARDED_LENGTHS.has(key.length) ? GUARDED_BIT.get(fold(key)) : undefined
-        if (bit !== undefined) {
+        if (bit !== 0) {
           const seen = stack[depth]!
-          if ((seen & bit) !== 0) duplicate ??= key
+          if ((seen & bit) !== 0) duplicate ??= key ?? text.slice(i + 1, j)
           stack[depth] = seen | bit
         }
       }
