@@ -34,6 +34,7 @@ import {
 import type { EvalResult, Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { toExternalDecision } from './external.js'
 import { type CheckInput, isDecision, normalizeInput } from './input.js'
+import { isoTime } from './iso-time.js'
 import { extractMcp, mcpDenialBody } from './mcp-call.js'
 
 /** One record per decision, for logs and metrics. Never contains a token or a body. */
@@ -625,7 +626,7 @@ class PolicyEngine implements Engine {
       const i = run.ctx?.input
       this.onDecision!({
         id: run.id ?? randomUUID(),
-        time: new Date(Date.now() - (performance.now() - started)).toISOString(),
+        time: isoTime(Date.now() - (performance.now() - started)),
         policy: run.policy.name,
         allowed: d.allowed,
         status: d.status,

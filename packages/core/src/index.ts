@@ -71,6 +71,7 @@ export {
   resolveInputOptions,
   type SpiffeId,
 } from './input.js'
+export { isoTime } from './iso-time.js'
 export { matchEvaluator } from './match.js'
 export {
   DEFAULT_MCP_SETTINGS,

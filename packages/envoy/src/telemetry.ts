@@ -4,7 +4,7 @@
  * the one sent to Envoy in `dynamic_metadata`).
  */
 import { randomUUID } from 'node:crypto'
-import type { Decision, DecisionEvent } from '@verdict/core'
+import { type Decision, type DecisionEvent, isoTime } from '@verdict/core'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** `json`: one JSON object per line; `text`: one readable line per record, for terminals. */
@@ -113,7 +113,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     registers: [registry],
   })
   const log: Telemetry['log'] = (level, msg, fields = {}) => {
-    const time = new Date().toISOString()
+    const time = isoTime(Date.now())
     try {
       write(
         format === 'json'
@@ -173,7 +173,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       const id = randomUUID()
       record({
         id,
-        time: new Date(Date.now() - durationMs).toISOString(),
+        time: isoTime(Date.now() - durationMs),
         policy,
         allowed: d.allowed,
         status: d.status,
