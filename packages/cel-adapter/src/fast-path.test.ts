@@ -62,6 +62,13 @@ const CONTEXTS: Array<[string, RequestContext]> = [
   ],
   ['plain GET, no JWT, no MCP', context({ method: 'GET', path: '/', headers: { 'x-a': 'deny' } }, undefined)],
   [
+    'JSON null body',
+    context(
+      { method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: 'null' },
+      undefined,
+    ),
+  ],
+  [
     'JWT with other types',
     context(
       { method: 'GET', path: '/admin', headers: {} },

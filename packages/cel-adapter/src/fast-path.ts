@@ -143,7 +143,10 @@ class FastCompiler {
               return v === ERR ? ERR : v !== undefined
             }
           }
-          return (ctx) => fromRecord(ctx) ?? ERR
+          return (ctx) => {
+            const v = fromRecord(ctx)
+            return v === undefined ? ERR : v
+          }
         }
         const of = this.compile(operand)
         if (!testOnly) return (ctx) => lookup(of(ctx), field)
