@@ -70,7 +70,11 @@ function fold(key: string): string {
 /** Guarded keys by length, with their bits, for comparing a key in place. */
 const GUARDED_BY_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, number]> | undefined> = (() => {
   const out: Array<Array<readonly [string, number]>> = []
-  for (const [k, bit] of GUARDED_BIT) (out[k.length] ??= []).push([k, bit])
+  for (const [k, bit] of GUARDED_BIT) {
+    const same = out[k.length] ?? []
+    same.push([k, bit])
+    out[k.length] = same
+  }
   return out
 })()
 
