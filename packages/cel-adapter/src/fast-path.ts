@@ -48,8 +48,11 @@ export interface FastPathEnvironment {
 /** The result of a fast evaluation: a boolean, or `undefined` when the engine must decide. */
 export type FastProgram = (ctx: RequestContext) => boolean | undefined
 
-/** Unsupported construct: compilation fails and the expression always runs on the engine. */
-class Unsupported extends Error {}
+/**
+ * Thrown for an unsupported construct: compilation stops and the expression always runs on the
+ * engine. A plain object, so a policy of a thousand such rules does not capture a thousand stacks.
+ */
+const UNSUPPORTED = { unsupported: true }
 
 const hasOwn = Object.hasOwn
 
@@ -113,7 +116,7 @@ class FastCompiler {
   }
 
   compile(e: Expr | undefined): Node {
-    if (e === undefined) throw new Unsupported()
+    if (e === undefined) throw UNSUPPORTED
     const k = e.exprKind
     switch (k.case) {
       case 'constExpr': {
@@ -123,7 +126,7 @@ class FastCompiler {
           return () => v
         }
         if (c.case === 'nullValue') return () => null
-        throw new Unsupported()
+        throw UNSUPPORTED
       }
       case 'identExpr': {
         const slot = this.local(k.value.name)
@@ -159,7 +162,7 @@ class FastCompiler {
         }
       }
       case 'listExpr': {
-        if (k.value.optionalIndices.length > 0) throw new Unsupported()
+        if (k.value.optionalIndices.length > 0) throw UNSUPPORTED
         const elements = k.value.elements
         const items = elements.map((x) => this.compile(x))
         if (elements.every((x) => x.exprKind.case === 'constExpr')) {
@@ -181,7 +184,7 @@ class FastCompiler {
       case 'callExpr':
         return this.call(k.value.function, k.value.target, k.value.args)
       default:
-        throw new Unsupported()
+        throw UNSUPPORTED
     }
   }
 
@@ -195,7 +198,7 @@ class FastCompiler {
       case 'context':
         return (ctx) => ctx.input.contextExtensions
       default:
-        throw new Unsupported()
+        throw UNSUPPORTED
     }
   }
 
@@ -242,7 +245,7 @@ class FastCompiler {
    * or a map's keys, run as its expansion reads: accumulate, test the loop condition, step.
    */
   private comprehension(c: Expr_Comprehension): Node {
-    if (c.iterVar2 !== '') throw new Unsupported()
+    if (c.iterVar2 !== '') throw UNSUPPORTED
     const range = this.compile(c.iterRange)
     const init = this.compile(c.accuInit)
     const iterSlot = this.frame.push(undefined) - 1
@@ -276,7 +279,7 @@ class FastCompiler {
 
   private call(fn: string, target: Expr | undefined, args: readonly Expr[]): Node {
     if (target !== undefined) {
-      if (args.length !== 1) throw new Unsupported()
+      if (args.length !== 1) throw UNSUPPORTED
       return this.method(fn, this.compile(target), this.compile(args[0]))
     }
     if (fn === 'matches' && args.length === 2) {
@@ -317,15 +320,15 @@ class FastCompiler {
           return cond ? b!(ctx) : c!(ctx)
         }
       default:
-        throw new Unsupported()
+        throw UNSUPPORTED
     }
   }
 
   private inSet(args: readonly Expr[]): Node {
     const index = args[1]?.exprKind
-    if (index?.case !== 'constExpr' || index.value.constantKind.case !== 'int64Value') throw new Unsupported()
+    if (index?.case !== 'constExpr' || index.value.constantKind.case !== 'int64Value') throw UNSUPPORTED
     const set = this.env.sets[Number(index.value.constantKind.value)]
-    if (set === undefined) throw new Unsupported()
+    if (set === undefined) throw UNSUPPORTED
     const x = this.compile(args[0])
     return (ctx) => {
       const v = x(ctx)
@@ -353,7 +356,7 @@ class FastCompiler {
   private method(fn: string, target: Node, arg: Node): Node {
     const op = STRING_METHODS[fn]
     if (op === undefined) {
-      if (fn !== 'matches') throw new Unsupported()
+      if (fn !== 'matches') throw UNSUPPORTED
       const regex = this.env.regex
       return binaryString(target, arg, (s, p) => {
         try {
@@ -411,7 +414,7 @@ export function compileFast(expr: Expr, env: FastPathEnvironment): FastProgram |
   try {
     node = compiler.compile(expr)
   } catch (err) {
-    if (err instanceof Unsupported) return undefined
+    if (err === UNSUPPORTED) return undefined
     throw err
   }
   const { budget, frame } = compiler
