@@ -63,6 +63,43 @@ export interface DecisionEvent {
   readonly shadow: readonly ShadowRecord[] | undefined
 }
 
+const NO_INPUT: DecisionEvent['input'] = Object.freeze({
+  method: undefined,
+  path: undefined,
+  host: undefined,
+  principal: undefined,
+  subject: undefined,
+  mcpMethod: undefined,
+  mcpTool: undefined,
+})
+
+/**
+ * The event of decision `d`, which took `durationMs` and is logged as `id`. Hosts that answer
+ * without the engine (a timeout, an overload) record their own denials with it too.
+ */
+export function decisionEvent(
+  d: Decision,
+  id: string,
+  policy: string,
+  durationMs: number,
+  input: DecisionEvent['input'] = NO_INPUT,
+): DecisionEvent {
+  return {
+    id,
+    time: isoTime(Date.now() - durationMs),
+    policy,
+    allowed: d.allowed,
+    status: d.status,
+    code: d.code,
+    detailCode: d.detailCode,
+    rule: d.rule,
+    reason: d.reason,
+    durationMs,
+    input,
+    shadow: d.shadow,
+  }
+}
+
 export interface EngineOptions {
   /** Rule engines beyond the built-in `match` (CEL, Rego, MCP rules, ...). */
   readonly evaluators?: readonly Evaluator[]
@@ -624,18 +661,8 @@ class PolicyEngine implements Engine {
   private emit(run: Run, d: Decision, started: number): void {
     try {
       const i = run.ctx?.input
-      this.onDecision!({
-        id: run.id ?? randomUUID(),
-        time: isoTime(Date.now() - (performance.now() - started)),
-        policy: run.policy.name,
-        allowed: d.allowed,
-        status: d.status,
-        code: d.code,
-        detailCode: d.detailCode,
-        rule: d.rule,
-        reason: d.reason,
-        durationMs: performance.now() - started,
-        input: {
+      this.onDecision!(
+        decisionEvent(d, run.id ?? randomUUID(), run.policy.name, performance.now() - started, {
           method: i?.method,
           path: i?.path,
           host: i?.host,
@@ -643,9 +670,8 @@ class PolicyEngine implements Engine {
           subject: d.identity?.subject,
           mcpMethod: run.ctx?.mcp?.method,
           mcpTool: run.ctx?.mcp?.tool?.name,
-        },
-        shadow: d.shadow,
-      })
+        }),
+      )
     } catch {
       // A failing listener must not change the decision.
     }

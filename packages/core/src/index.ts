@@ -42,6 +42,7 @@ export {
   createEngine,
   type DecideOptions,
   type DecisionEvent,
+  decisionEvent,
   type Engine,
   type EngineOptions,
 } from './engine.js'

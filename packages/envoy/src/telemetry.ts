@@ -4,7 +4,7 @@
  * the one sent to Envoy in `dynamic_metadata`).
  */
 import { randomUUID } from 'node:crypto'
-import { type Decision, type DecisionEvent, isoTime } from '@verdict/core'
+import { type Decision, type DecisionEvent, decisionEvent, isoTime } from '@verdict/core'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** `json`: one JSON object per line; `text`: one readable line per record, for terminals. */
@@ -40,15 +40,6 @@ export interface Telemetry {
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void
   /** Gauge of requests being decided right now. */
   readonly inflight: Gauge
-}
-
-/** What a log line and the metrics need of a decision event (host decisions build one too). */
-type DecisionRecord = Pick<
-  DecisionEvent,
-  'id' | 'time' | 'policy' | 'allowed' | 'status' | 'code' | 'rule' | 'reason' | 'durationMs'
-> & {
-  readonly detailCode?: string | undefined
-  readonly input?: Partial<DecisionEvent['input']>
 }
 
 const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
@@ -125,7 +116,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     }
   }
 
-  const record = (e: DecisionRecord): void => {
+  const record = (e: DecisionEvent): void => {
     const result = e.allowed ? 'allow' : 'deny'
     decisions.inc({ result, code: e.code, rule: e.rule ?? '' })
     latency.observe({ result }, e.durationMs / 1000)
@@ -142,10 +133,10 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       rule: e.rule,
       reason: e.reason,
       duration_ms: Math.round(e.durationMs * 1000) / 1000,
-      method: e.input?.method,
-      subject: e.input?.subject,
-      mcp_method: e.input?.mcpMethod,
-      mcp_tool: e.input?.mcpTool,
+      method: e.input.method,
+      subject: e.input.subject,
+      mcp_method: e.input.mcpMethod,
+      mcp_tool: e.input.mcpTool,
     })
   }
 
@@ -171,18 +162,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     hostDecision(d, durationMs, policy) {
       const id = randomUUID()
-      record({
-        id,
-        time: isoTime(Date.now() - durationMs),
-        policy,
-        allowed: d.allowed,
-        status: d.status,
-        code: d.code,
-        detailCode: d.detailCode,
-        rule: d.rule,
-        reason: d.reason,
-        durationMs,
-      })
+      record(decisionEvent(d, id, policy, durationMs))
       return id
     },
     policyReloaded(r) {
