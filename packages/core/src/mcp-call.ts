@@ -44,39 +44,23 @@ function metadataCall(input: CheckInput): Obj | undefined {
   return undefined
 }
 
-/** Keys whose duplicates (exact or differing only in case) are a smuggling vector. */
+/**
+ * Keys whose duplicates (exact or differing only in case) are a smuggling vector; each has the bit
+ * `1 << index` in the per-object mask of keys seen.
+ */
 const GUARDED = ['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri']
-/** Each guarded key's bit in the per-object mask of keys seen. */
-const GUARDED_BIT = new Map(GUARDED.map((k, i) => [k, 1 << i]))
-/**
- * Their lengths. Every character that folds to an ASCII letter (the letters, the long s, the
- * Kelvin sign) is one UTF-16 unit, so a key that folds to a guarded key has its length: keys of
- * other lengths are not folded at all.
- */
-const GUARDED_LENGTHS = new Set(GUARDED.map((k) => k.length))
-const GUARDED_MIN = Math.min(...GUARDED_LENGTHS)
-/** The longest raw spelling of a guarded key: every character escaped as `\uXXXX`. */
-const GUARDED_MAX_RAW = 6 * Math.max(...GUARDED_LENGTHS)
-
-/**
- * Case folding as lenient JSON decoders apply it (Go's encoding/json matches field names with
- * Unicode simple folding, where `ſ` (U+017F) folds to `s` and the Kelvin sign to `k`).
- */
-function fold(key: string): string {
-  const lower = key.toLowerCase()
-  return lower.indexOf('\u017f') === -1 ? lower : lower.replace(/\u017f/g, 's')
+/** The keys that make an object JSON-RPC (see `isRpcObject`). */
+const RPC_KEY_BITS = (1 << GUARDED.indexOf('jsonrpc')) | (1 << GUARDED.indexOf('method'))
+/** Guarded keys by length, with their bits. */
+const GUARDED_BY_LENGTH: Array<Array<readonly [string, number]> | undefined> = []
+for (const [i, k] of GUARDED.entries()) {
+  const same = GUARDED_BY_LENGTH[k.length] ?? []
+  same.push([k, 1 << i])
+  GUARDED_BY_LENGTH[k.length] = same
 }
-
-/** Guarded keys by length, with their bits, for comparing a key in place. */
-const GUARDED_BY_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, number]> | undefined> = (() => {
-  const out: Array<Array<readonly [string, number]>> = []
-  for (const [k, bit] of GUARDED_BIT) {
-    const same = out[k.length] ?? []
-    same.push([k, bit])
-    out[k.length] = same
-  }
-  return out
-})()
+const GUARDED_MIN = Math.min(...GUARDED.map((k) => k.length))
+/** The longest raw spelling of a guarded key: every character escaped as `\uXXXX`. */
+const GUARDED_MAX_RAW = 6 * Math.max(...GUARDED.map((k) => k.length))
 
 function hasBackslash(text: string, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (text.charCodeAt(i) === 92) return true
@@ -84,11 +68,13 @@ function hasBackslash(text: string, start: number, end: number): boolean {
 }
 
 /**
- * The bit of the guarded key that `text[start, end)` (no escapes) folds to, or 0: `fold` without
- * slicing. Only A-Z and the Kelvin sign lower-case to ASCII letters (checked over all of Unicode
- * in mcp-call.test.ts), and the long s folds to `s`.
+ * The bit of the guarded key that `text[start, end)` (unescaped) is a case variant of, or 0, with
+ * the folding lenient JSON decoders apply (Go's encoding/json matches field names with Unicode
+ * simple folding: the long s `ſ` folds to `s`, the Kelvin sign to `k`). Only A-Z and the Kelvin
+ * sign lower-case to ASCII letters (checked over all of Unicode in mcp-call.test.ts), and each is
+ * one UTF-16 unit, so a variant has its key's length. Compared in place: nothing is sliced.
  */
-function guardedBitAt(text: string, start: number, end: number): number {
+function guardedBit(text: string, start = 0, end = text.length): number {
   const candidates = GUARDED_BY_LENGTH[end - start]
   if (candidates === undefined) return 0
   next: for (const [key, bit] of candidates) {
@@ -150,7 +136,7 @@ function scanJson(text: string, maxDepth: number): JsonScan {
       if (expectKey && depth >= 0 && stack[depth] !== -1 && raw >= GUARDED_MIN && raw <= GUARDED_MAX_RAW) {
         let bit = 0
         let key: string | undefined
-        if (!hasBackslash(text, i + 1, j)) bit = guardedBitAt(text, i + 1, j)
+        if (!hasBackslash(text, i + 1, j)) bit = guardedBit(text, i + 1, j)
         else {
           // Escapes: decode, then fold as a decoder would.
           key = text.slice(i + 1, j)
@@ -159,7 +145,7 @@ function scanJson(text: string, maxDepth: number): JsonScan {
           } catch {
             duplicate ??= key
           }
-          bit = GUARDED_LENGTHS.has(key.length) ? (GUARDED_BIT.get(fold(key)) ?? 0) : 0
+          bit = guardedBit(key)
         }
         if (bit !== 0) {
           const seen = stack[depth]!
@@ -267,10 +253,7 @@ function looksLikeJsonRpc(input: CheckInput, settings: McpSettings, meta: Obj | 
 /** An object with a `jsonrpc` or `method` key in any case variant. */
 function isRpcObject(v: unknown): boolean {
   if (!isObject(v)) return false
-  for (const k of Object.keys(v)) {
-    const f = fold(k)
-    if (f === 'jsonrpc' || f === 'method') return true
-  }
+  for (const k of Object.keys(v)) if ((guardedBit(k) & RPC_KEY_BITS) !== 0) return true
   return false
 }
 
