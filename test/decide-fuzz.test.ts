@@ -5,6 +5,7 @@
  */
 import { createCelEvaluator } from '@verdict/cel-adapter'
 import { createEngine, type Decision, type Engine } from '@verdict/core'
+import { createSeededRandom } from '@verdict/core/testing'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 
 const POLICY = {
@@ -33,16 +34,7 @@ const POLICY = {
   ],
 }
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
-
-const rnd = prng(2026)
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+const { next: rnd, pick } = createSeededRandom(2026)
 const maybe = (p: number) => rnd() < p
 
 /** Mostly well-formed choices, sometimes a hostile one. */

@@ -1,6 +1,7 @@
 // The fast path must give @bufbuild/cel's answer whenever it answers at all: every expression of a
 // generated corpus is run both ways on several requests, and the answers compared.
 import { type CheckInput, type McpCall, normalizeInput, type RequestContext } from '@verdict/core'
+import { createSeededRandom } from '@verdict/core/testing'
 import { describe, expect, test } from 'vitest'
 import { compileCel, createCelEnvironment } from './compile-cel.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
@@ -156,15 +157,6 @@ const UNARY = [
   (a: string) => `${a}.exists(request, request == "admin" || has(request.method))`,
 ]
 
-/** A deterministic PRNG, so a failure names an expression that can be run again. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
-
 function corpus(): string[] {
   const out: string[] = []
   for (const a of ATOMS) {
@@ -172,8 +164,8 @@ function corpus(): string[] {
     for (const b of ATOMS) for (const op of BINARY) out.push(op(a, b))
   }
   // Compositions two levels deep.
-  const rnd = prng(42)
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+  // Seeded, so a failure names an expression that can be run again.
+  const { next: rnd, pick } = createSeededRandom(42)
   const leaf = () => pick(BINARY)(pick(ATOMS), pick(ATOMS))
   for (let i = 0; i < 1500; i++) {
     const l = rnd() < 0.3 ? pick(UNARY)(pick(ATOMS)) : leaf()

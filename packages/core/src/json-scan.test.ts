@@ -2,6 +2,7 @@
 // walk that decodes every key with JSON.parse and folds it, object by object.
 import { describe, expect, test } from 'vitest'
 import { findDuplicateGuardedKey } from './mcp-call.js'
+import { createSeededRandom } from './testing/random.js'
 
 const GUARDED = new Set(['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri'])
 
@@ -68,18 +69,9 @@ function oracle(text: string): string | undefined {
   return found
 }
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
-
 describe('smuggling scan vs an oracle', () => {
   test('agrees on 20,000 generated documents with escapes, case variants and long strings', () => {
-    const rnd = prng(7)
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+    const { next: rnd, pick } = createSeededRandom(7)
     const escapeChars = (s: string) =>
       [...s].map((ch) => (rnd() < 0.2 ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}` : ch)).join('')
     // Strings of many lengths, with escaped quotes and backslashes anywhere.

@@ -25,4 +25,5 @@ export {
 } from './inputs.js'
 export { createTestIssuer, type TestIssuer, type TestIssuerOptions } from './issuer.js'
 export { type DenyExpectation, verdictMatchers } from './matchers.js'
+export { createSeededRandom, type SeededRandom } from './random.js'
 export { describeCaseFile } from './vitest-suite.js'
