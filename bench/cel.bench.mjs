@@ -10,7 +10,8 @@ import { createEngine } from '@verdict/core'
 import { evaluate as celJsEvaluate, parse as celJsParse } from 'cel-js'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { compare, fmtNs, table } from './harness.mjs'
-import { captureContext as capture, freshDecision } from './lib/context-capture.mjs'
+import { captureContext as capture, compileProgram, freshDecision } from './lib/context-capture.mjs'
+import { STREAMABLE_HTTP_HEADERS } from './lib/reference-policy.mjs'
 
 const EXPRESSIONS = [
   'jwt.sub == "alice"',
@@ -60,21 +61,11 @@ function toolCall(extraArgs = {}) {
     host: 'mcp.internal',
     scheme: 'https',
     headers: {
-      host: 'mcp.internal',
+      ...STREAMABLE_HTTP_HEADERS,
       authorization: `Bearer ${token}`,
-      accept: 'application/json, text/event-stream',
-      'accept-encoding': 'gzip, deflate',
-      'content-type': 'application/json',
-      'mcp-protocol-version': '2025-06-18',
-      'mcp-session-id': '3f1c2d9e-5b7a-4c1e-9d2f-8a6b4c3e2f10',
+      // Expression 5 matches `^curl/`.
       'user-agent': 'curl/8.5.0',
       'x-ext-authz': 'allow',
-      'x-request-id': '11111111-2222-3333-4444-555555555555',
-      'x-forwarded-for': '203.0.113.7',
-      'x-forwarded-proto': 'https',
-      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-      'x-tenant': 'acme',
-      'x-envoy-expected-rq-timeout-ms': '15000',
     },
     body: JSON.stringify({
       jsonrpc: '2.0',
@@ -106,18 +97,7 @@ function plainActivation(c) {
 const evaluator = createCelEvaluator()
 /** The same adapter with every expression on @bufbuild/cel (no direct evaluation). */
 const engineOnly = createCelEvaluator({ fastPath: false })
-const site = {
-  ruleId: 'bench',
-  path: '/rules/0/cel',
-  resources: { read: async () => new Uint8Array() },
-  document: {},
-}
-
-function adapterProgram(expr, ev = evaluator) {
-  const r = ev.compile(expr, site)
-  if (!r.ok) throw new Error(JSON.stringify(r.problems))
-  return r.program
-}
+const adapterProgram = (expr, ev = evaluator) => compileProgram(ev, expr)
 
 const bufEnv = celEnv()
 const bufProgram = (expr) => plan(bufEnv, bufParse(expr))
@@ -264,7 +244,7 @@ async function loading(report) {
   }
   times.sort((a, b) => a - b)
   const t0 = process.hrtime.bigint()
-  for (const r of rules) evaluator.compile(r.cel, site)
+  for (const r of rules) compileProgram(evaluator, r.cel)
   const compileOnly = Number(process.hrtime.bigint() - t0)
   const reuse = createCelEvaluator()
   await createEngine({ rules }, { evaluators: [reuse] })

@@ -1,5 +1,6 @@
-// A RequestContext captured from a real decision, and fresh per-decision copies of it, for
-// benchmarks that time rule programs alone (cel.bench.mjs, the reference suite).
+// A RequestContext captured from a real decision, fresh per-decision copies of it, and rule
+// programs compiled outside an engine, for benchmarks that time rule programs alone (cel.bench.mjs,
+// the reference suite).
 import { createEngine } from '@verdict/core'
 
 /**
@@ -68,3 +69,18 @@ class FreshDecision {
 }
 
 export const freshDecision = (c) => new FreshDecision(c)
+
+/** Where a bench rule body sits, for `evaluator.compile`. */
+const SITE = {
+  ruleId: 'bench',
+  path: '/rules/0/cel',
+  resources: { read: async () => new Uint8Array() },
+  document: {},
+}
+
+/** The program `evaluator` compiles from `config` (a rule body); throws on any problem. */
+export function compileProgram(evaluator, config) {
+  const r = evaluator.compile(config, SITE)
+  if (!r.ok) throw new Error(JSON.stringify(r.problems))
+  return r.program
+}

@@ -77,6 +77,23 @@ export function mcpPolicy(issuers, { tools = TOOLS, repos = REPOS, maxBodyBytes 
   }
 }
 
+/** The headers of a Streamable HTTP POST through a proxy, credentials and `x-ext-authz` aside. */
+export const STREAMABLE_HTTP_HEADERS = Object.freeze({
+  host: 'mcp.internal',
+  accept: 'application/json, text/event-stream',
+  'accept-encoding': 'gzip, deflate',
+  'content-type': 'application/json',
+  'mcp-protocol-version': '2025-06-18',
+  'mcp-session-id': '3f1c2d9e-5b7a-4c1e-9d2f-8a6b4c3e2f10',
+  'user-agent': 'bench-client/1.0',
+  'x-request-id': '11111111-2222-3333-4444-555555555555',
+  'x-forwarded-for': '203.0.113.7',
+  'x-forwarded-proto': 'https',
+  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  'x-tenant': 'acme',
+  'x-envoy-expected-rq-timeout-ms': '15000',
+})
+
 /**
  * A Streamable HTTP tools/call with 15 headers. `ext: null` leaves the header out,
  * `token: undefined` the Authorization header; `padBytes` grows the body to about that size.
@@ -88,21 +105,7 @@ export function toolCall({ token, ext = 'allow', tool = TOOLS[2], args, padBytes
     msg.params.arguments.padding = ''
     msg.params.arguments.padding = 'x'.repeat(Math.max(0, padBytes - JSON.stringify(msg).length))
   }
-  const headers = {
-    host: 'mcp.internal',
-    accept: 'application/json, text/event-stream',
-    'accept-encoding': 'gzip, deflate',
-    'content-type': 'application/json',
-    'mcp-protocol-version': '2025-06-18',
-    'mcp-session-id': '3f1c2d9e-5b7a-4c1e-9d2f-8a6b4c3e2f10',
-    'user-agent': 'bench-client/1.0',
-    'x-request-id': '11111111-2222-3333-4444-555555555555',
-    'x-forwarded-for': '203.0.113.7',
-    'x-forwarded-proto': 'https',
-    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-    'x-tenant': 'acme',
-    'x-envoy-expected-rq-timeout-ms': '15000',
-  }
+  const headers = { ...STREAMABLE_HTTP_HEADERS }
   if (token !== undefined) headers.authorization = `Bearer ${token}`
   if (ext !== null) headers['x-ext-authz'] = ext
   return {

@@ -16,7 +16,7 @@ import { createCelEvaluator } from '@verdict/cel-adapter'
 import { normalizeInput } from '@verdict/core'
 import { newEnforcer, newModelFromString } from 'casbin'
 import { compare, fmtNs, table } from '../harness.mjs'
-import { captureContext, freshDecision } from './context-capture.mjs'
+import { captureContext, compileProgram, freshDecision } from './context-capture.mjs'
 import { optionalImport, versionOf } from './packages.mjs'
 import {
   celPolicy,
@@ -47,19 +47,8 @@ const RULES = "verdict's two CEL rules · engine only"
  */
 async function rulesOnly(issuer, cases) {
   const cel = createCelEvaluator()
-  const site = {
-    ruleId: 'r',
-    path: '/rules/0/cel',
-    resources: { read: async () => new Uint8Array() },
-    document: {},
-  }
-  const compile = (expr) => {
-    const r = cel.compile(expr, site)
-    if (!r.ok) throw new Error(JSON.stringify(r.problems))
-    return r.program
-  }
-  const header = compile(HEADER_EXPR)
-  const tools = compile(toolExpr())
+  const header = compileProgram(cel, HEADER_EXPR)
+  const tools = compileProgram(cel, toolExpr())
   const run = (ctx) => {
     const f = freshDecision(ctx)
     return header.evaluate(f).value === true && tools.evaluate(f).value === true
