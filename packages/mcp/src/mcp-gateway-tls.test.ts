@@ -13,6 +13,7 @@ import { createMcpGateway, type McpGateway, type McpGatewayOptions } from './mcp
 import {
   AGENT_A,
   AGENT_B,
+  AGENTS_POLICY,
   closeServer,
   createWikiServer,
   listen,
@@ -33,18 +34,6 @@ const twoUris = identity('two-uris')
 /** From the CA; URI SAN `<AGENT_B>,x` (Node prints it JSON-quoted). */
 const commaUri = identity('comma-uri')
 type Identity = typeof agentA
-
-const policy = {
-  mcp: { denial: 'hidden' },
-  rules: [
-    {
-      id: 'a',
-      action: 'allow',
-      mcp: { source: { spiffe: AGENT_A }, tools: ['read_wiki_structure'], baseProtocol: 'MATCH' },
-    },
-    { id: 'b', action: 'allow', mcp: { source: { spiffe: AGENT_B }, baseProtocol: 'MATCH' } },
-  ],
-}
 
 let engine: Engine
 let upstream: HttpServer
@@ -176,7 +165,7 @@ async function callIn(
 }
 
 beforeAll(async () => {
-  engine = await createEngine(policy, { evaluators: [createMcpEvaluator()] })
+  engine = await createEngine(AGENTS_POLICY, { evaluators: [createMcpEvaluator()] })
   upstream = serveSessions(createWikiServer, { json: true })
   upstreamUrl = `${await listen(upstream)}/mcp`
 })

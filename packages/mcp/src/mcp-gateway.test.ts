@@ -6,6 +6,7 @@ import { createMcpGateway, type McpGateway } from './mcp-gateway.js'
 import {
   AGENT_A,
   AGENT_B,
+  AGENTS_POLICY,
   callTool,
   closeServer,
   connectAs,
@@ -13,18 +14,6 @@ import {
   listen,
   serveSessions,
 } from './testing/mcp-peers.js'
-
-const policy = {
-  mcp: { denial: 'hidden' },
-  rules: [
-    {
-      id: 'a',
-      action: 'allow',
-      mcp: { source: { spiffe: AGENT_A }, tools: ['read_wiki_structure'], baseProtocol: 'MATCH' },
-    },
-    { id: 'b', action: 'allow', mcp: { source: { spiffe: AGENT_B }, baseProtocol: 'MATCH' } },
-  ],
-}
 
 let engine: Engine
 let upstream: HttpServer
@@ -54,7 +43,7 @@ const init = {
 const ACCEPT = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' }
 
 beforeAll(async () => {
-  engine = await createEngine(policy, { evaluators: [createMcpEvaluator()] })
+  engine = await createEngine(AGENTS_POLICY, { evaluators: [createMcpEvaluator()] })
   upstream = serveSessions(createWikiServer, { json: true })
   upstreamUrl = `${await listen(upstream)}/mcp`
 })

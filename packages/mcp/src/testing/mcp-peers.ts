@@ -19,6 +19,22 @@ import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprot
 export const AGENT_A = 'spiffe://cluster.local/ns/agents/sa/agent-a'
 export const AGENT_B = 'spiffe://cluster.local/ns/agents/sa/agent-b'
 
+/**
+ * The gateway tests' policy: agent A may call only `read_wiki_structure`, agent B anything; base
+ * protocol is allowed to both; denials look like unknown tools (`hidden`).
+ */
+export const AGENTS_POLICY = {
+  mcp: { denial: 'hidden' },
+  rules: [
+    {
+      id: 'a',
+      action: 'allow',
+      mcp: { source: { spiffe: AGENT_A }, tools: ['read_wiki_structure'], baseProtocol: 'MATCH' },
+    },
+    { id: 'b', action: 'allow', mcp: { source: { spiffe: AGENT_B }, baseProtocol: 'MATCH' } },
+  ],
+}
+
 /** Listen on an ephemeral loopback port; resolves with the base URL. */
 export function listen(server: HttpServer): Promise<string> {
   return new Promise((resolve, reject) => {
