@@ -158,6 +158,25 @@ describe('input dialects', () => {
     expect(i.headers['x-a']).toBe('1,2')
   })
 
+  test('a header the fast path gives up on midway: the general path starts over', () => {
+    // The first entries are copied by the fast path before the upper-case name sends it back.
+    const i = ok({ path: '/', headers: { 'x-a': '1', host: 'h', 'X-A': '2', b: '3' } })
+    expect({ ...i.headers }).toEqual({ 'x-a': '1,2', host: 'h', b: '3' })
+    expect(i.headerCount).toBe(3)
+  })
+
+  test('names already seen valid do not let invalid ones through', () => {
+    // Fill the set of known names past its bound, with short and long names.
+    for (let n = 0; n < 3000; n++)
+      ok({ path: '/', headers: { [`x-${n}`]: 'v', ['y'.repeat(70 + (n % 5))]: 'v' } })
+    for (const name of ['x 1', 'x-1\r', 'X-1 ', '', ':', 'x-1\u0000', 'é']) {
+      const d = rejected({ path: '/', headers: { 'x-1': 'a', [name]: 'b' } })
+      expect(d.status).toBe(400)
+    }
+    // A seen name in upper case is still lower-cased and joined.
+    expect(ok({ path: '/', headers: { 'x-1': 'a', 'X-1': 'b' } }).headers['x-1']).toBe('a,b')
+  })
+
   test('partial body header marks the body truncated', () => {
     const i = ok({ path: '/', headers: { 'x-envoy-auth-partial-body': 'true' }, body: 'abc' })
     expect(i.bodyTruncated).toBe(true)

@@ -131,6 +131,11 @@ export function nullMap<T>(): Record<string, T> {
   return new NullProto() as Record<string, T>
 }
 
+// Shared empty maps for the parts most requests lack; frozen, so nothing can fill them in.
+const EMPTY_STRINGS: Readonly<Record<string, string>> = Object.freeze(nullMap<string>())
+const EMPTY_JSON: Readonly<Record<string, unknown>> = Object.freeze(nullMap<unknown>())
+const EMPTY_QUERY: Readonly<Record<string, readonly string[]>> = Object.freeze(nullMap<string[]>())
+
 /** Raised inside normalization; turned into a Decision at the boundary, never escapes. */
 class InputProblem {
   constructor(readonly decision: Decision) {}
@@ -170,9 +175,9 @@ function optString(v: unknown, at: string): string | undefined {
   return v
 }
 
-function stringMap(v: unknown, at: string): Record<string, string> {
+function stringMap(v: unknown, at: string): Readonly<Record<string, string>> {
+  if (v === undefined || v === null) return EMPTY_STRINGS
   const out = nullMap<string>()
-  if (v === undefined || v === null) return out
   if (!isObject(v)) bad(at, 'must be an object of strings')
   for (const k of Object.keys(v)) {
     const s = v[k]
@@ -183,9 +188,9 @@ function stringMap(v: unknown, at: string): Record<string, string> {
 }
 
 /** Filter metadata: namespace -> JSON object. Kept by reference (it is plain JSON already). */
-function jsonObjectMap(v: unknown, at: string): Record<string, unknown> {
+function jsonObjectMap(v: unknown, at: string): Readonly<Record<string, unknown>> {
+  if (v === undefined || v === null) return EMPTY_JSON
   const out = nullMap<unknown>()
-  if (v === undefined || v === null) return out
   if (!isObject(v)) bad(at, 'must be an object')
   for (const k of Object.keys(v)) {
     const s = v[k]
@@ -256,15 +261,29 @@ function addHeader(
  * since the names are distinct). Returns false, having changed nothing, when any entry needs the
  * general path.
  */
+/**
+ * Names already seen to be lower-case tokens. Property keys are interned strings with their hash
+ * kept, so a lookup costs less than re-reading the characters. Bounded: past the bound, names are
+ * checked every time, and so are names longer than 64 characters (the set stays small).
+ */
+const CANONICAL_NAMES = new Set<string>()
+const MAX_CANONICAL_NAMES = 2048
+
 function copyIfCanonical(acc: HeaderAcc, headers: Obj, keys: string[], o: ResolvedInputOptions): boolean {
   let bytes = 0
-  for (const k of keys) {
+  const map = acc.map
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
     const v = headers[k]
-    if (typeof v !== 'string' || headerName(k) !== k || hasControlChar(v)) return false
+    if (typeof v !== 'string' || hasControlChar(v)) return false
+    if (!CANONICAL_NAMES.has(k)) {
+      if (headerName(k) !== k) return false
+      if (CANONICAL_NAMES.size < MAX_CANONICAL_NAMES && k.length <= 64) CANONICAL_NAMES.add(k)
+    }
     bytes += k.length + v.length
+    map[k] = v
   }
   if (bytes > o.maxHeaderBytes) return false
-  Object.assign(acc.map, headers)
   acc.count = keys.length
   acc.bytes = bytes
   return true
@@ -276,13 +295,15 @@ function normalizeHeaders(
   at: string,
   o: ResolvedInputOptions,
 ): HeaderAcc {
-  const acc: HeaderAcc = { map: nullMap<string>(), count: 0, bytes: 0 }
+  let acc: HeaderAcc = { map: nullMap<string>(), count: 0, bytes: 0 }
   if (headers !== undefined && headers !== null) {
     if (!isObject(headers)) bad(at, 'must be an object')
     const keys = Object.keys(headers)
     if (keys.length > o.maxHeaders)
       throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
-    if (copyIfCanonical(acc, headers, keys, o)) keys.length = 0
+    // The fast path may have copied part of the headers before giving up: start again.
+    if (!copyIfCanonical(acc, headers, keys, o)) acc = { map: nullMap<string>(), count: 0, bytes: 0 }
+    else keys.length = 0
     for (const k of keys) {
       const v = headers[k]
       if (typeof v === 'string') addHeader(acc, k, v, at, o)
@@ -361,7 +382,7 @@ const MAYBE_AMBIGUOUS = /\/\/|\/\.|\/%2e|%2f|%5c|\\|%00|\0/i
 interface SplitPath {
   readonly path: string
   readonly rawQuery: string
-  readonly query: Record<string, string[]>
+  readonly query: Readonly<Record<string, readonly string[]>>
 }
 
 /**
@@ -403,17 +424,16 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
     }
   }
   const path = percentDecode(rawPathPart, 'path')
+  if (rawQuery.length === 0) return { path, rawQuery, query: EMPTY_QUERY }
   const query = nullMap<string[]>()
-  if (rawQuery.length > 0) {
-    for (const part of rawQuery.split('&')) {
-      if (part === '') continue
-      const eq = part.indexOf('=')
-      const k = decodeQueryPart(eq === -1 ? part : part.slice(0, eq))
-      const v = eq === -1 ? '' : decodeQueryPart(part.slice(eq + 1))
-      const list = query[k]
-      if (list === undefined) query[k] = [v]
-      else list.push(v)
-    }
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const k = decodeQueryPart(eq === -1 ? part : part.slice(0, eq))
+    const v = eq === -1 ? '' : decodeQueryPart(part.slice(eq + 1))
+    const list = query[k]
+    if (list === undefined) query[k] = [v]
+    else list.push(v)
   }
   return { path, rawQuery, query }
 }
@@ -469,11 +489,9 @@ function parseSpiffeUncached(principal: string): SpiffeId | undefined {
   return { id: principal, trustDomain, path }
 }
 
-const EMPTY_STRINGS: Readonly<Record<string, string>> = Object.freeze(nullMap<string>())
-
 function peerFromCheckRequest(v: unknown, at: string): PeerInfo {
   const p = optObject(v, at)
-  if (p === undefined) return emptyPeer()
+  if (p === undefined) return EMPTY_PEER
   let address: string | undefined
   let port: number | undefined
   const addr = optObject(p.address, `${at}.address`)
@@ -507,17 +525,16 @@ function peerFromCheckRequest(v: unknown, at: string): PeerInfo {
   }
 }
 
-function emptyPeer(): PeerInfo {
-  return {
-    address: undefined,
-    port: undefined,
-    service: undefined,
-    principal: undefined,
-    certificate: undefined,
-    labels: EMPTY_STRINGS,
-    spiffe: undefined,
-  }
-}
+/** The peer of a request that names none (shared: frozen). */
+const EMPTY_PEER: PeerInfo = Object.freeze({
+  address: undefined,
+  port: undefined,
+  service: undefined,
+  principal: undefined,
+  certificate: undefined,
+  labels: EMPTY_STRINGS,
+  spiffe: undefined,
+})
 
 function bodyFrom(body: unknown, rawBody: unknown, at: string, o: ResolvedInputOptions): string | undefined {
   let text: string | undefined
@@ -615,7 +632,7 @@ function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
 
 function plainPeer(v: unknown, at: string): PeerInfo {
   const p = optObject(v, at)
-  if (p === undefined) return emptyPeer()
+  if (p === undefined) return EMPTY_PEER
   const port = p.port
   if (
     port !== undefined &&

@@ -17,6 +17,7 @@ import {
   NO_REMOVAL,
   type Removal,
   type SearchLocation,
+  searchLocation,
 } from './token-location.js'
 import {
   checkClaims,
@@ -142,7 +143,7 @@ export class JwtAuthenticator implements Authenticator {
       this.byIssuer.set(p.config.issuer, p)
       if (!seen.has(p.locationKey)) {
         seen.add(p.locationKey)
-        this.locations.push({ location: p.config.location, key: p.locationKey })
+        this.locations.push(searchLocation(p.config.location))
       }
     }
     this.maxTokenBytes = Math.max(...providers.map((p) => p.config.maxTokenBytes))

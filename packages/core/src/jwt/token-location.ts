@@ -18,6 +18,17 @@ export interface FoundToken {
 export interface SearchLocation {
   readonly location: TokenLocation
   readonly key: string
+  /** Header locations: the prefix trimmed at its end and lower-cased. */
+  readonly prefix: string
+  /** Header locations: the prefix ended in whitespace, so the token must be separated from it. */
+  readonly needsSpace: boolean
+}
+
+/** The search entry for `location`. */
+export function searchLocation(location: TokenLocation): SearchLocation {
+  const raw = location.kind === 'header' ? location.prefix : ''
+  const prefix = raw.trimEnd().toLowerCase()
+  return { location, key: locationKey(location), prefix, needsSpace: prefix.length < raw.length }
 }
 
 export type Extraction =
@@ -32,11 +43,20 @@ export function locationKey(l: TokenLocation): string {
 
 const WS = /^[ \t]/
 
+/** `s` starts with `lower` (lower-case) in any case; compared in place. */
+function startsWithFolded(s: string, lower: string): boolean {
+  if (s.length < lower.length) return false
+  for (let i = 0; i < lower.length; i++) {
+    const c = s.charCodeAt(i)
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false
+  }
+  return true
+}
+
 /** Tokens in a header value. Repeated headers arrive joined with `,`, which no JWT contains. */
-function fromHeader(value: string, prefix: string, out: string[]): number {
+function fromHeader(value: string, at: SearchLocation, out: string[]): number {
   const parts = value.indexOf(',') === -1 ? [value] : value.split(',')
-  const p = prefix.trimEnd().toLowerCase()
-  const needsSpace = p.length < prefix.length
+  const p = at.prefix
   let count = 0
   for (const raw of parts) {
     const part = raw.trim()
@@ -45,9 +65,9 @@ function fromHeader(value: string, prefix: string, out: string[]): number {
       count++
       continue
     }
-    if (part.slice(0, p.length).toLowerCase() !== p) continue
+    if (!startsWithFolded(part, p)) continue
     const rest = part.slice(p.length)
-    if (needsSpace && rest !== '' && !WS.test(rest)) continue
+    if (at.needsSpace && rest !== '' && !WS.test(rest)) continue
     out.push(rest.trim())
     count++
   }
@@ -69,12 +89,13 @@ function cookieValues(header: string | undefined, name: string): string[] {
 export function extractToken(input: CheckInput, locations: readonly SearchLocation[]): Extraction {
   let found: FoundToken | undefined
   let total = 0
-  for (const { location: loc, key } of locations) {
+  for (const at of locations) {
+    const { location: loc, key } = at
     const tokens: string[] = []
     let n = 0
     if (loc.kind === 'header') {
       const v = input.headers[loc.name]
-      if (v !== undefined) n = fromHeader(v, loc.prefix, tokens)
+      if (v !== undefined) n = fromHeader(v, at, tokens)
     } else if (loc.kind === 'query') {
       const v = input.query[loc.name]
       if (v !== undefined) for (const t of v) tokens.push(t)
