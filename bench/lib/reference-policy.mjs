@@ -3,7 +3,14 @@
 // an allow-list and whose `repoName` argument is in another. Also the user-side code a person
 // using a general-purpose engine would write around it (token cache, body parsing), so every
 // contender answers from the same raw request.
-import { createEngine } from '@verdict/core'
+import {
+  createEngine,
+  DEFAULT_INPUT_OPTIONS,
+  DEFAULT_MCP_SETTINGS,
+  extractMcp,
+  isDecision,
+  normalizeInput,
+} from '@verdict/core'
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 
 export const ISSUER = 'https://idp.bench.example'
@@ -149,6 +156,20 @@ export async function referenceCases(issuer) {
 }
 
 /**
+ * verdict's input checks alone, as a user of another engine can call them: normalizeInput (header,
+ * path and size checks), then extractMcp (depth limit, smuggling checks). The normalized input and
+ * the tools/call, or undefined when either rejects or the request is not one tools/call.
+ */
+export function inputChecks(req) {
+  const input = normalizeInput(req)
+  if (isDecision(input)) return undefined
+  const m = extractMcp(input, DEFAULT_MCP_SETTINGS, DEFAULT_INPUT_OPTIONS.maxJsonDepth)
+  if (m === undefined || isDecision(m) || m.messages.length !== 1) return undefined
+  const call = m.messages[0].tool
+  return call === undefined ? undefined : { input, call }
+}
+
+/**
  * User-side code around a general-purpose engine. Its facts: verified claims, the headers (and
  * `x-ext-authz` among them), the extracted tools/call.
  */
@@ -203,7 +224,23 @@ export function createUserSide(issuers) {
       return check({ claims, headers: req.headers, ext: req.headers['x-ext-authz'], call })
     }
   }
-  return { claimsOf, callOf, authorizer }
+  /**
+   * The same authorizer behind verdict's own input checks (normalizeInput's header, path and size
+   * checks; extractMcp's depth limit and smuggling checks): what a user of another engine pays to
+   * reject what decide() rejects.
+   */
+  function hardenedAuthorizer(check) {
+    return async (req) => {
+      const checked = inputChecks(req)
+      if (checked === undefined) return false
+      const { input, call } = checked
+      let claims = claimsOf(input.headers.authorization)
+      if (claims instanceof Promise) claims = await claims
+      if (claims === undefined) return false
+      return check({ claims, headers: input.headers, ext: input.headers['x-ext-authz'], call })
+    }
+  }
+  return { claimsOf, callOf, authorizer, hardenedAuthorizer }
 }
 
 /** The same decision by hand, given the facts. */
