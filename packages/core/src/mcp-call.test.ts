@@ -273,6 +273,76 @@ describe('extractMcp: smuggling and hostile bodies', () => {
   })
 })
 
+describe('extractMcp: what lenient servers accept', () => {
+  const exec = call('exec')
+
+  it('a byte order mark before the body does not hide the call (decoders skip it)', () => {
+    expect(messages(extract(post(`\ufeff${exec}`))).messages[0]?.tool?.name).toBe('exec')
+  })
+
+  it.each([
+    ['NaN', exec.replace('"arguments":{}', '"arguments":{"n":NaN}')],
+    ['-Infinity', exec.replace('"arguments":{}', '"arguments":{"n":-Infinity}')],
+    ['a trailing comma', exec.replace('"arguments":{}', '"arguments":{"a":1,}')],
+    ['a comment', exec.replace('{', '{/* c */')],
+    ['a single-quoted string', exec.replace('"exec"', "'exec'")],
+  ])('a JSON-RPC-looking body that JSON.parse refuses (%s) is 400, even in auto mode', (_, body) => {
+    const d = rejected(extract(post(body)))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain('invalid JSON')
+  })
+
+  it('JSON that is not JSON-RPC and invalid JSON without JSON-RPC words stay with the other rules', () => {
+    expect(extract(post('{"model":'))).toBeUndefined()
+    expect(extract(post('{"a":NaN}'))).toBeUndefined()
+  })
+
+  const deep = exec.replace('"arguments":{}', `"arguments":{"d":${'['.repeat(70)}1${']'.repeat(70)}}`)
+  it.each([
+    ['nested too deep, text/plain', deep, { 'content-type': 'text/plain' }],
+    ['nested too deep, a list of types', deep, { 'content-type': 'application/json, text/plain' }],
+    ['invalid JSON, text/plain', exec.replace('{}', '{"n":NaN}'), { 'content-type': 'text/plain' }],
+    ['cut short, text/plain', exec, { 'content-type': 'text/plain', 'x-envoy-auth-partial-body': 'true' }],
+    ['byte order mark, no content type', `\ufeff${exec}`, {}],
+  ])('a body that may be JSON-RPC under a non-JSON content type is 415 (%s)', (_, body, headers) => {
+    const d = rejected(extract(post(body, headers as Record<string, string>)))
+    expect(d.status).toBe(415)
+  })
+
+  it('keys of the arguments that differ only in case are 400, at any depth', () => {
+    const bodies = [
+      call('ask', { repoName: 'ok', RepoName: 'evil' }),
+      call('ask', { opts: { mode: 'a', MODE: 'b' } }),
+      call('ask', { list: [{ x: 1 }, { y: 1, Y: 2 }] }),
+      call('ask', { s: 1, '\u017f': 2 }),
+      call('ask', { k: 1, '\u212a': 2 }),
+      call('ask', { 'caf\u00e9': 1, 'CAF\u00c9': 2 }),
+    ]
+    for (const b of bodies) {
+      const d = rejected(extract(post(b)))
+      expect(d.status, b).toBe(400)
+      expect(d.reason).toContain('differ only in case')
+    }
+    const prompt =
+      '{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"1","A":"2"}}}'
+    expect(rejected(extract(post(prompt))).status).toBe(400)
+    // Distinct keys in any case are fine, and so are equal values under different keys.
+    const fine = call('ask', { repoName: 'a', question: 'b', Nested: { Key: 1, other: { KEY2: 2 } } })
+    expect(messages(extract(post(fine))).messages[0]?.tool?.arguments).toHaveProperty('repoName', 'a')
+  })
+
+  it('case-variant argument keys in filter metadata are 400 too', () => {
+    const m = {
+      jsonrpc: '2.0',
+      method: 'tools/call',
+      id: 1,
+      params: { name: 'ask', arguments: { a: 1, A: 2 } },
+    }
+    const d = rejected(extract(input({ method: 'POST', path: '/mcp', ...meta('mcp_proxy', m) })))
+    expect(d.reason).toContain('differ only in case')
+  })
+})
+
 describe('extractMcp: filter metadata', () => {
   const name = { jsonrpc: '2.0', method: 'tools/call', id: 1, params: { name: 'ask_question' } }
 

@@ -8,7 +8,7 @@
  */
 import type { McpCall } from './context.js'
 import { type Decision, malformed } from './decision.js'
-import { type CheckInput, isJsonContentType, parseJsonLimited } from './input.js'
+import { type CheckInput, isJsonContentType, parseJsonLimited, withoutBom } from './input.js'
 
 /** The `mcp` section of a policy document, as core reads it. */
 export interface McpSettings {
@@ -200,6 +200,47 @@ function responseFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | st
   return { method: MCP_RESPONSE_METHOD, id: id ?? undefined, params: {}, from }
 }
 
+/** A key that may fold to another: an ASCII capital or any non-ASCII character. */
+const FOLDABLE = /[A-Z\u0080-\uffff]/
+/** How deep argument objects are searched for case variants (the body's depth is limited anyway). */
+const MAX_FOLD_DEPTH = 64
+
+/** A key as decoders that match names case-insensitively see it (Go's EqualFold, .NET's web defaults). */
+const folded = (k: string): string => k.toLowerCase().replace(/\u017f/g, 's')
+
+/**
+ * The first key of an object in `v` (`v` itself or nested) that another key of the same object
+ * equals once case-folded: `{"repoName": "ok", "RepoName": "evil"}`. A policy reads the exact key;
+ * a server decoding into a struct case-insensitively takes the last of them.
+ */
+function caseVariantKey(v: unknown, depth: number): string | undefined {
+  if (typeof v !== 'object' || v === null || depth > MAX_FOLD_DEPTH) return undefined
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const k = caseVariantKey(x, depth + 1)
+      if (k !== undefined) return k
+    }
+    return undefined
+  }
+  const o = v as Obj
+  const keys = Object.keys(o)
+  let foldable = false
+  for (const k of keys) {
+    if (!foldable && FOLDABLE.test(k)) foldable = true
+    const nested = caseVariantKey(o[k], depth + 1)
+    if (nested !== undefined) return nested
+  }
+  // Distinct keys that are all already folded cannot collide.
+  if (!foldable || keys.length < 2) return undefined
+  const seen = new Set<string>()
+  for (const k of keys) {
+    const f = folded(k)
+    if (seen.has(f)) return k
+    seen.add(f)
+  }
+  return undefined
+}
+
 function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string {
   if (msg.jsonrpc !== '2.0') return `${at}: jsonrpc must be "2.0"`
   const method = msg.method
@@ -222,6 +263,10 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
     if (typeof name !== 'string') return `${at}: params.name must be a string`
     const args = params.arguments
     if (args !== undefined && !isObject(args)) return `${at}: params.arguments must be an object`
+    const variant = args === undefined ? undefined : caseVariantKey(args, 0)
+    if (variant !== undefined) {
+      return `${at}: params.arguments has keys that differ only in case (${JSON.stringify(variant.slice(0, 64))})`
+    }
     const named = { name, arguments: (args ?? {}) as Obj }
     return method === 'tools/call'
       ? { method, id: rid, params, from, tool: named }
@@ -267,18 +312,32 @@ function isRpcBody(v: unknown): boolean {
 
 /**
  * A POST whose body is JSON-RPC but whose content type is not JSON: servers that ignore the
- * content type would run it while a JSON-only check skipped it, so it is refused (415).
+ * content type would run it while a JSON-only check skipped it, so it is refused (415). So is a
+ * body that looks like JSON-RPC but cannot be shown not to be: invalid for JSON.parse (a lenient
+ * decoder may accept it), nested too deep, or cut short by Envoy.
  */
 function mislabelledRpc(input: CheckInput, maxJsonDepth: number): Decision | undefined {
   const body = input.body
-  if (input.method !== 'POST' || body === undefined || input.bodyTruncated) return undefined
+  if (input.method !== 'POST' || body === undefined) return undefined
+  // trimStart also drops a byte order mark, which decoders skip.
   const first = body.trimStart().charCodeAt(0)
   if ((first !== 123 && first !== 91) || !MAYBE_RPC.test(body)) return undefined
-  const parsed = parseJsonLimited(body, maxJsonDepth)
-  if ('error' in parsed || !isRpcBody(parsed.value)) return undefined
   const ct = input.headers['content-type']
   const what = ct === undefined ? 'no content type' : JSON.stringify(ct.slice(0, 64))
-  return malformed(`malformed MCP request: JSON-RPC body sent with ${what}`, 'malformed_input', 415)
+  let why = 'cut short (x-envoy-auth-partial-body)'
+  if (!input.bodyTruncated) {
+    const parsed = parseJsonLimited(body, maxJsonDepth)
+    if (!('error' in parsed)) {
+      if (!isRpcBody(parsed.value)) return undefined
+      return malformed(`malformed MCP request: JSON-RPC body sent with ${what}`, 'malformed_input', 415)
+    }
+    why = parsed.error
+  }
+  return malformed(
+    `malformed MCP request: a body that may be JSON-RPC (${why}) sent with ${what}`,
+    'malformed_input',
+    415,
+  )
 }
 
 /** Structural equality of two JSON values, bounded in depth (deeper counts as different). */
@@ -328,10 +387,10 @@ export function extractMcp(
       return malformed(`malformed MCP request: JSON nested deeper than ${maxJsonDepth}`)
     }
     try {
-      body = JSON.parse(text)
+      body = JSON.parse(withoutBom(text))
     } catch (e) {
-      // Not JSON at all: no server will run it as JSON-RPC, so other rules decide.
-      if (meta === undefined && settings.enabled !== true) return undefined
+      // It looked like JSON-RPC (or metadata says it is MCP) but JSON.parse refuses it: lenient
+      // decoders (NaN, Infinity, comments, trailing commas) may still run it, so it is refused.
       return malformed(`malformed MCP request: invalid JSON: ${(e as Error).message.slice(0, 120)}`)
     }
     if (!isRpcBody(body) && meta === undefined) {
