@@ -177,6 +177,26 @@ describe('input dialects', () => {
     expect(ok({ path: '/', headers: { 'x-1': 'a', 'X-1': 'b' } }).headers['x-1']).toBe('a,b')
   })
 
+  test('a body as any kind of bytes is decoded; other objects that are not JSON values are 400', () => {
+    const bytes = new TextEncoder().encode('{"a":"ü"}')
+    const copy = () => bytes.buffer.slice(0)
+    for (const body of [bytes, Buffer.from(bytes), copy(), new DataView(copy()), new Int8Array(copy())]) {
+      expect(ok({ method: 'POST', path: '/', body }).body).toBe('{"a":"ü"}')
+    }
+    // A view on part of a buffer reads that part only.
+    const framed = new Uint8Array([0x78, ...bytes, 0x78])
+    expect(ok({ path: '/', body: new DataView(framed.buffer, 1, bytes.length) }).body).toBe('{"a":"ü"}')
+    for (const body of [new Blob(['{}']), new Map([['a', 1]]), new (class Body {})(), new Date(0)]) {
+      expect(rejected({ path: '/', body }).reason).toContain('body must be')
+    }
+    // Parsed JSON (plain objects, arrays, null-prototype objects) keeps its text form.
+    expect(ok({ path: '/', body: [1] }).body).toBe('[1]')
+    expect(ok({ path: '/', body: Object.assign(Object.create(null), { a: 1 }) }).body).toBe('{"a":1}')
+    // Bytes count against the body limit whatever their type.
+    const small = resolveInputOptions({ maxBodyBytes: 4 })
+    expect(rejected({ path: '/', body: copy() }, small).status).toBe(413)
+  })
+
   test('partial body header marks the body truncated', () => {
     const i = ok({ path: '/', headers: { 'x-envoy-auth-partial-body': 'true' }, body: 'abc' })
     expect(i.bodyTruncated).toBe(true)
@@ -337,6 +357,14 @@ describe('paths', () => {
     expect('query' in s && s.query.q).toEqual(['a b'])
   })
 
+  test('a path parameter does not hide a dot segment', () => {
+    for (const p of ['/public/..;/admin', '/a/.;x/b', '/a/%2e%2e;jsessionid=1/b', '/a/..;']) {
+      expect(rejected({ path: p }).reason, p).toContain('dot segment')
+    }
+    // Parameters on ordinary segments are kept as they are.
+    expect(ok({ path: '/a;v=1/b' }).path).toBe('/a;v=1/b')
+  })
+
   test('"*" is a valid OPTIONS target', () => {
     expect(ok({ method: 'OPTIONS', path: '*' }).path).toBe('*')
   })
@@ -403,5 +431,9 @@ describe('JSON with limits', () => {
   })
   test('invalid JSON is an error value', () => {
     expect(parseJsonLimited('{', 5)).toHaveProperty('error')
+  })
+  test('a leading byte order mark is skipped, as decoders do; one elsewhere is invalid', () => {
+    expect(parseJsonLimited('\ufeff{"a":1}', 5)).toEqual({ value: { a: 1 } })
+    expect(parseJsonLimited('{"a":1}\ufeff', 5)).toHaveProperty('error')
   })
 })

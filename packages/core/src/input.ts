@@ -419,7 +419,10 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
     for (let i = 1; i < segs.length; i++) {
       const seg = segs[i]!
       if (seg === '' && i < segs.length - 1) bad('path', 'contains an empty segment "//" (ambiguous path)')
-      const dots = seg.indexOf('%') === -1 ? seg : seg.replace(/%2e/gi, '.')
+      // A path parameter does not hide a dot segment: servlet containers resolve "/..;x/" as "..".
+      const semi = seg.indexOf(';')
+      const bare = semi === -1 ? seg : seg.slice(0, semi)
+      const dots = bare.indexOf('%') === -1 ? bare : bare.replace(/%2e/gi, '.')
       if (dots === '.' || dots === '..') bad('path', 'contains a dot segment (ambiguous path)')
     }
   }
@@ -652,6 +655,14 @@ function plainPeer(v: unknown, at: string): PeerInfo {
   }
 }
 
+/** A body given as bytes: a Uint8Array (Buffer), any other ArrayBuffer view, or an ArrayBuffer. */
+function bodyBytes(b: unknown): Uint8Array | undefined {
+  if (b instanceof Uint8Array) return b
+  if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  if (b instanceof ArrayBuffer || b instanceof SharedArrayBuffer) return new Uint8Array(b)
+  return undefined
+}
+
 function fromHttpShape(raw: Obj, o: ResolvedInputOptions): CheckInput {
   const method = optString(raw.method, 'method') ?? 'GET'
   const target = optString(raw.path, 'path') ?? optString(raw.url, 'url')
@@ -660,11 +671,18 @@ function fromHttpShape(raw: Obj, o: ResolvedInputOptions): CheckInput {
   const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
   let body: string | undefined
   const b = raw.body
-  if (b instanceof Uint8Array) {
-    if (b.length > o.maxBodyBytes) throw new InputProblem(malformed('body too large', 'body_too_large', 413))
-    body = decodeUtf8(b, 'body')
+  const bytes = bodyBytes(b)
+  if (bytes !== undefined) {
+    if (bytes.length > o.maxBodyBytes)
+      throw new InputProblem(malformed('body too large', 'body_too_large', 413))
+    body = decodeUtf8(bytes, 'body')
   } else if (typeof b === 'object' && b !== null) {
     // A service author may pass an already-parsed JSON body; keep its text form for dialects.
+    // Anything else (a Blob, a stream, a class instance) would stringify to something other than
+    // what the upstream reads, so it is refused.
+    const proto = Object.getPrototypeOf(b)
+    if (proto !== Object.prototype && proto !== null && !Array.isArray(b))
+      bad('body', 'must be a string, bytes or a parsed JSON value')
     let text: string
     try {
       text = JSON.stringify(b)
@@ -743,11 +761,18 @@ export function isJsonContentType(ct: string): boolean {
   return mt === 'application/json' || (mt.startsWith('application/') && mt.endsWith('+json'))
 }
 
+/** `text` without a leading byte order mark, which decoders skip (TextDecoder, most servers). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
 /**
  * JSON.parse with a nesting limit checked on the text before parsing (an iterative scan, so deep
- * documents never reach a recursive walker).
+ * documents never reach a recursive walker). A leading byte order mark is skipped, as the
+ * upstream's decoder would.
  */
-export function parseJsonLimited(text: string, maxDepth: number): { value: unknown } | { error: string } {
+export function parseJsonLimited(raw: string, maxDepth: number): { value: unknown } | { error: string } {
+  const text = withoutBom(raw)
   let depth = 0
   const n = text.length
   for (let i = 0; i < n; i++) {

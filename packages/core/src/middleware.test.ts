@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createEngine } from './engine.js'
+import { type Evaluator, ok } from './evaluator.js'
 import { createHttpMiddleware, type VerdictRequest } from './middleware.js'
 
 let server: Server
@@ -81,5 +82,60 @@ describe('HTTP middleware on a real server', () => {
       req.end()
     })
     expect(status).toBe(400)
+  })
+})
+
+describe('HTTP middleware: headers only Envoy may set', () => {
+  test("a client's x-envoy-auth-partial-body does not hide the body from the rules", async () => {
+    // A deny rule on the parsed body; the route reads the body first, as express.json() would.
+    const adminBody: Evaluator = {
+      kind: 'adminBody',
+      compile: () => ({
+        ok: true,
+        program: { evaluate: (ctx) => ok((ctx.parsedBody as { admin?: unknown })?.admin === true) },
+      }),
+    }
+    const engine = await createEngine(
+      {
+        rules: [
+          { id: 'no-admin', action: 'deny', adminBody: {} },
+          { id: 'rest', action: 'allow', match: { always: true } },
+        ],
+      },
+      { evaluators: [adminBody] },
+    )
+    const mw = createHttpMiddleware(engine)
+    const s = createServer((req: IncomingMessage, res: ServerResponse) => {
+      let text = ''
+      req.setEncoding('utf8')
+      req.on('data', (c: string) => {
+        text += c
+      })
+      req.on('end', () => {
+        ;(req as VerdictRequest).body = text
+        mw(req as VerdictRequest, res, () => res.end('ok'))
+      })
+    })
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}/api`
+    try {
+      const post = (headers: Record<string, string>) =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: '{"admin":true}',
+        })
+      expect((await post({})).status).toBe(403)
+      expect((await post({ 'x-envoy-auth-partial-body': 'true' })).status).toBe(403)
+      // Other headers still reach the rules.
+      const fine = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-envoy-auth-partial-body': 'true' },
+        body: '{"admin":false}',
+      })
+      expect(fine.status).toBe(200)
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()))
+    }
   })
 })

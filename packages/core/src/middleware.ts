@@ -2,7 +2,7 @@
  * `@verdict/core/middleware`: authorize an existing Node HTTP service's own routes with `decide()`.
  * Works as Express/Connect middleware `(req, res, next)` and with a plain `node:http` server.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { Decision } from './decision.js'
 import type { Engine } from './engine.js'
@@ -38,6 +38,17 @@ function certificatePrincipal(req: IncomingMessage): string | undefined {
 }
 
 /**
+ * The request's headers as decide() should see them. `x-envoy-auth-partial-body` means "Envoy cut
+ * the body" only behind Envoy; from a client it would hide the body from the rules, so it goes.
+ */
+function clientHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  if (headers['x-envoy-auth-partial-body'] === undefined) return headers
+  const out = Object.create(null) as IncomingHttpHeaders
+  for (const k of Object.keys(headers)) if (k !== 'x-envoy-auth-partial-body') out[k] = headers[k]
+  return out
+}
+
+/**
  * Build the middleware.
  *
  * @example
@@ -58,7 +69,7 @@ export function createHttpMiddleware(engine: Engine, options: HttpMiddlewareOpti
     const input: Record<string, unknown> = {
       method: req.method ?? 'GET',
       path: req.originalUrl ?? req.url ?? '/',
-      headers: req.headers,
+      headers: clientHeaders(req.headers),
       source: {
         address: req.socket.remoteAddress,
         port: req.socket.remotePort,

@@ -241,7 +241,8 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
     }
     const headers: Record<string, string> = Object.create(null)
     request.headers.forEach((v, k) => {
-      if (k !== principalHeader) headers[k] = v
+      // A client's x-envoy-auth-partial-body would make the body look cut by Envoy.
+      if (k !== principalHeader && k !== 'x-envoy-auth-partial-body') headers[k] = v
     })
     const principal =
       options.principal?.(request) ??
