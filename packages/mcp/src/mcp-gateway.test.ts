@@ -101,6 +101,14 @@ describe('createMcpGateway', () => {
     expect(plain.status).toBe(415)
   })
 
+  it("a client's x-envoy-auth-partial-body does not make its body look cut by Envoy", async () => {
+    const url = await start()
+    const h = { ...ACCEPT, 'x-verdict-principal': AGENT_A, 'x-envoy-auth-partial-body': 'true' }
+    const r = await fetch(url, { method: 'POST', headers: h, body: JSON.stringify(init) })
+    expect(r.status).toBe(200)
+    await r.body?.cancel()
+  })
+
   it('binds a session to the principal that opened it, and forwards GET and DELETE', async () => {
     const url = await start()
     const opened = await fetch(url, {
