@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { toCheckResponse } from './check-response.js'
-import { deny } from './decision.js'
+import { deny, loggableReason } from './decision.js'
 import { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'
 
 describe('toCheckResponse', () => {
@@ -75,5 +75,37 @@ describe('HTTP status list', () => {
   test('names round-trip', () => {
     for (const c of VALID_HTTP_STATUSES) expect(httpStatusFromName(httpStatusName(c)!)).toBe(c)
     expect(httpStatusName(418)).toBeUndefined()
+  })
+})
+
+describe('loggableReason', () => {
+  test('leaves out what evaluators and exceptions said, on the wire too', () => {
+    const cases: Array<[Parameters<typeof deny>[2], string, string]> = [
+      [
+        { code: 'evaluator_error' },
+        'deny rule d failed: no such key: Bearer abc',
+        "deny rule d failed (the evaluator's message is not logged)",
+      ],
+      [
+        { code: 'no_match' },
+        'no allow rule matched (failed: a: x; b: y)',
+        'no allow rule matched (rules failed; their messages are not logged)',
+      ],
+      [{ code: 'internal' }, 'internal error: token abc', 'internal error'],
+      [{ code: 'internal' }, 'authentication failed internally: abc', 'authentication failed internally'],
+      // Reasons the engine writes itself stay as they are.
+      [{ code: 'no_match' }, 'no allow rule matched in layer l', 'no allow rule matched in layer l'],
+      [{ code: 'denied' }, 'denied by rule d', 'denied by rule d'],
+      [
+        { code: 'malformed_input' },
+        'malformed input: path must start with "/"',
+        'malformed input: path must start with "/"',
+      ],
+    ]
+    for (const [options, reason, logged] of cases) {
+      const d = deny(403, reason, options)
+      expect(loggableReason(d)).toBe(logged)
+      expect(toCheckResponse(d).status.message).toBe(logged)
+    }
   })
 })

@@ -1,7 +1,7 @@
 /**
  * Decision -> Envoy v3 `CheckResponse` in protobuf JSON (lowerCamelCase field names, enum names).
  */
-import type { Decision, HeaderEntry } from './decision.js'
+import { type Decision, type HeaderEntry, loggableReason } from './decision.js'
 import { httpStatusName } from './status.js'
 
 const APPEND_ACTION = {
@@ -67,7 +67,7 @@ export function toCheckResponse(d: Decision): CheckResponseJson {
   } else {
     out.status = {
       code: d.status === 401 ? GRPC_UNAUTHENTICATED : GRPC_PERMISSION_DENIED,
-      message: d.reason,
+      message: loggableReason(d),
     }
     const denied: NonNullable<CheckResponseJson['deniedResponse']> = {
       status: { code: httpStatusName(d.status) ?? 'Forbidden' },

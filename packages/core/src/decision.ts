@@ -149,3 +149,21 @@ export function malformed(reason: string, code: DecisionCode = 'malformed_input'
 }
 
 export { EMPTY as EMPTY_LIST, EMPTY_OBJECT }
+
+/**
+ * `d.reason` fit for logs, decision events and the CheckResponse status message: what an evaluator
+ * or an exception said is left out, since it may quote request values (a CEL conversion error
+ * quotes the header it read, a token included). `d.reason` keeps it for the host and for
+ * `verdict test`.
+ */
+export function loggableReason(d: Pick<Decision, 'code' | 'reason'>): string {
+  const r = d.reason
+  let cut = -1
+  if (d.code === 'evaluator_error') cut = r.indexOf(' failed: ')
+  else if (d.code === 'no_match') cut = r.indexOf(' (failed: ')
+  else if (d.code === 'internal') cut = r.indexOf(': ')
+  if (cut === -1) return r
+  if (d.code === 'evaluator_error') return `${r.slice(0, cut)} failed (the evaluator's message is not logged)`
+  if (d.code === 'no_match') return `${r.slice(0, cut)} (rules failed; their messages are not logged)`
+  return r.slice(0, cut)
+}

@@ -679,6 +679,32 @@ describe('identity and events', () => {
     expect(events[1]).toMatchObject({ allowed: false, status: 400 })
   })
 
+  test("what an evaluator said is in the decision's reason but not in its event", async () => {
+    const events: DecisionEvent[] = []
+    const leak = { fixed: { error: 'cannot convert "Bearer SECRET" to int' } }
+    const policies = [
+      { rules: [{ id: 'd', action: 'deny', ...leak }] },
+      { rules: [{ id: 'r', action: 'require', ...leak }] },
+      { rules: [{ id: 'x', action: 'decide', ...leak }] },
+      { rules: [{ id: 'a', action: 'allow', ...leak }] },
+    ]
+    const reasons: string[] = []
+    for (const p of policies) {
+      const engine = await createEngine(p, { evaluators: [fixed], onDecision: (e) => events.push(e) })
+      const d = await engine.decide({ path: '/' })
+      expect(d.allowed).toBe(false)
+      expect(d.reason).toContain('Bearer SECRET')
+      reasons.push(d.reason)
+    }
+    expect(events.map((e) => e.reason)).toEqual([
+      "deny rule d failed (the evaluator's message is not logged)",
+      "require rule r failed (the evaluator's message is not logged)",
+      "rule x failed (the evaluator's message is not logged)",
+      'no allow rule matched (rules failed; their messages are not logged)',
+    ])
+    expect(JSON.stringify(events)).not.toContain('SECRET')
+  })
+
   test('the caller can name the decision in its event', async () => {
     const events: DecisionEvent[] = []
     const engine = await createEngine({ rules: [] }, { onDecision: (e) => events.push(e) })

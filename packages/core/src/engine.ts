@@ -28,6 +28,7 @@ import {
   EMPTY_OBJECT,
   type HeaderEntry,
   type Identity,
+  loggableReason,
   type QueryParameter,
   type ShadowRecord,
 } from './decision.js'
@@ -93,7 +94,7 @@ export function decisionEvent(
     code: d.code,
     detailCode: d.detailCode,
     rule: d.rule,
-    reason: d.reason,
+    reason: loggableReason(d),
     durationMs,
     input,
     shadow: d.shadow,

@@ -26,6 +26,7 @@ export {
   type HeaderAppend,
   type HeaderEntry,
   type Identity,
+  loggableReason,
   malformed,
   type QueryParameter,
   type ShadowRecord,

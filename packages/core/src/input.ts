@@ -761,6 +761,19 @@ export function isJsonContentType(ct: string): boolean {
   return mt === 'application/json' || (mt.startsWith('application/') && mt.endsWith('+json'))
 }
 
+/**
+ * "invalid JSON", with the position when JSON.parse gives one. Its message also quotes the text
+ * around the error, which may be a secret from the body, so that part is left out.
+ */
+export function jsonSyntaxError(e: unknown): string {
+  const m = e instanceof Error ? e.message : ''
+  const at = /position (\d+)/.exec(m)
+  if (at !== null) return `invalid JSON at position ${at[1]}`
+  const token = /^Unexpected token '(.)'/.exec(m)
+  if (token !== null) return `invalid JSON: unexpected ${JSON.stringify(token[1])}`
+  return m.startsWith('Unexpected end') ? 'invalid JSON: unexpected end' : 'invalid JSON'
+}
+
 /** `text` without a leading byte order mark, which decoders skip (TextDecoder, most servers). */
 export function withoutBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
@@ -796,6 +809,6 @@ export function parseJsonLimited(raw: string, maxDepth: number): { value: unknow
   try {
     return { value: JSON.parse(text) }
   } catch (e) {
-    return { error: `invalid JSON: ${(e as Error).message.slice(0, 120)}` }
+    return { error: jsonSyntaxError(e) }
   }
 }

@@ -292,6 +292,16 @@ describe('extractMcp: what lenient servers accept', () => {
     expect(d.reason).toContain('invalid JSON')
   })
 
+  it("JSON.parse's message is not quoted: it would carry part of the body", () => {
+    const body = exec.replace('"arguments":{}', '"arguments":{"apiKey":"SECRET-1234",}')
+    const d = rejected(extract(post(body)))
+    expect(d.reason).toContain('invalid JSON')
+    expect(d.reason).not.toContain('SECRET')
+    const mislabelled = rejected(extract(post(body, { 'content-type': 'text/plain' })))
+    expect(mislabelled.status).toBe(415)
+    expect(mislabelled.reason).not.toContain('SECRET')
+  })
+
   it('JSON that is not JSON-RPC and invalid JSON without JSON-RPC words stay with the other rules', () => {
     expect(extract(post('{"model":'))).toBeUndefined()
     expect(extract(post('{"a":NaN}'))).toBeUndefined()

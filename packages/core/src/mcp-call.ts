@@ -8,7 +8,7 @@
  */
 import type { McpCall } from './context.js'
 import { type Decision, malformed } from './decision.js'
-import { type CheckInput, isJsonContentType, parseJsonLimited, withoutBom } from './input.js'
+import { type CheckInput, isJsonContentType, jsonSyntaxError, parseJsonLimited, withoutBom } from './input.js'
 
 /** The `mcp` section of a policy document, as core reads it. */
 export interface McpSettings {
@@ -391,7 +391,7 @@ export function extractMcp(
     } catch (e) {
       // It looked like JSON-RPC (or metadata says it is MCP) but JSON.parse refuses it: lenient
       // decoders (NaN, Infinity, comments, trailing commas) may still run it, so it is refused.
-      return malformed(`malformed MCP request: invalid JSON: ${(e as Error).message.slice(0, 120)}`)
+      return malformed(`malformed MCP request: ${jsonSyntaxError(e)}`)
     }
     if (!isRpcBody(body) && meta === undefined) {
       if (settings.enabled !== true) return undefined
