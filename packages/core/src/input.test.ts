@@ -334,6 +334,19 @@ describe('bad inputs are 400/413/431, never a throw', () => {
     expect(d.status).toBe(431)
   })
 
+  test('the request target counts against the header bytes, once', () => {
+    const small = resolveInputOptions({ maxHeaderBytes: 100 })
+    const long = `/a?${'x=1&'.repeat(30)}`
+    expect(rejected({ path: long }, small).status).toBe(431)
+    expect(rejected({ path: '/a', headers: { h: 'v'.repeat(98) } }, small).status).toBe(431)
+    expect(ok({ path: '/a', headers: { h: 'v'.repeat(90) } }, small).path).toBe('/a')
+    // Envoy's headers carry :path already: the target is not counted twice.
+    expect(ok({ path: '/abc', headers: { ':path': '/abc', h: 'v'.repeat(80) } }, small).path).toBe('/abc')
+    // A million query parameters never reach the splitter under the default limit.
+    const huge = `/q?${'a=1&'.repeat(1_000_000)}`
+    expect(rejected({ path: huge }).status).toBe(431)
+  })
+
   test('repeated values over the header count are 431', () => {
     const d = rejected(
       { path: '/', headers: { a: 'x', b: ['1', '2'] } },

@@ -441,6 +441,16 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
   return { path, rawQuery, query }
 }
 
+/**
+ * The request target counts against `maxHeaderBytes` with the headers, as Envoy counts `:path` in
+ * `max_request_headers_kb` (once: not again when the headers already carry `:path`). A huge query
+ * would otherwise be split and decoded in full.
+ */
+function checkTargetSize(target: string, acc: HeaderAcc, o: ResolvedInputOptions): void {
+  if (acc.map[':path'] === undefined && acc.bytes + target.length > o.maxHeaderBytes)
+    throw new InputProblem(malformed('request target and headers too large', 'headers_too_large', 431))
+}
+
 /** Form decoding of one query name or value: `+` is a space, then percent-decoding. */
 function decodeQueryPart(s: string): string {
   return percentDecode(s.indexOf('+') === -1 ? s : s.replace(/\+/g, ' '), 'query')
@@ -582,6 +592,7 @@ function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
   const target = optString(http.path, `${at}.path`) ?? ''
   if (target === '') bad(`${at}.path`, 'is required')
   const acc = normalizeHeaders(http.headers, field(http, 'headerMap', 'header_map', at), `${at}.headers`, o)
+  checkTargetSize(target, acc, o)
   const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
   const md = optObject(
     field(attrs, 'metadataContext', 'metadata_context', 'attributes'),
@@ -668,6 +679,7 @@ function fromHttpShape(raw: Obj, o: ResolvedInputOptions): CheckInput {
   const target = optString(raw.path, 'path') ?? optString(raw.url, 'url')
   if (target === undefined) bad('path', 'is required')
   const acc = normalizeHeaders(raw.headers, undefined, 'headers', o)
+  checkTargetSize(target, acc, o)
   const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
   let body: string | undefined
   const b = raw.body
