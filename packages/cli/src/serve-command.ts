@@ -29,6 +29,13 @@ export interface ServeOptions {
   readonly decisionTimeout?: number
   readonly drainTimeout?: number
   readonly httpPathPrefix?: string
+  readonly receiveTimeout?: number
+  readonly firstByteTimeout?: number
+  readonly maxConnections?: number
+  readonly grpcMaxStreams?: number
+  readonly grpcMaxConnectionAge?: number
+  readonly grpcMaxConnectionAgeGrace?: number
+  readonly grpcMaxConnectionIdle?: number
   readonly watch: boolean
   readonly decisionLog: boolean
 }
@@ -67,6 +74,15 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
     ...(o.decisionTimeout !== undefined ? { decisionTimeoutMs: o.decisionTimeout } : {}),
     ...(o.drainTimeout !== undefined ? { drainTimeoutMs: o.drainTimeout } : {}),
     ...(o.httpPathPrefix !== undefined ? { httpPathPrefix: o.httpPathPrefix } : {}),
+    ...(o.receiveTimeout !== undefined ? { receiveTimeoutMs: o.receiveTimeout } : {}),
+    ...(o.firstByteTimeout !== undefined ? { firstByteTimeoutMs: o.firstByteTimeout } : {}),
+    ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+    ...(o.grpcMaxStreams !== undefined ? { grpcMaxConcurrentStreams: o.grpcMaxStreams } : {}),
+    ...(o.grpcMaxConnectionAge !== undefined ? { grpcMaxConnectionAgeMs: o.grpcMaxConnectionAge } : {}),
+    ...(o.grpcMaxConnectionAgeGrace !== undefined
+      ? { grpcMaxConnectionAgeGraceMs: o.grpcMaxConnectionAgeGrace }
+      : {}),
+    ...(o.grpcMaxConnectionIdle !== undefined ? { grpcMaxConnectionIdleMs: o.grpcMaxConnectionIdle } : {}),
   })
   let bound: BoundAddresses
   try {
@@ -174,6 +190,37 @@ export function registerServe(program: Command, io: Io, setExit: (code: number) 
       positiveInt,
     )
     .option('--http-path-prefix <prefix>', "Envoy's http_service path_prefix, removed before deciding")
+    .option(
+      '--receive-timeout <ms>',
+      'deny with 408 a check whose request (gRPC message, HTTP body) is not in this long after its headers (default 5000)',
+      positiveInt,
+    )
+    .option(
+      '--first-byte-timeout <ms>',
+      'close connections silent this long before their first request (default 10000)',
+      positiveInt,
+    )
+    .option(
+      '--max-connections <n>',
+      'most open connections on the gRPC and on the HTTP listener (default 4096)',
+      positiveInt,
+    )
+    .option('--grpc-max-streams <n>', 'most concurrent calls per gRPC connection (default 100)', positiveInt)
+    .option(
+      '--grpc-max-connection-age <ms>',
+      'send GOAWAY to gRPC connections this old, ±10% (default 300000)',
+      positiveInt,
+    )
+    .option(
+      '--grpc-max-connection-age-grace <ms>',
+      'then close them this much later (default 10000, or decision timeout + 1000)',
+      positiveInt,
+    )
+    .option(
+      '--grpc-max-connection-idle <ms>',
+      'close gRPC connections without calls for this long (default 60000)',
+      positiveInt,
+    )
     .option('--no-watch', 'do not watch the policy file (SIGHUP still reloads)')
     .option('--no-decision-log', 'do not log one line per decision')
     .option('--json', 'JSON log lines even on a terminal')

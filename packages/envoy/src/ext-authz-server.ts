@@ -7,13 +7,18 @@ import { createServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   Server as GrpcServer,
+  status as grpcStatus,
   ServerCredentials,
+  type ServerInterceptingCallInterface,
+  type ServerMethodDefinition,
+  type ServerOptions,
   type ServerUnaryCall,
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js'
 import { type Decision, type Engine, isValidHttpStatus, malformed } from '@verdict/core'
 import { checkRequestToJson } from './check-request-to-json.js'
+import { closeSilentHttpConnections, GrpcListener, receiveDeadline } from './connection-guards.js'
 import { evaluateCheck, type FailurePolicy, hostDenial } from './evaluate-check.js'
 import { createHealthService } from './health-service.js'
 import { createHttpAuthzHandler } from './http-authz-handler.js'
@@ -51,6 +56,35 @@ export interface ExtAuthzServerOptions {
   readonly httpPathPrefix?: string
   /** How long a graceful stop waits for in-flight checks before closing connections (default 10 s). */
   readonly drainTimeoutMs?: number
+  /**
+   * Longest wait from a check's headers to the end of its request (the gRPC CheckRequest message
+   * and end of stream, the HTTP body), default 5000 ms. Past it the check is denied with 408, code
+   * `timeout`, and the gRPC stream is reset / the HTTP connection closed.
+   */
+  readonly receiveTimeoutMs?: number
+  /**
+   * A new connection to any listener that sends nothing for this long before its first request
+   * (HTTP) or first byte (gRPC) is closed (default 10 000 ms). A gRPC connection the server has
+   * closed its side of is destroyed if the peer has not closed it this long after.
+   */
+  readonly firstByteTimeoutMs?: number
+  /** Most open connections on the gRPC listener and on the HTTP listener, each (default 4096). */
+  readonly maxConnections?: number
+  /** Most concurrent HTTP/2 streams (calls) per gRPC connection (default 100). */
+  readonly grpcMaxConcurrentStreams?: number
+  /** A gRPC connection is sent GOAWAY after this long, ±10 % (default 300 000 ms). */
+  readonly grpcMaxConnectionAgeMs?: number
+  /**
+   * How long calls may finish after the age GOAWAY before the connection is closed (default
+   * 10 000 ms, or `decisionTimeoutMs` + 1000 if that is longer).
+   */
+  readonly grpcMaxConnectionAgeGraceMs?: number
+  /** A gRPC connection without calls for this long is closed (default 60 000 ms). */
+  readonly grpcMaxConnectionIdleMs?: number
+  /** Interval of HTTP/2 PINGs the server sends on each gRPC connection (default 60 000 ms). */
+  readonly grpcKeepaliveTimeMs?: number
+  /** A gRPC connection whose PING is not answered within this is closed (default 20 000 ms). */
+  readonly grpcKeepaliveTimeoutMs?: number
 }
 
 /** The `host:port` each listener is bound to (IPv6 hosts in brackets). */
@@ -76,6 +110,19 @@ class WireProblem {
 }
 
 const DEFAULT_HOST = '127.0.0.1'
+
+/** `options[name]`, or `fallback` when absent; a present value must be a positive integer. */
+function positive(
+  options: ExtAuthzServerOptions,
+  name: keyof ExtAuthzServerOptions,
+  fallback: number,
+): number {
+  const v = options[name]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw new RangeError(`${name} must be a positive integer, not ${String(v)}`)
+  return v
+}
 
 function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
@@ -134,6 +181,24 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
   const maxRequestBytes = options.maxRequestBytes ?? 5 * 1024 * 1024
   const limiter = createLimiter(options.maxConcurrent ?? 1024, telemetry.inflight)
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000
+  const receiveTimeoutMs = positive(options, 'receiveTimeoutMs', 5000)
+  const checkPath = checkMethod().path
+  const firstByteTimeoutMs = positive(options, 'firstByteTimeoutMs', 10_000)
+  const maxConnections = positive(options, 'maxConnections', 4096)
+  const grpcOptions: ServerOptions = {
+    // Past this grpc-js itself refuses the message; below it, oversize checks get a 413 denial.
+    'grpc.max_receive_message_length': maxRequestBytes + 1024 * 1024,
+    'grpc.max_concurrent_streams': positive(options, 'grpcMaxConcurrentStreams', 100),
+    'grpc.max_connection_age_ms': positive(options, 'grpcMaxConnectionAgeMs', 300_000),
+    'grpc.max_connection_age_grace_ms': positive(
+      options,
+      'grpcMaxConnectionAgeGraceMs',
+      Math.max(10_000, failure.timeoutMs + 1000),
+    ),
+    'grpc.max_connection_idle_ms': positive(options, 'grpcMaxConnectionIdleMs', 60_000),
+    'grpc.keepalive_time_ms': positive(options, 'grpcKeepaliveTimeMs', 60_000),
+    'grpc.keepalive_timeout_ms': positive(options, 'grpcKeepaliveTimeoutMs', 20_000),
+  }
   const health = createHealthService()
   let serving = false
   let stopping: Promise<void> | undefined
@@ -147,6 +212,24 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
   }
   const hostAnswer = (cb: sendUnaryData<unknown>, d: Decision, started: number): void =>
     answer(cb, d, telemetry.hostDecision(d, performance.now() - started, engine.info.name))
+
+  /** A call whose request message did not arrive within `receiveTimeoutMs`. */
+  const answerUnreceived = (
+    method: ServerMethodDefinition<unknown, unknown>,
+    call: ServerInterceptingCallInterface,
+    waitedMs: number,
+  ): void => {
+    if (method.path !== checkPath) {
+      call.sendStatus({ code: grpcStatus.DEADLINE_EXCEEDED, details: 'request not received in time' })
+      return
+    }
+    // A denial, not a gRPC error that `failure_mode_allow` could turn into an allow.
+    const d = hostDenial(408, 'timeout', `CheckRequest not received within ${receiveTimeoutMs} ms`)
+    const id = telemetry.hostDecision(d, waitedMs, engine.info.name)
+    call.sendMessage(toCheckResponseMessage(d, id), () =>
+      call.sendStatus({ code: grpcStatus.OK, details: 'OK' }),
+    )
+  }
 
   const check = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>): void => {
     const started = performance.now()
@@ -170,6 +253,7 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
   }
 
   let grpcServer: GrpcServer | undefined
+  let grpcListener: GrpcListener | undefined
   let httpServer: HttpServer | undefined
   let opsServer: HttpServer | undefined
 
@@ -185,11 +269,18 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
 
   const newHttpServer = (handler: Parameters<typeof createServer>[1]): HttpServer => {
     const server = createServer(
-      { maxHeaderSize: 64 * 1024, requestTimeout: 30_000, headersTimeout: 10_000 },
+      {
+        maxHeaderSize: 64 * 1024,
+        requestTimeout: Math.max(30_000, receiveTimeoutMs + 10_000),
+        headersTimeout: 10_000,
+        // How often the two timeouts above are checked (Node's default is 30 s).
+        connectionsCheckingInterval: 1000,
+      },
       handler,
     )
     // Longer than Envoy's pool keeps idle connections racing a close less often.
     server.keepAliveTimeout = 60_000
+    closeSilentHttpConnections(server, firstByteTimeoutMs)
     return server
   }
 
@@ -209,7 +300,15 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
     new Promise((resolve) => {
       if (grpcServer === undefined) return resolve()
       const s = grpcServer
-      const force = setTimeout(() => s.forceShutdown(), Math.max(0, deadline - Date.now()))
+      const l = grpcListener
+      l?.stopAccepting()
+      const force = setTimeout(
+        () => {
+          s.forceShutdown()
+          l?.destroyAll()
+        },
+        Math.max(0, deadline - Date.now()),
+      )
       s.tryShutdown(() => {
         clearTimeout(force)
         resolve()
@@ -226,8 +325,8 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
       try {
         if (options.grpc !== undefined) {
           grpcServer = new GrpcServer({
-            // Past this grpc-js itself refuses the message; below it, oversize checks get a 413 denial.
-            'grpc.max_receive_message_length': maxRequestBytes + 1024 * 1024,
+            ...grpcOptions,
+            interceptors: [receiveDeadline(receiveTimeoutMs, answerUnreceived)],
           })
           grpcServer.addService({ Check: guardedCheck(maxRequestBytes, statusOnError) }, {
             Check: check,
@@ -236,16 +335,13 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
             { Check: healthCheckMethod(), Watch: healthWatchMethod() },
             health.implementation as UntypedServiceImplementation,
           )
-          const host = options.grpc.host ?? DEFAULT_HOST
-          const g = grpcServer
-          const port = await new Promise<number>((resolve, reject) =>
-            g.bindAsync(
-              formatAddress(host, options.grpc!.port),
-              ServerCredentials.createInsecure(),
-              (err, p) => (err ? reject(err) : resolve(p)),
-            ),
+          // The sidecar owns the sockets (see connection-guards.ts); grpc-js serves what it is given.
+          grpcListener = new GrpcListener(
+            grpcServer.createConnectionInjector(ServerCredentials.createInsecure()),
+            { firstByteTimeoutMs, maxConnections },
           )
-          bound.grpc = formatAddress(host, port)
+          const a = await grpcListener.listen(options.grpc.port, options.grpc.host ?? DEFAULT_HOST)
+          bound.grpc = formatAddress(a.address, a.port)
         }
         if (options.http !== undefined) {
           httpServer = newHttpServer(
@@ -255,9 +351,11 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
               failure,
               limiter,
               maxRequestBytes,
+              receiveTimeoutMs,
               ...(options.httpPathPrefix !== undefined ? { pathPrefix: options.httpPathPrefix } : {}),
             }),
           )
+          httpServer.maxConnections = maxConnections
           bound.http = await listenHttp(httpServer, options.http)
         }
         if (options.ops !== undefined) {
@@ -265,6 +363,7 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
           bound.ops = await listenHttp(opsServer, options.ops)
         }
       } catch (e) {
+        grpcListener?.stopAccepting()
         grpcServer?.forceShutdown()
         httpServer?.close()
         opsServer?.close()

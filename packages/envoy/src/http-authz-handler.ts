@@ -18,6 +18,11 @@ export interface HttpAuthzHandlerOptions {
   readonly limiter: Limiter
   /** Largest body read; larger requests are denied with 413 without being read. */
   readonly maxRequestBytes: number
+  /**
+   * Longest wait for the whole body once the headers are in (default 5000 ms); past it the request
+   * is denied with 408 and its connection closed. The limiter is only taken after the body is read.
+   */
+  readonly receiveTimeoutMs?: number
   /** Envoy's `http_service.path_prefix`, removed from the path before deciding. */
   readonly pathPrefix?: string
 }
@@ -43,7 +48,23 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too_larg
     })
     req.on('end', () => resolve(Buffer.concat(chunks, size)))
     req.on('error', reject)
+    // After 'end' this is a no-op; before it, the client went away mid-body.
+    req.on('close', () => reject(new Error('connection closed before the body ended')))
   })
+}
+
+/** Close the connection of `res` once its answer is written, or after a second if it cannot be. */
+function closeAfterAnswer(res: ServerResponse): void {
+  const socket = res.req.socket
+  const destroy = (): void => {
+    socket.destroy()
+  }
+  if (res.writableFinished) {
+    destroy()
+    return
+  }
+  res.once('finish', destroy)
+  setTimeout(destroy, 1000).unref()
 }
 
 function headerObject(list: readonly HeaderEntry[], into: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
@@ -99,24 +120,32 @@ export function createHttpAuthzHandler(
   options: HttpAuthzHandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { engine, telemetry, failure, limiter, maxRequestBytes, pathPrefix } = options
+  const receiveTimeoutMs = options.receiveTimeoutMs ?? 5000
   const hostAnswer = (res: ServerResponse, d: Decision, started: number, close: boolean): void => {
     telemetry.hostDecision(d, performance.now() - started, engine.info.name)
     send(res, d, close)
   }
   return (req, res) => {
     const started = performance.now()
-    if (!limiter.tryAcquire()) {
-      hostAnswer(
-        res,
-        hostDenial(failure.statusOnError, 'overloaded', 'too many checks in progress'),
-        started,
-        false,
-      )
-      req.resume()
-      return
-    }
+    let timedOut = false
+    // Reading the body holds no slot of the limiter, only this timer: a slow client cannot starve
+    // the checks that are ready to be decided.
+    const receiveTimer = setTimeout(() => {
+      timedOut = true
+      if (!res.headersSent && !res.destroyed)
+        hostAnswer(
+          res,
+          hostDenial(408, 'timeout', `request body not received within ${receiveTimeoutMs} ms`),
+          started,
+          true,
+        )
+      closeAfterAnswer(res)
+    }, receiveTimeoutMs)
+    let acquired = false
     readBody(req, maxRequestBytes)
       .then(async (body) => {
+        clearTimeout(receiveTimer)
+        if (timedOut) return
         if (body === 'too_large') {
           hostAnswer(
             res,
@@ -138,14 +167,27 @@ export function createHttpAuthzHandler(
           protocol: `HTTP/${req.httpVersion}`,
         }
         if (body.length > 0) input.body = body
+        if (!limiter.tryAcquire()) {
+          hostAnswer(
+            res,
+            hostDenial(failure.statusOnError, 'overloaded', 'too many checks in progress'),
+            started,
+            false,
+          )
+          return
+        }
+        acquired = true
         const { decision } = await evaluateCheck(engine, telemetry, input, failure)
         send(res, decision, false)
       })
       .catch(() => {
+        clearTimeout(receiveTimer)
         // The client went away mid-body, or something failed before a decision: deny if possible.
-        if (!res.headersSent && !res.destroyed)
+        if (!timedOut && !res.headersSent && !res.destroyed)
           send(res, hostDenial(failure.statusOnError, 'internal', 'request could not be read'), true)
       })
-      .finally(() => limiter.release())
+      .finally(() => {
+        if (acquired) limiter.release()
+      })
   }
 }
