@@ -153,15 +153,22 @@ function grpcSender(target, path, message) {
   sock.write(Buffer.concat([H2_PREFACE, frame(4, 0, 0, settings), update(0, WINDOW - 65535)]))
 
   const calls = new Map() // stream id -> { body, done, deadline }
-  const waiting = [] // calls held back by the server's connection window
+  // Calls held back by the server's connection window or its stream limit (as Envoy's pool holds them).
+  const waiting = []
   let nextId = 1
   let sendWindow = 65535
+  let maxStreams = Number.POSITIVE_INFINITY
   let received = 0
   let dead = false
   let buf
+  const canStart = () => sendWindow >= message.length && calls.size < maxStreams
+  const drain = () => {
+    while (!dead && waiting.length > 0 && canStart()) start(waiting.shift())
+  }
   const fail = (c) => {
     calls.delete(c.id)
     c.done(false)
+    drain()
   }
   const start = (c) => {
     const b = Buffer.allocUnsafe(callTemplate.length)
@@ -206,18 +213,24 @@ function grpcSender(target, path, message) {
         if (c !== undefined && flags & 0x1) {
           calls.delete(id)
           c.done(c.body !== undefined && checkCode(c.body) === 0)
+          drain()
         }
       } else if (type === 3) {
         const c = calls.get(id)
         if (c !== undefined) fail(c)
       } else if (type === 4) {
-        if (!(flags & 0x1)) sock.write(frame(4, 0x1, 0, Buffer.alloc(0)))
+        if (!(flags & 0x1)) {
+          for (let e = p; e + 6 <= p + len; e += 6)
+            if (buf.readUInt16BE(e) === 3) maxStreams = buf.readUInt32BE(e + 2) // MAX_CONCURRENT_STREAMS
+          sock.write(frame(4, 0x1, 0, Buffer.alloc(0)))
+          drain()
+        }
       } else if (type === 6) {
         if (!(flags & 0x1)) sock.write(frame(6, 0x1, 0, buf.subarray(p, p + 8)))
       } else if (type === 7) die()
       else if (type === 8 && id === 0) {
         sendWindow += buf.readUInt32BE(p) & 0x7fffffff
-        while (waiting.length > 0 && sendWindow >= message.length) start(waiting.shift())
+        drain()
       }
     }
     buf = at === buf.length ? undefined : buf.subarray(at)
@@ -239,8 +252,9 @@ function grpcSender(target, path, message) {
   /** Calls done(ok) once per request. */
   const send = (timeoutMs, done) => {
     const c = { id: 0, body: undefined, done, deadline: performance.now() + timeoutMs }
-    if (dead) done(false)
-    else if (sendWindow >= message.length && waiting.length === 0) start(c)
+    // Asynchronously: a caller that sends again from `done` must not recurse on a dead connection.
+    if (dead) setImmediate(done, false)
+    else if (waiting.length === 0 && canStart()) start(c)
     else waiting.push(c)
   }
   return {
