@@ -206,7 +206,10 @@ const FOLDABLE = /[A-Z\u0080-\uffff]/
 const MAX_FOLD_DEPTH = 64
 
 /** A key as decoders that match names case-insensitively see it (Go's EqualFold, .NET's web defaults). */
-const folded = (k: string): string => k.toLowerCase().replace(/\u017f/g, 's')
+const folded = (k: string): string => {
+  const lower = k.toLowerCase()
+  return lower.indexOf('\u017f') === -1 ? lower : lower.replaceAll('\u017f', 's')
+}
 
 /**
  * The first key of an object in `v` (`v` itself or nested) that another key of the same object
@@ -217,26 +220,30 @@ function caseVariantKey(v: unknown, depth: number): string | undefined {
   if (typeof v !== 'object' || v === null || depth > MAX_FOLD_DEPTH) return undefined
   if (Array.isArray(v)) {
     for (const x of v) {
+      if (typeof x !== 'object' || x === null) continue
       const k = caseVariantKey(x, depth + 1)
       if (k !== undefined) return k
     }
     return undefined
   }
   const o = v as Obj
-  const keys = Object.keys(o)
-  let foldable = false
-  for (const k of keys) {
-    if (!foldable && FOLDABLE.test(k)) foldable = true
-    const nested = caseVariantKey(o[k], depth + 1)
-    if (nested !== undefined) return nested
-  }
-  // Distinct keys that are all already folded cannot collide.
-  if (!foldable || keys.length < 2) return undefined
-  const seen = new Set<string>()
-  for (const k of keys) {
+  // Two keys fold alike when one of them is already folded (then the other finds it in `o`), or
+  // when neither is (then the second finds the first's folded form among those seen).
+  let first: string | undefined
+  let more: Set<string> | undefined
+  for (const k of Object.keys(o)) {
+    const x = o[k]
+    if (typeof x === 'object' && x !== null) {
+      const nested = caseVariantKey(x, depth + 1)
+      if (nested !== undefined) return nested
+    }
+    if (!FOLDABLE.test(k)) continue
     const f = folded(k)
-    if (seen.has(f)) return k
-    seen.add(f)
+    if (f === k) continue
+    if (Object.hasOwn(o, f)) return k
+    if (first === undefined) first = f
+    else if (f === first || more?.has(f)) return k
+    else (more ??= new Set()).add(f)
   }
   return undefined
 }
