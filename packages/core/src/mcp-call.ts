@@ -243,7 +243,10 @@ function caseVariantKey(v: unknown, depth: number): string | undefined {
     if (Object.hasOwn(o, f)) return k
     if (first === undefined) first = f
     else if (f === first || more?.has(f)) return k
-    else (more ??= new Set()).add(f)
+    else {
+      more ??= new Set()
+      more.add(f)
+    }
   }
   return undefined
 }
