@@ -322,6 +322,9 @@ describe('extractMcp: what lenient servers accept', () => {
   it('keys of the arguments that differ only in case are 400, at any depth', () => {
     const bodies = [
       call('ask', { repoName: 'ok', RepoName: 'evil' }),
+      // Neither key already folded; and a collision among several foldable keys.
+      call('ask', { RepoName: 'ok', REPONAME: 'evil' }),
+      call('ask', { Ab: 1, Cd: 2, Ef: 3, CD: 4 }),
       call('ask', { opts: { mode: 'a', MODE: 'b' } }),
       call('ask', { list: [{ x: 1 }, { y: 1, Y: 2 }] }),
       call('ask', { s: 1, '\u017f': 2 }),
