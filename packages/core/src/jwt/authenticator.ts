@@ -99,10 +99,14 @@ function outcomeOf(v: Verified, removal: Removal): AuthOutcome {
   }
 }
 
-function verified(p: Provider, claims: Record<string, unknown>): Verified {
+/**
+ * `foreign`: the claim headers of the other providers, which this token does not set. They are
+ * stripped too: a token of one issuer must not let the client supply another issuer's claims.
+ */
+function verified(p: Provider, claims: Record<string, unknown>, foreign: readonly string[]): Verified {
   freeze(claims)
   const headers: HeaderEntry[] = []
-  const strip: string[] = []
+  const strip: string[] = [...foreign]
   for (const m of p.config.claimsToHeaders) {
     const v = claimValue(claims, m.claim)
     if (v === undefined || v === null) strip.push(m.header)
@@ -148,6 +152,13 @@ export class JwtAuthenticator implements Authenticator {
     }
     this.maxTokenBytes = Math.max(...providers.map((p) => p.config.maxTokenBytes))
     this.claimHeaders = [...new Set(providers.flatMap((p) => p.config.claimsToHeaders.map((m) => m.header)))]
+    for (const p of providers) {
+      const own = new Set(p.config.claimsToHeaders.map((m) => m.header.toLowerCase()))
+      this.foreignClaimHeaders.set(
+        p,
+        this.claimHeaders.filter((h) => !own.has(h.toLowerCase())),
+      )
+    }
     this.anonymous =
       this.claimHeaders.length > 0
         ? { kind: 'anonymous', headersToRemove: this.claimHeaders }
@@ -155,6 +166,8 @@ export class JwtAuthenticator implements Authenticator {
   }
 
   private readonly claimHeaders: readonly string[]
+  /** Per provider: the other providers' claim headers that it does not set itself. */
+  private readonly foreignClaimHeaders = new Map<Provider, readonly string[]>()
 
   /** Entries in the verified-token cache (for tests and metrics). */
   get cacheSize(): number {
@@ -240,7 +253,7 @@ export class JwtAuthenticator implements Authenticator {
     if (sig !== undefined) return sig
     const window = checkClaims(parsed.payload, p.config, ctx.now)
     if (isFailure(window)) return window
-    const v = verified(p, parsed.payload)
+    const v = verified(p, parsed.payload, this.foreignClaimHeaders.get(p) ?? [])
     this.cache.set(token, { provider: p, keySet: set, ...window, value: v })
     return this.success(p, v, ctx)
   }

@@ -424,6 +424,49 @@ describe('token location and upstream changes', () => {
     expect(d.headersToRemove).toEqual(['x-tenant'])
   })
 
+  test("a token of one provider strips the other providers' claim headers", async () => {
+    const es = await makeKey('ES256', 'es')
+    const p = {
+      authentication: {
+        jwt: {
+          providers: [
+            {
+              issuer: ISS,
+              jwks: { inline: jwks(rsa) },
+              claimsToHeaders: [{ claim: 'sub', header: 'x-user' }],
+            },
+            {
+              issuer: 'https://partner.example',
+              jwks: { inline: jwks(es) },
+              claimsToHeaders: [
+                { claim: 'role', header: 'X-Role' },
+                { claim: 'sub', header: 'x-user' },
+              ],
+            },
+          ],
+        },
+      },
+      rules: [],
+    }
+    const t = await sign(rsa, claims())
+    const engine = await createEngine(p, { now: () => NOW_MS })
+    try {
+      // Twice: verified, then from the token cache.
+      for (let i = 0; i < 2; i++) {
+        const d = await engine.decide({
+          method: 'GET',
+          path: '/',
+          headers: { ...bearer(t), 'x-role': 'admin' },
+        })
+        expect(d.allowed).toBe(true)
+        expect(d.headers).toEqual([{ key: 'x-user', value: 'alice', append: 'overwrite' }])
+        expect(d.headersToRemove).toEqual(['authorization', 'x-role'])
+      }
+    } finally {
+      engine.close()
+    }
+  })
+
   test('several providers: chosen by iss, each in its own location', async () => {
     const es = await makeKey('ES256', 'es')
     const p = {
