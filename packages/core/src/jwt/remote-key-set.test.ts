@@ -148,6 +148,24 @@ describe('remote JWKS through the injected fetch', () => {
     expect(server.hitsOf('/jwks')).toBe(2)
   })
 
+  test('a redirect is a failed fetch, for the JWKS and for discovery (never followed)', async () => {
+    server.routes.set('/moved', { status: 302, headers: { location: `${server.url}/jwks` }, body: '' })
+    server.routes.set('/jwks', { body: jwks(keyA) })
+    const e = await engineFor({ url: `${server.url}/moved` })
+    const d = await decideWith(e, await token(keyA))
+    expect(d).toMatchObject({ allowed: false, status: 401 })
+    expect(d.reason).toContain('answered 302 (redirects are not followed)')
+    const location = `${server.url}/.well-known/elsewhere`
+    server.routes.set('/.well-known/openid-configuration', { status: 301, headers: { location }, body: '' })
+    server.routes.set('/.well-known/elsewhere', {
+      body: { issuer: server.url, jwks_uri: `${server.url}/jwks` },
+    })
+    const viaDiscovery = await decideWith(await engineFor({ discovery: true }), await token(keyA))
+    expect(viaDiscovery.allowed).toBe(false)
+    expect(server.hitsOf('/jwks')).toBe(0)
+    expect(server.hitsOf('/.well-known/elsewhere')).toBe(0)
+  })
+
   test('a cached token is re-verified when the key set changes', async () => {
     server.routes.set('/jwks', { body: jwks(keyA, keyB) })
     const c = clock(NOW_MS)

@@ -163,6 +163,9 @@ export class RemoteKeySet {
     return this.fetch(url, {
       signal: AbortSignal.timeout(this.settings.timeoutMs),
       headers: { accept: 'application/json' },
+      // A redirect would take the keys from a URL that never passed urlProblem (plain http, another
+      // host): a 3xx answer is a failed fetch.
+      redirect: 'manual',
     })
   }
 
@@ -170,7 +173,8 @@ export class RemoteKeySet {
     const res = await this.get(url)
     if (!res.ok) {
       await res.body?.cancel().catch(() => {})
-      throw new Error(`GET ${url} answered ${res.status}`)
+      const redirect = res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''
+      throw new Error(`GET ${url} answered ${res.status}${redirect}`)
     }
     const text = await readText(res, this.settings.maxBytes)
     try {
