@@ -198,6 +198,23 @@ describe('fast path', () => {
     expect(within.expression.fast).toBeUndefined()
   })
 
+  test('a scan of a list by `in` counts against the iteration limit, inside comprehensions too', () => {
+    const cenv = createCelEnvironment(VARIABLE_NAMES, { maxIterations: 10 })
+    const ctx = CONTEXTS[0]![1]
+    // jwt.roles has 2 elements: 2 + 2 x 2 = 6 within the limit; 2 + 2 x (2 + 2) = 10 at it;
+    // three levels (2 + 2 x (2 + 2 x 2) = 14) over it.
+    const within = compileCel('jwt.roles.all(r, r in jwt.roles)', cenv)
+    const over = compileCel('jwt.roles.all(r, jwt.roles.all(s, s in jwt.roles && r in jwt.roles))', cenv)
+    if (!within.ok || !over.ok) throw new Error('did not compile')
+    expect(within.expression.fast?.(ctx)).toBe(true)
+    expect(over.expression.fast).toBeDefined()
+    // The fast path gives up and the engine reports the limit: a deny rule then denies.
+    expect(over.expression.fast?.(ctx)).toBeUndefined()
+    const slow = over.expression.run(requestVariables(ctx))
+    expect(slow.ok).toBe(false)
+    expect(JSON.stringify(slow)).toContain('more than 10')
+  })
+
   test('answers exactly as @bufbuild/cel on a generated corpus, and answers most of it', () => {
     const cenv = createCelEnvironment(VARIABLE_NAMES)
     let compiled = 0

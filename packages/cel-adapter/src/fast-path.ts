@@ -338,13 +338,16 @@ class FastCompiler {
   }
 
   private membership(x: Node, container: Node): Node {
-    const max = this.env.maxIterations
+    const { budget } = this
     return (ctx) => {
       const v = x(ctx)
       const c = container(ctx)
       if (v === ERR || c === ERR) return ERR
       if (Array.isArray(c)) {
-        if (c.length > max) throw GIVE_UP
+        // A scan of a list counts against the iteration budget, as the engine counts it (inside a
+        // comprehension too): past it, the engine reports the error.
+        budget.remaining -= c.length
+        if (budget.remaining < 0) throw GIVE_UP
         for (let i = 0; i < c.length; i++) if (equals(v, c[i]) === true) return true
         return false
       }
