@@ -466,6 +466,12 @@ describe('functions', () => {
     ],
     ['timestamp(1700000000) == timestamp("2023-11-14T22:13:20Z")', get(), true],
     ['request.path.lowerAscii().split("/").size() == 2', get(), true],
+    // replace: every occurrence, the first n, none; an empty pattern matches around each code point.
+    ['"a.b.c".replace(".", "/") == "a/b/c"', get(), true],
+    ['"a.b.c".replace(".", "/", 1) == "a/b.c" && "a.b".replace(".", "/", 0) == "a.b"', get(), true],
+    ['"a.b.c".replace(".", "", -1) == "abc" && "aaa".replace("a", "aa") == "aaaaaa"', get(), true],
+    ['"abc".replace("", "-") == "-a-b-c-" && "abc".replace("", "-", 2) == "-a-bc"', get(), true],
+    ['"xé😀".replace("", "|") == "|x|é|😀|"', get(), true],
   ]
   test.each(rows)('%s', async (expr, req, allowed) => {
     const d = await decide([{ id: 'r', action: 'allow', cel: expr }], req)
@@ -478,11 +484,27 @@ describe('functions', () => {
     ['"10.0.0.1".inCidr("10.0.0.0/99")', /invalid CIDR/],
     ['size(base64.decode("a===")) == 0', /invalid base64/],
     ['timestamp(300000000000) == timestamp(0)', /out of range/],
+    [
+      '"x".replace("", "yyyyyyyyyy").replace("y", "zzzzzzzzzzzzzzzz").replace("z", "wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww").replace("w", "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv") == ""',
+      /more than 1048576 characters/,
+    ],
   ]
   test.each(errors)('%s fails closed', async (expr, reason) => {
     const d = await decide([{ id: 'd', action: 'deny', cel: expr }], get())
     expect(d).toMatchObject({ allowed: false, code: 'evaluator_error' })
     expect(d.reason).toMatch(reason)
+  })
+
+  test('replace on a long request string is linear, not quadratic', async () => {
+    // 300,000 replacements: the strings extension rebuilt the string for each (minutes).
+    const body = JSON.stringify({ q: 'a'.repeat(300_000) })
+    const input = { method: 'POST', path: '/x', headers: { 'content-type': 'application/json' }, body }
+    const rule = {
+      id: 'r',
+      action: 'allow' as const,
+      cel: 'request.body.q.replace("a", "b").startsWith("bbb")',
+    }
+    expect((await decide([rule], input)).allowed).toBe(true)
   })
 
   test('a decide rule may return a decision object', async () => {

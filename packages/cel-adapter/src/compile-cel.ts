@@ -15,7 +15,6 @@ import {
   parse,
   plan,
 } from '@bufbuild/cel'
-import { strings } from '@bufbuild/cel/ext'
 import {
   type Expr,
   type Expr_Call,
@@ -26,7 +25,7 @@ import {
 import { create } from '@bufbuild/protobuf'
 import { NullValue } from '@bufbuild/protobuf/wkt'
 import { compileFast, type FastProgram } from './fast-path.js'
-import { VERDICT_FUNCTIONS } from './functions.js'
+import { STRINGS_EXTENSION, VERDICT_FUNCTIONS } from './functions.js'
 import { createRegexCache, type RegexEngine } from './regex-cache.js'
 import { withBudget } from './value-view.js'
 
@@ -143,7 +142,7 @@ export function createCelEnvironment(
   const inSet = celFunc(IN_SET_FUNCTION, [CelScalar.DYN, CelScalar.INT], CelScalar.BOOL, (x, i) => {
     return typeof x === 'string' && constSets.list[Number(i)]!.has(x)
   })
-  const env = celEnv({ funcs: [...strings, ...VERDICT_FUNCTIONS, inSet], re2: regex })
+  const env = celEnv({ funcs: [...STRINGS_EXTENSION, ...VERDICT_FUNCTIONS, inSet], re2: regex })
   return {
     limits: l,
     variables: new Set(variables),

@@ -8,6 +8,7 @@
 
 import { BlockList, isIP } from 'node:net'
 import { type CelFunc, CelScalar, celFunc, celMethod, objectType } from '@bufbuild/cel'
+import { strings } from '@bufbuild/cel/ext'
 import { create } from '@bufbuild/protobuf'
 import { TimestampSchema } from '@bufbuild/protobuf/wkt'
 
@@ -70,6 +71,48 @@ function decodeBase64(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'base64'))
 }
 
+/** Longest string `replace` may build; past it, an error (a deny rule then denies). */
+export const MAX_REPLACE_LENGTH = 1_048_576
+
+/**
+ * `s.replace(sub, repl[, n])` in one pass: the strings extension rebuilt the whole string for every
+ * occurrence (quadratic; minutes on a 600 kB body) and misread an empty `sub` and a negative `n`.
+ * As cel-go: `n < 0` (or absent) replaces all, an empty `sub` matches before every code point and
+ * at the end.
+ */
+function replace(this: string, sub: string, repl: string, n?: bigint): string {
+  let left = n === undefined || n < 0n ? Number.POSITIVE_INFINITY : Number(n)
+  const parts: string[] = []
+  let length = 0
+  let at = 0
+  const take = (end: number): void => {
+    length += end - at + repl.length
+    if (length > MAX_REPLACE_LENGTH)
+      throw new Error(`replace would build more than ${MAX_REPLACE_LENGTH} characters`)
+    parts.push(this.slice(at, end), repl)
+    at = end + sub.length
+    left--
+  }
+  if (sub === '') {
+    for (let i = 0; i <= this.length && left > 0; ) {
+      take(i)
+      if (i === this.length) break
+      const c = this.codePointAt(i)!
+      at = i
+      i += c > 0xffff ? 2 : 1
+    }
+  } else {
+    for (let i = this.indexOf(sub); i !== -1 && left > 0; i = this.indexOf(sub, at)) take(i)
+  }
+  if (length + this.length - at > MAX_REPLACE_LENGTH)
+    throw new Error(`replace would build more than ${MAX_REPLACE_LENGTH} characters`)
+  parts.push(this.slice(at))
+  return parts.join('')
+}
+
+/** The strings extension without its `replace`, which `VERDICT_FUNCTIONS` replaces. */
+export const STRINGS_EXTENSION: readonly CelFunc[] = strings.filter((f) => f.name !== 'replace')
+
 /** The functions added to every CEL environment, documented in docs/cel.md. */
 export const VERDICT_FUNCTIONS: readonly CelFunc[] = [
   celFunc('timestamp', [INT], TIMESTAMP, timestampFromSeconds),
@@ -96,4 +139,6 @@ export const VERDICT_FUNCTIONS: readonly CelFunc[] = [
   celFunc('base64.encode', [BYTES], STRING, (b) => Buffer.from(b).toString('base64')),
   celFunc('base64.encode', [STRING], STRING, (s) => Buffer.from(s, 'utf8').toString('base64')),
   celFunc('base64.decode', [STRING], BYTES, decodeBase64),
+  celMethod('replace', STRING, [STRING, STRING], STRING, replace),
+  celMethod('replace', STRING, [STRING, STRING, INT], STRING, replace),
 ]
