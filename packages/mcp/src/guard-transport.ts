@@ -91,13 +91,15 @@ export function guardTransport(inner: Transport, options: McpGuardOptions): Tran
     close: () => inner.close(),
     async send(message: JSONRPCMessage, sendOptions?: TransportSendOptions): Promise<void> {
       const m = message as Obj
-      if ('result' in m && pendingLists.size > 0) {
+      if (('result' in m || 'error' in m) && pendingLists.size > 0) {
         const key = idKey(m.id)
         const list = pendingLists.get(key)
         if (list !== undefined) {
           pendingLists.delete(key)
-          const result = await filterListResult(engine, list.input, list.method, m.result)
-          return inner.send({ ...m, result } as JSONRPCMessage, sendOptions)
+          if ('result' in m) {
+            const result = await filterListResult(engine, list.input, list.method, m.result)
+            return inner.send({ ...m, result } as JSONRPCMessage, sendOptions)
+          }
         }
       }
       return inner.send(message, sendOptions)
@@ -109,6 +111,16 @@ export function guardTransport(inner: Transport, options: McpGuardOptions): Tran
   }
 
   const decideOne = async (message: JSONRPCMessage, extra: MessageExtraInfo | undefined): Promise<void> => {
+    const r = message as Obj
+    // A request reusing the id of a list request still pending would take its filtered answer and
+    // let the list's own answer through unfiltered: JSON-RPC ids are unique, so it is refused.
+    if (typeof r.method === 'string' && (typeof r.id === 'string' || typeof r.id === 'number')) {
+      if (pendingLists.has(idKey(r.id))) {
+        const error = { code: -32600, message: 'Invalid request: the id of a request still pending' }
+        await inner.send({ jsonrpc: '2.0', id: r.id, error } as JSONRPCMessage, { relatedRequestId: r.id })
+        return
+      }
+    }
     const input = inputFor(message, extra, options)
     const d = await engine.decide(input)
     const m = message as Obj

@@ -213,6 +213,35 @@ describe('mcp rule: methods, tools and base protocol', () => {
   })
 })
 
+describe('mcp rule: integers beyond 2^53', () => {
+  it('match neither in nor notIn: JSON.parse rounded them, an exact upstream would not', async () => {
+    const e = await engine({
+      rules: [
+        {
+          id: 'a',
+          action: 'allow',
+          mcp: { tools: ['transfer'], arguments: { account: { in: [10000000000000000, 5, 1.5] } } },
+        },
+        { id: 'b', action: 'allow', mcp: { tools: ['other'], arguments: { n: { notIn: [1] } } } },
+      ],
+    })
+    const call = (name: string, args: string) => ({
+      method: 'POST',
+      path: '/mcp',
+      headers: { 'content-type': 'application/json' },
+      body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"${name}","arguments":${args}}}`,
+    })
+    const allowed = async (name: string, args: string) => (await e.decide(call(name, args))).allowed
+    // 10000000000000001 parses as 10000000000000000, which the list holds.
+    expect(await allowed('transfer', '{"account":10000000000000001}')).toBe(false)
+    expect(await allowed('transfer', '{"account":5}')).toBe(true)
+    expect(await allowed('transfer', '{"account":1.5}')).toBe(true)
+    expect(await allowed('other', '{"n":2}')).toBe(true)
+    expect(await allowed('other', '{"n":9007199254740993}')).toBe(false)
+    e.close()
+  })
+})
+
 describe('mcp rule: arguments', () => {
   const policy = {
     rules: [

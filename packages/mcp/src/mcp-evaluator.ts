@@ -186,8 +186,13 @@ function argumentTest(key: string, m: ArgumentMatch): ArgTest {
   }
 }
 
+/**
+ * A value compared by `in`/`notIn`. An integer beyond 2^53 is not one: JSON.parse rounded it, and
+ * an upstream reading it exactly (Python, Go int64, Java) sees another number than the rule did.
+ */
 function isScalar(v: unknown): boolean {
-  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+  if (typeof v === 'number') return !Number.isInteger(v) || Number.isSafeInteger(v)
+  return v === null || typeof v === 'string' || typeof v === 'boolean'
 }
 
 interface Compiled {

@@ -109,6 +109,26 @@ describe('createMcpGateway', () => {
     await r.body?.cancel()
   })
 
+  it('does not resume streams while it filters lists (a replay would carry unfiltered results)', async () => {
+    const seen: Array<string | undefined> = []
+    const recorder = createServer((req, res) => {
+      seen.push(req.headers['last-event-id'] as string | undefined)
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end()
+    })
+    servers.push(recorder)
+    const recorderUrl = `${await listen(recorder)}/mcp`
+    const h = { accept: 'text/event-stream', 'x-verdict-principal': AGENT_A, 'last-event-id': 'stream-1_3' }
+    const open = await createEngine({ rules: [{ id: 'all', action: 'allow', match: { always: true } }] })
+    for (const filterLists of [true, false]) {
+      const gw = await start({ engine: open, upstream: recorderUrl, filterLists })
+      const r = await fetch(gw, { method: 'GET', headers: h })
+      await r.body?.cancel()
+      expect(r.status).toBe(200)
+    }
+    expect(seen).toEqual([undefined, 'stream-1_3'])
+    open.close()
+  })
+
   it('binds a session to the principal that opened it, and forwards GET and DELETE', async () => {
     const url = await start()
     const opened = await fetch(url, {

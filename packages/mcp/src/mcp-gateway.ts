@@ -273,6 +273,9 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
     const out = new Headers()
     const remove = new Set(d.headersToRemove.map((h) => h.toLowerCase()))
     for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k) && !remove.has(k)) out.set(k, v)
+    // A resumed stream replays earlier events as the upstream stored them, list results unfiltered:
+    // with filtering on, streams are not resumed (the upstream opens a new one).
+    if (filterLists) out.delete('last-event-id')
     for (const h of d.headers) {
       if (h.append === 'append') out.append(h.key, h.value)
       else if (h.append !== 'add_if_absent' || !out.has(h.key)) out.set(h.key, h.value)
