@@ -169,6 +169,8 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
         return undefined
       }
     }
+    // The document schema already refused this body: compiling it would only add noise.
+    if (problems.some((p) => p.path === path || p.path.startsWith(`${path}/`))) return undefined
     let res: Awaited<ReturnType<Evaluator['compile']>>
     try {
       res = await ev.compile(config, { ruleId, path, resources: env.resources ?? noResources, document: d })

@@ -45,7 +45,9 @@ describe('locating problems', () => {
   })
 
   test('objects without text have paths but no lines', () => {
-    const problems = validatePolicyShape(sourceFromValue({ rules: [{ id: 'a', action: 'x', match: {} }] }))
+    const problems = validatePolicyShape(
+      sourceFromValue({ rules: [{ id: 'a', action: 'x', match: { always: true } }] }),
+    )
     expect(problems).toEqual([
       expect.objectContaining({ path: '/rules/0/action', message: expect.stringMatching(/must be one of/) }),
     ])

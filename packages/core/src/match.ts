@@ -3,7 +3,7 @@
  * behind it. Every listed field must match; within a list any entry may match.
  */
 import type { RequestContext } from './context.js'
-import { type CompileResult, type EvalResult, type Evaluator, ok } from './evaluator.js'
+import { type CompileResult, type CompileSite, type EvalResult, type Evaluator, ok } from './evaluator.js'
 
 interface StringMatch {
   exact?: string
@@ -56,7 +56,7 @@ const FALSE: EvalResult = ok(false)
 /** The `match` evaluator; always registered by the engine. */
 export const matchEvaluator: Evaluator = {
   kind: 'match',
-  compile(config: unknown): CompileResult {
+  compile(config: unknown, site?: CompileSite): CompileResult {
     // Shape already checked by the policy schema.
     const c = config as MatchConfig
     const tests: Test[] = []
@@ -77,8 +77,17 @@ export const matchEvaluator: Evaluator = {
       const t = anyOf(c.principals)
       tests.push((ctx) => t(ctx.input.source.principal))
     }
-    for (const h of c.headers ?? []) {
+    const problems: Array<{ code: string; message: string; path: string }> = []
+    for (const [i, h] of (c.headers ?? []).entries()) {
       const name = h.name.toLowerCase()
+      const conditions = [h.present, h.exact, h.prefix, h.suffix, h.contains].filter((x) => x !== undefined)
+      // A name alone would add no test and match every request.
+      if (conditions.length !== 1)
+        problems.push({
+          code: 'compile',
+          message: 'a header entry needs exactly one condition',
+          path: `${site?.path ?? ''}/headers/${i}`,
+        })
       if (h.present !== undefined) {
         const want = h.present
         tests.push((ctx) => (ctx.input.headers[name] !== undefined) === want)
@@ -96,6 +105,14 @@ export const matchEvaluator: Evaluator = {
         })
       }
     }
+    // An empty matcher matches everything: only `always: true` may say so.
+    if (tests.length === 0 && c.always !== true && problems.length === 0)
+      problems.push({
+        code: 'compile',
+        message: 'an empty matcher matches every request: write always: true',
+        path: site?.path ?? '',
+      })
+    if (problems.length > 0) return { ok: false, problems }
     const program = {
       evaluate(ctx: RequestContext): EvalResult {
         for (const t of tests) if (!t(ctx)) return FALSE
