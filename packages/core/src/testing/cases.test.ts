@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
+import { deny } from '../decision.js'
 import { PolicyError } from '../errors.js'
-import { formatCaseResults, runCaseFile } from './cases.js'
+import { diffDecision, formatCaseResults, runCaseFile } from './cases.js'
 import { describeCaseFile } from './vitest-suite.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
@@ -45,6 +46,12 @@ describe('case files', () => {
     })
   })
 
+  test('an empty expectation is refused: it could never fail', async () => {
+    const err = (await runCaseFile(fixture('empty-expect.yaml')).catch((e: unknown) => e)) as PolicyError
+    expect(err).toBeInstanceOf(PolicyError)
+    expect(err.problems[0]).toMatchObject({ path: '/cases/0/expect' })
+  })
+
   test('a missing file is a PolicyError', async () => {
     await expect(runCaseFile(fixture('nope.yaml'))).rejects.toBeInstanceOf(PolicyError)
   })
@@ -52,3 +59,14 @@ describe('case files', () => {
 
 // The same passing file as a vitest suite.
 await describeCaseFile(fixture('cases.yaml'))
+
+describe('expectations that must be able to fail', () => {
+  test('rule: null expects that no rule decided', () => {
+    const byRule = deny(403, 'denied by rule d', { code: 'denied', rule: 'd' })
+    const byNone = deny(403, 'no allow rule matched', { code: 'no_match' })
+    expect(diffDecision(byRule, { rule: null })).toEqual([{ field: 'rule', expected: null, actual: 'd' }])
+    expect(diffDecision(byNone, { rule: null })).toEqual([])
+    expect(diffDecision(byRule, { rule: 'd' })).toEqual([])
+  })
+})
+

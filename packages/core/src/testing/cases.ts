@@ -84,6 +84,8 @@ export const CASE_FILE_SCHEMA = {
           expect: {
             type: 'object',
             additionalProperties: false,
+            // An empty expectation would pass whatever the policy decides.
+            minProperties: 1,
             properties: {
               allowed: { type: 'boolean' },
               status: { type: 'integer' },
@@ -311,7 +313,10 @@ export function diffDecision(d: Decision, e: Expectation): CaseDiff[] {
   check('allowed', e.allowed, d.allowed)
   check('status', e.status, d.status)
   check('code', e.code, d.code)
-  if (e.rule !== undefined) check('rule', e.rule ?? undefined, d.rule)
+  // `rule: null` expects that no rule decided.
+  if (e.rule === null) {
+    if (d.rule !== undefined) diffs.push({ field: 'rule', expected: null, actual: d.rule })
+  } else check('rule', e.rule, d.rule)
   if (e.headers !== undefined) {
     const got = new Map(d.headers.map((h) => [h.key.toLowerCase(), h.value]))
     for (const [k, v] of Object.entries(e.headers))
