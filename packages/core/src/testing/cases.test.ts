@@ -69,4 +69,3 @@ describe('expectations that must be able to fail', () => {
     expect(diffDecision(byRule, { rule: 'd' })).toEqual([])
   })
 })
-
