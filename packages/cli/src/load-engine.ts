@@ -7,7 +7,7 @@ import { loadEvaluators } from './evaluators.js'
 import { type LocatedProblem, problemsOf } from './problems.js'
 
 export type LoadResult =
-  | { readonly ok: true; readonly engine: Engine; readonly path: string }
+  | { readonly ok: true; readonly engine: Engine; readonly path: string; readonly digest: string }
   | { readonly ok: false; readonly problems: readonly LocatedProblem[]; readonly notes: readonly string[] }
 
 /** Load and compile the policy at `path`. Never throws. */
@@ -21,7 +21,7 @@ export async function loadEngine(path: string, options: EngineOptions = {}): Pro
       ...options,
       evaluators: [...evaluators, ...(options.evaluators ?? [])],
     })
-    return { ok: true, engine, path: abs }
+    return { ok: true, engine, path: abs, digest: file.digest }
   } catch (e) {
     const problems = problemsOf(e, abs)
     // Say why a rule kind is unknown when its package could not provide it.

@@ -93,6 +93,7 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
     return 1
   }
   const watch = watchPolicyFile(loaded.path, engine, {
+    initialDigest: loaded.digest,
     onReload: ({ generation }) => telemetry.policyReloaded({ ok: true, generation }),
     onError: (e) =>
       telemetry.policyReloaded({ ok: false, error: formatLocated(problemsOf(e, loaded.path)).trim() }),
@@ -103,11 +104,9 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
 
   const onHup = (): void => {
     telemetry.log('info', 'SIGHUP: reloading policy')
-    // A closed watch (--no-watch) still reloads once on request.
-    const w = o.watch ? watch : watchPolicyFile(loaded.path, engine, {})
-    void w.reload().finally(() => {
-      if (!o.watch) w.close()
-    })
+    // Recompiles even when the text is unchanged (key files and bundles may have changed); a
+    // closed watch (--no-watch) still does, and reports through the same telemetry.
+    void watch.reload()
   }
   process.on('SIGHUP', onHup)
   await new Promise<void>((resolve) => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -70,10 +71,31 @@ describe('policy files', () => {
       await writeFile(p, allowHeader('three'))
       expect(await w.reload()).toBe(true)
       expect(await allowedWith('three')).toBe(true)
-      expect(await w.reload()).toBe(false) // unchanged text: no swap
+      // On demand the policy is compiled again even with its text unchanged: files it names may
+      // have changed. After close() too (`serve --no-watch` reloads on SIGHUP).
+      const generation = engine.info.generation
+      expect(await w.reload()).toBe(true)
+      expect(engine.info.generation).toBe(generation + 1)
+      w.close()
+      expect(await w.reload()).toBe(true)
+      expect(engine.info.generation).toBe(generation + 2)
     } finally {
       w.close()
       engine.close()
     }
+  })
+
+  test('a FIFO or a device as the policy or a file it names fails at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verdict-fifo-'))
+    const fifo = join(dir, 'pipe')
+    execFileSync('mkfifo', [fifo])
+    const policy = join(dir, 'p.yaml')
+    await writeFile(
+      policy,
+      `authentication: { jwt: { providers: [{ issuer: https://i, jwks: { file: ${fifo} } }] } }\nrules: []\n`,
+    )
+    await expect(loadPolicyFile(fifo)).rejects.toThrow(/not a regular file/)
+    await expect(loadPolicyFile('/dev/zero')).rejects.toThrow(/not a regular file/)
+    await expect(createEngineFromFile(policy)).rejects.toThrow(/not a regular file/)
   })
 })

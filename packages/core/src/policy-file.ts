@@ -5,13 +5,15 @@
  */
 import { createHash } from 'node:crypto'
 import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { parsePolicyText, type SourceDocument } from './document.js'
 import { createEngine, type Engine, type EngineOptions } from './engine.js'
 import { PolicyError } from './errors.js'
 import type { ResourceLoader } from './evaluator.js'
-import { createFileResourceLoader } from './resources.js'
+import { createFileResourceLoader, readRegularFile } from './resources.js'
+
+/** Largest policy file read (16 MiB). */
+const MAX_POLICY_FILE_BYTES = 16 * 1024 * 1024
 
 /** A parsed policy file and a loader for what it references, relative to its directory. */
 export interface PolicyFile {
@@ -29,7 +31,7 @@ export interface PolicyFile {
 export async function readSourceFile(path: string): Promise<{ text: string; source: SourceDocument }> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = (await readRegularFile(path, MAX_POLICY_FILE_BYTES)).toString('utf8')
   } catch (e) {
     throw new PolicyError([
       { code: 'policy_parse', message: `cannot read ${path}: ${(e as Error).message}`, path: '' },
@@ -81,9 +83,17 @@ export interface WatchOptions {
   readonly intervalMs?: number
   /** Quiet time after the last change event before reloading. Default 50 ms. */
   readonly debounceMs?: number
+  /**
+   * Digest (`PolicyFile.digest`) of the text the engine was created from. Without it the file is
+   * read when the watch starts, and an edit made before that would go unnoticed until the next one.
+   */
+  readonly initialDigest?: string
 }
 
-/** A running watch: `reload()` forces a check now (SIGHUP), `close()` stops watching. */
+/**
+ * A running watch: `reload()` recompiles now, even if the text did not change (SIGHUP: key files
+ * and bundles it names may have; it works after `close()` too), `close()` stops watching.
+ */
 export interface PolicyWatch {
   reload(): Promise<boolean>
   close(): void
@@ -101,7 +111,7 @@ export function watchPolicyFile(path: string, engine: Engine, options: WatchOpti
   let again = false
   let closed = false
 
-  const check = async (): Promise<boolean> => {
+  const check = async (force: boolean): Promise<boolean> => {
     let file: PolicyFile
     try {
       file = await loadPolicyFile(abs)
@@ -109,7 +119,7 @@ export function watchPolicyFile(path: string, engine: Engine, options: WatchOpti
       options.onError?.(e)
       return false
     }
-    if (file.digest === lastDigest) return false
+    if (!force && file.digest === lastDigest) return false
     try {
       await engine.update(file.source)
       lastDigest = file.digest
@@ -123,33 +133,40 @@ export function watchPolicyFile(path: string, engine: Engine, options: WatchOpti
     }
   }
 
-  const reload = (): Promise<boolean> => {
+  const run = (force: boolean): Promise<boolean> => {
     if (running) {
       again = true
+      forceAgain ||= force
       return running
     }
-    running = check().finally(() => {
+    running = check(force).finally(() => {
       running = undefined
-      if (again && !closed) {
+      if (again && (!closed || forceAgain)) {
+        const f = forceAgain
         again = false
-        void reload()
+        forceAgain = false
+        void run(f)
       }
     })
     return running
   }
+  let forceAgain = false
+  const reload = (): Promise<boolean> => run(true)
 
   const schedule = (): void => {
     if (closed) return
     if (timer) clearTimeout(timer)
-    timer = setTimeout(() => void reload(), options.debounceMs ?? 50)
+    timer = setTimeout(() => void run(false), options.debounceMs ?? 50)
   }
 
   // The current text is what the engine was created from; record its digest without reloading.
-  void readFile(abs)
-    .then((t) => {
-      lastDigest ??= createHash('sha256').update(t).digest('hex')
-    })
-    .catch(() => {})
+  lastDigest = options.initialDigest
+  if (lastDigest === undefined)
+    void readRegularFile(abs, MAX_POLICY_FILE_BYTES)
+      .then((t) => {
+        lastDigest ??= createHash('sha256').update(t).digest('hex')
+      })
+      .catch(() => {})
 
   let watcher: FSWatcher | undefined
   try {

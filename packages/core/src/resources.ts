@@ -2,9 +2,29 @@
  * A `ResourceLoader` for Node hosts: files relative to a base directory, and http(s) URLs through
  * an injected fetch. Core's decision path never calls it; it runs only while a policy loads.
  */
-import { readFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
 import type { ResourceLoader } from './evaluator.js'
+
+/**
+ * Read a regular file of at most `max` bytes. Anything else fails at once instead of hanging or
+ * filling memory: a FIFO (opened without blocking, so a missing writer is not awaited), a device
+ * such as /dev/zero, a directory, or a file over the limit (checked before reading).
+ */
+export async function readRegularFile(path: string, max: number): Promise<Buffer> {
+  const file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  try {
+    const st = await file.stat()
+    if (!st.isFile()) throw new Error(`${path} is not a regular file`)
+    if (st.size > max) throw new Error(`${path} is larger than ${max} bytes`)
+    const buf = await file.readFile()
+    if (buf.length > max) throw new Error(`${path} is larger than ${max} bytes`)
+    return buf
+  } finally {
+    await file.close()
+  }
+}
 
 export interface FileResourceOptions {
   /** Directory relative paths resolve against (usually the policy file's directory). */
@@ -29,8 +49,7 @@ export function createFileResourceLoader(options: FileResourceOptions): Resource
         return buf
       }
       const path = isAbsolute(location) ? location : resolve(options.baseDir, location)
-      const buf = await readFile(path)
-      if (buf.length > max) throw new Error(`${location} is larger than ${max} bytes`)
+      const buf = await readRegularFile(path, max)
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
     },
   }
