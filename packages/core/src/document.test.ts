@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { describe, expect, test } from 'vitest'
 import { POLICY_SCHEMA, parsePolicyText, pointer, sourceFromValue, validatePolicyShape } from './document.js'
+import { PolicyError } from './errors.js'
 
 /** Every property name defined anywhere in the schema. */
 function schemaFields(node: unknown, out = new Set<string>()): Set<string> {
@@ -52,6 +53,20 @@ describe('locating problems', () => {
       expect.objectContaining({ path: '/rules/0/action', message: expect.stringMatching(/must be one of/) }),
     ])
     expect(problems[0]?.line).toBeUndefined()
+  })
+
+  test('an unresolved YAML tag is a parse error, not a string', () => {
+    for (const text of ['rules:\n  - id: !custom a\n', 'rules:\n  - id: !!js/function "a"\n']) {
+      let err: PolicyError | undefined
+      try {
+        parsePolicyText(text)
+      } catch (e) {
+        err = e as PolicyError
+      }
+      expect(err).toBeInstanceOf(PolicyError)
+      expect(err?.problems[0]).toMatchObject({ code: 'policy_parse', line: 2 })
+      expect(err?.problems[0]?.message).toMatch(/Unresolved tag/)
+    }
   })
 
   test('JSON pointers escape / and ~', () => {

@@ -31,9 +31,11 @@ const noLocation: Locator = () => undefined
 export function parsePolicyText(text: string, origin?: string): SourceDocument {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
-  if (doc.errors.length > 0) {
+  // Warnings too: an unresolved tag (`!custom`, `!!js/function`) would silently become a string.
+  const issues = [...doc.errors, ...doc.warnings]
+  if (issues.length > 0) {
     throw new PolicyError(
-      doc.errors.map((e) => {
+      issues.map((e) => {
         const lp = lineCounter.linePos(e.pos[0])
         const pos = { line: lp.line, col: lp.col }
         return {
