@@ -55,6 +55,12 @@ describe('locating problems', () => {
     expect(problems[0]?.line).toBeUndefined()
   })
 
+  test('keys that become the same property are duplicates', () => {
+    expect(() => parsePolicyText('headers:\n  1: a\n  "1": b\n')).toThrow(PolicyError)
+    expect(() => parsePolicyText('headers:\n  true: a\n  "true": b\n')).toThrow(PolicyError)
+    expect(parsePolicyText('headers:\n  1: a\n  "2": b\n').value).toEqual({ headers: { 1: 'a', 2: 'b' } })
+  })
+
   test('an unresolved YAML tag is a parse error, not a string', () => {
     for (const text of ['rules:\n  - id: !custom a\n', 'rules:\n  - id: !!js/function "a"\n']) {
       let err: PolicyError | undefined

@@ -25,12 +25,21 @@ export interface SourceDocument {
 const noLocation: Locator = () => undefined
 
 /**
+ * Keys are equal when their text is: `1` and `"1"` both become the property "1", so the second
+ * would silently win.
+ */
+function sameKey(a: unknown, b: unknown): boolean {
+  const text = (k: unknown) => String(isScalar(k) ? k.value : k)
+  return a === b || text(a) === text(b)
+}
+
+/**
  * Parse a policy from YAML or JSON text (JSON is YAML). Duplicate keys are an error: a document
  * whose meaning depends on which of two keys wins is not a policy.
  */
 export function parsePolicyText(text: string, origin?: string): SourceDocument {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: sameKey, prettyErrors: false })
   // Warnings too: an unresolved tag (`!custom`, `!!js/function`) would silently become a string.
   const issues = [...doc.errors, ...doc.warnings]
   if (issues.length > 0) {
