@@ -55,6 +55,11 @@ describe('locating problems', () => {
     expect(problems[0]?.line).toBeUndefined()
   })
 
+  test('an empty document is reported as not an object, and only so', () => {
+    const problems = validatePolicyShape(parsePolicyText(''))
+    expect(problems.map((p) => p.message)).toEqual(['must be object'])
+  })
+
   test('keys that become the same property are duplicates', () => {
     expect(() => parsePolicyText('headers:\n  1: a\n  "1": b\n')).toThrow(PolicyError)
     expect(() => parsePolicyText('headers:\n  true: a\n  "true": b\n')).toThrow(PolicyError)

@@ -128,7 +128,11 @@ export function schemaProblems(
       message = `unknown field "${String(e.params.additionalProperty)}"`
     else if (e.keyword === 'enum')
       message = `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`
-    else if (e.keyword === 'not' && path === '') message = 'must not have both rules and layers'
+    else if (e.keyword === 'not' && path === '') {
+      // Not an object at all (an empty file): the type error says it; this one would mislead.
+      if (errors.some((x) => x.keyword === 'type' && x.instancePath === '')) continue
+      message = 'must not have both rules and layers'
+    }
     const key = `${path}|${message}`
     if (seen.has(key)) continue
     seen.add(key)
