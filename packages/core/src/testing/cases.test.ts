@@ -52,6 +52,12 @@ describe('case files', () => {
     expect(err.problems[0]).toMatchObject({ path: '/cases/0/expect' })
   })
 
+  test('a case with both checkRequest and request is refused', async () => {
+    const err = (await runCaseFile(fixture('two-requests.yaml')).catch((e: unknown) => e)) as PolicyError
+    expect(err).toBeInstanceOf(PolicyError)
+    expect(err.problems[0]).toMatchObject({ path: '/cases/0' })
+  })
+
   test('a missing file is a PolicyError', async () => {
     await expect(runCaseFile(fixture('nope.yaml'))).rejects.toBeInstanceOf(PolicyError)
   })

@@ -48,6 +48,8 @@ export const CASE_FILE_SCHEMA = {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'expect'],
+        // Both would leave one of them silently unused.
+        not: { required: ['checkRequest', 'request'] },
         properties: {
           name: { type: 'string', minLength: 1 },
           checkRequest: { type: 'object' },
