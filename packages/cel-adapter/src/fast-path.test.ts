@@ -176,43 +176,37 @@ function corpus(): string[] {
 }
 
 describe('fast path', () => {
-  test('comprehensions share the iteration limit: over it, the engine answers with its error', () => {
-    const cenv = createCelEnvironment(VARIABLE_NAMES, { maxIterations: 10 })
-    const ctx = CONTEXTS[0]![1]
-    const within = compileCel('jwt.roles.exists(r, jwt.roles.exists(s, s == r + ""))', cenv)
-    const small = compileCel('jwt.roles.all(r, jwt.roles.all(s, s != ""))', cenv)
-    const nested = compileCel(
-      'request.body.list.all(a, request.body.list.all(b, jwt.roles.all(c, c != "")))',
-      cenv,
-    )
-    if (!within.ok || !small.ok || !nested.ok) throw new Error('did not compile')
-    // 2 + 2 x 2 = 6 elements: within the limit.
-    expect(small.expression.fast?.(ctx)).toBe(true)
-    // 2 + 2 x (2 + 2 x 2) = 14 elements: over it.
-    expect(nested.expression.fast).toBeDefined()
-    expect(nested.expression.fast?.(ctx)).toBeUndefined()
-    const slow = nested.expression.run(requestVariables(ctx))
+  // With maxIterations 10 on the first context, where jwt.roles has 2 elements.
+  const limited = (expr: string) => {
+    const c = compileCel(expr, createCelEnvironment(VARIABLE_NAMES, { maxIterations: 10 }))
+    if (!c.ok) throw new Error(`did not compile: ${expr}`)
+    return c.expression
+  }
+  const ctx = CONTEXTS[0]![1]
+  /** The fast path covers `expr` but gives up over the limit; the engine reports the limit. */
+  const expectEngineReportsLimit = (expr: string) => {
+    const e = limited(expr)
+    expect(e.fast).toBeDefined()
+    expect(e.fast?.(ctx)).toBeUndefined()
+    const slow = e.run(requestVariables(ctx))
     expect(slow.ok).toBe(false)
     expect(JSON.stringify(slow)).toContain('more than 10')
+  }
+
+  test('comprehensions share the iteration limit: over it, the engine answers with its error', () => {
+    // 2 + 2 x 2 = 6 elements: within the limit.
+    expect(limited('jwt.roles.all(r, jwt.roles.all(s, s != ""))').fast?.(ctx)).toBe(true)
+    // 2 + 2 x (2 + 2 x 2) = 14 elements: over it.
+    expectEngineReportsLimit('request.body.list.all(a, request.body.list.all(b, jwt.roles.all(c, c != "")))')
     // `+` is not covered: the whole expression runs on the engine.
-    expect(within.expression.fast).toBeUndefined()
+    expect(limited('jwt.roles.exists(r, jwt.roles.exists(s, s == r + ""))').fast).toBeUndefined()
   })
 
   test('a scan of a list by `in` counts against the iteration limit, inside comprehensions too', () => {
-    const cenv = createCelEnvironment(VARIABLE_NAMES, { maxIterations: 10 })
-    const ctx = CONTEXTS[0]![1]
-    // jwt.roles has 2 elements: 2 + 2 x 2 = 6 within the limit; 2 + 2 x (2 + 2) = 10 at it;
-    // three levels (2 + 2 x (2 + 2 x 2) = 14) over it.
-    const within = compileCel('jwt.roles.all(r, r in jwt.roles)', cenv)
-    const over = compileCel('jwt.roles.all(r, jwt.roles.all(s, s in jwt.roles && r in jwt.roles))', cenv)
-    if (!within.ok || !over.ok) throw new Error('did not compile')
-    expect(within.expression.fast?.(ctx)).toBe(true)
-    expect(over.expression.fast).toBeDefined()
-    // The fast path gives up and the engine reports the limit: a deny rule then denies.
-    expect(over.expression.fast?.(ctx)).toBeUndefined()
-    const slow = over.expression.run(requestVariables(ctx))
-    expect(slow.ok).toBe(false)
-    expect(JSON.stringify(slow)).toContain('more than 10')
+    // 2 + 2 x 2 = 6 elements: within the limit.
+    expect(limited('jwt.roles.all(r, r in jwt.roles)').fast?.(ctx)).toBe(true)
+    // 2 + 2 x (2 + 2 x (2 + 2)) = 22 elements: over it; a deny rule then denies.
+    expectEngineReportsLimit('jwt.roles.all(r, jwt.roles.all(s, s in jwt.roles && r in jwt.roles))')
   })
 
   test('answers exactly as @bufbuild/cel on a generated corpus, and answers most of it', () => {
