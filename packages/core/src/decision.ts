@@ -158,12 +158,13 @@ export { EMPTY as EMPTY_LIST, EMPTY_OBJECT }
  */
 export function loggableReason(d: Pick<Decision, 'code' | 'reason'>): string {
   const r = d.reason
-  let cut = -1
-  if (d.code === 'evaluator_error') cut = r.indexOf(' failed: ')
-  else if (d.code === 'no_match') cut = r.indexOf(' (failed: ')
-  else if (d.code === 'internal') cut = r.indexOf(': ')
-  if (cut === -1) return r
-  if (d.code === 'evaluator_error') return `${r.slice(0, cut)} failed (the evaluator's message is not logged)`
-  if (d.code === 'no_match') return `${r.slice(0, cut)} (rules failed; their messages are not logged)`
-  return r.slice(0, cut)
+  const before = (marker: string, then: string): string => {
+    const cut = r.indexOf(marker)
+    return cut === -1 ? r : r.slice(0, cut) + then
+  }
+  if (d.code === 'evaluator_error')
+    return before(' failed: ', " failed (the evaluator's message is not logged)")
+  if (d.code === 'no_match') return before(' (failed: ', ' (rules failed; their messages are not logged)')
+  if (d.code === 'internal') return before(': ', '')
+  return r
 }

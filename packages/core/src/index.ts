@@ -67,6 +67,7 @@ export {
   isDecision,
   isJsonContentType,
   normalizeInput,
+  PARTIAL_BODY_HEADER,
   type PeerInfo,
   parseJsonLimited,
   parseSpiffeId,

@@ -10,6 +10,12 @@
 import { type Decision, malformed } from './decision.js'
 import { hasControlChar } from './header-syntax.js'
 
+/**
+ * The header Envoy sets when it cut the body (`with_request_body.allow_partial_message`). Only
+ * Envoy may set it: hosts that take requests from clients directly drop it.
+ */
+export const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body'
+
 /** Parsed SPIFFE ID (`spiffe://<trust-domain>/<path>`). */
 export interface SpiffeId {
   readonly id: string
@@ -619,7 +625,7 @@ function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
     headers: acc.map,
     headerCount: acc.count,
     body: bodyFrom(http.body, field(http, 'rawBody', 'raw_body', at), at, o),
-    bodyTruncated: acc.map['x-envoy-auth-partial-body'] === 'true',
+    bodyTruncated: acc.map[PARTIAL_BODY_HEADER] === 'true',
     size: sizeOf(http.size, `${at}.size`),
     source: peerFromCheckRequest(attrs.source, 'attributes.source'),
     destination: peerFromCheckRequest(attrs.destination, 'attributes.destination'),
@@ -719,7 +725,7 @@ function fromHttpShape(raw: Obj, o: ResolvedInputOptions): CheckInput {
     headers: acc.map,
     headerCount: acc.count,
     body,
-    bodyTruncated: acc.map['x-envoy-auth-partial-body'] === 'true',
+    bodyTruncated: acc.map[PARTIAL_BODY_HEADER] === 'true',
     size: body === undefined ? 0 : -1,
     source: plainPeer(raw.source, 'source'),
     destination: plainPeer(raw.destination, 'destination'),

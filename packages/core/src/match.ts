@@ -3,6 +3,7 @@
  * behind it. Every listed field must match; within a list any entry may match.
  */
 import type { RequestContext } from './context.js'
+import type { Problem } from './errors.js'
 import { type CompileResult, type CompileSite, type EvalResult, type Evaluator, ok } from './evaluator.js'
 
 interface StringMatch {
@@ -77,7 +78,7 @@ export const matchEvaluator: Evaluator = {
       const t = anyOf(c.principals)
       tests.push((ctx) => t(ctx.input.source.principal))
     }
-    const problems: Array<{ code: string; message: string; path: string }> = []
+    const problems: Problem[] = []
     for (const [i, h] of (c.headers ?? []).entries()) {
       const name = h.name.toLowerCase()
       const conditions = [h.present, h.exact, h.prefix, h.suffix, h.contains].filter((x) => x !== undefined)

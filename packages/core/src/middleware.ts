@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { TLSSocket } from 'node:tls'
 import type { Decision } from './decision.js'
 import type { Engine } from './engine.js'
+import { PARTIAL_BODY_HEADER } from './input.js'
 
 export interface HttpMiddlewareOptions {
   /**
@@ -42,9 +43,9 @@ function certificatePrincipal(req: IncomingMessage): string | undefined {
  * the body" only behind Envoy; from a client it would hide the body from the rules, so it goes.
  */
 function clientHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  if (headers['x-envoy-auth-partial-body'] === undefined) return headers
+  if (headers[PARTIAL_BODY_HEADER] === undefined) return headers
   const out = Object.create(null) as IncomingHttpHeaders
-  for (const k of Object.keys(headers)) if (k !== 'x-envoy-auth-partial-body') out[k] = headers[k]
+  for (const k of Object.keys(headers)) if (k !== PARTIAL_BODY_HEADER) out[k] = headers[k]
   return out
 }
 

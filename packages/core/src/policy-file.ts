@@ -109,6 +109,8 @@ export function watchPolicyFile(path: string, engine: Engine, options: WatchOpti
   let timer: ReturnType<typeof setTimeout> | undefined
   let running: Promise<boolean> | undefined
   let again = false
+  // A reload asked for while one runs: whether it must recompile unchanged text.
+  let forceAgain = false
   let closed = false
 
   const check = async (force: boolean): Promise<boolean> => {
@@ -150,7 +152,6 @@ export function watchPolicyFile(path: string, engine: Engine, options: WatchOpti
     })
     return running
   }
-  let forceAgain = false
   const reload = (): Promise<boolean> => run(true)
 
   const schedule = (): void => {

@@ -6,6 +6,7 @@ import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
 import type { ResourceLoader } from './evaluator.js'
+import { readLimited } from './read-limited.js'
 
 /**
  * Read a regular file of at most `max` bytes. Anything else fails at once instead of hanging or
@@ -44,8 +45,8 @@ export function createFileResourceLoader(options: FileResourceOptions): Resource
         if (options.fetch === undefined) throw new Error(`fetching ${location} is not enabled`)
         const res = await options.fetch(location)
         if (!res.ok) throw new Error(`GET ${location} answered ${res.status}`)
-        const buf = new Uint8Array(await res.arrayBuffer())
-        if (buf.length > max) throw new Error(`${location} is larger than ${max} bytes`)
+        const buf = await readLimited(res.body, max)
+        if (buf === 'too_large') throw new Error(`${location} is larger than ${max} bytes`)
         return buf
       }
       const path = isAbsolute(location) ? location : resolve(options.baseDir, location)

@@ -4,7 +4,7 @@
  * item with the same engine and the caller's own request.
  */
 import type { Engine, RequestContext } from '@verdict/core'
-import { MCP_METADATA_NAMESPACES } from '@verdict/core'
+import { MCP_METADATA_NAMESPACES, PARTIAL_BODY_HEADER } from '@verdict/core'
 import { LIST_PROBES } from './mcp-evaluator.js'
 
 type Obj = Record<string, unknown>
@@ -29,7 +29,7 @@ function isContext(v: unknown): v is RequestContext {
   return isObject(v) && typeof v.opaEnvoyInput === 'function' && isObject(v.input)
 }
 
-const DROPPED_HEADERS = new Set(['content-type', 'content-length', 'x-envoy-auth-partial-body'])
+const DROPPED_HEADERS = new Set(['content-type', 'content-length', PARTIAL_BODY_HEADER])
 
 function probeHeaders(h: unknown): Obj {
   const out: Obj = Object.create(null)

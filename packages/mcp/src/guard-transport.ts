@@ -5,7 +5,7 @@
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js'
-import type { Decision, Engine } from '@verdict/core'
+import { type Decision, type Engine, PARTIAL_BODY_HEADER } from '@verdict/core'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 
 /** Options of `guardTransport`. */
@@ -54,7 +54,7 @@ function inputFor(
   for (const [k, v] of Object.entries(extra?.requestInfo?.headers ?? {})) {
     if (v === undefined) continue
     const key = k.toLowerCase()
-    if (key === 'content-length' || key === 'x-envoy-auth-partial-body' || key.startsWith(':')) continue
+    if (key === 'content-length' || key === PARTIAL_BODY_HEADER || key.startsWith(':')) continue
     headers[key] = Array.isArray(v) ? v.join(',') : v
   }
   headers['content-type'] = 'application/json'

@@ -7,7 +7,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
-import { type Decision, type Engine, type PolicyWatch, readLimited, watchPolicyFile } from '@verdict/core'
+import {
+  type Decision,
+  type Engine,
+  PARTIAL_BODY_HEADER,
+  type PolicyWatch,
+  readLimited,
+  watchPolicyFile,
+} from '@verdict/core'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 
 /** Options of `createMcpGateway`. */
@@ -242,7 +249,7 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
     const headers: Record<string, string> = Object.create(null)
     request.headers.forEach((v, k) => {
       // A client's x-envoy-auth-partial-body would make the body look cut by Envoy.
-      if (k !== principalHeader && k !== 'x-envoy-auth-partial-body') headers[k] = v
+      if (k !== principalHeader && k !== PARTIAL_BODY_HEADER) headers[k] = v
     })
     const principal =
       options.principal?.(request) ??
