@@ -18,7 +18,7 @@ import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
 import { compileJwtAuthentication } from './jwt/index.js'
 import { matchEvaluator } from './match.js'
-import type { McpSettings } from './mcp-call.js'
+import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp-call.js'
 import { isValidHttpStatus } from './status.js'
 
 export type RuleAction = 'allow' | 'deny' | 'require' | 'decide'
@@ -327,6 +327,7 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
     enabled: typeof mcpDoc.enabled === 'boolean' ? mcpDoc.enabled : 'auto',
     batches: mcpDoc.batches === 'reject' ? 'reject' : 'each',
     denial: mcpDoc.denial === 'jsonrpc' || mcpDoc.denial === 'hidden' ? mcpDoc.denial : 'http',
+    maxBatch: typeof mcpDoc.maxBatch === 'number' ? mcpDoc.maxBatch : DEFAULT_MAX_BATCH,
   }
 
   const compiled: CompiledPolicy = {

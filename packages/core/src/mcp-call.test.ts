@@ -1,5 +1,7 @@
 import { describe, expect, it, test } from 'vitest'
 import type { Decision } from './decision.js'
+import { createEngine } from './engine.js'
+import { PolicyError } from './errors.js'
 import { type CheckInput, isDecision, normalizeInput } from './input.js'
 import {
   DEFAULT_MCP_SETTINGS,
@@ -491,5 +493,207 @@ describe('client responses to server requests', () => {
     const d = extractMcp(reply(msg), DEFAULT_MCP_SETTINGS, 64) as Decision
     expect(d).toMatchObject({ allowed: false, status: 400 })
     expect(d.reason).toMatch(reason)
+  })
+})
+
+// Issue 15 ("deny means deny"), class 8: JSON-RPC shapes refused during extraction, so that a
+// policy of deny rules alone cannot let them through to a server that reads them its own way.
+describe('extractMcp: shapes refused whatever the rules', () => {
+  const response = (id: unknown = 's1') => JSON.stringify({ jsonrpc: '2.0', id, result: {} })
+
+  it('a nested batch is 400, also when no element of the outer array is a message', () => {
+    for (const body of [`[[${call('exec')}]]`, `[${call('a')},[${call('exec')}]]`, `[[[${call('exec')}]]]`]) {
+      const d = rejected(extract(post(body)))
+      expect(d.status, body).toBe(400)
+      expect(d.reason).toContain('nested batch')
+    }
+    // Under a non-JSON content type it is JSON-RPC all the same: 415.
+    expect(rejected(extract(post(`[[${call('exec')}]]`, { 'content-type': 'text/plain' }))).status).toBe(415)
+  })
+
+  it('responses next to requests in one client batch are 400; a lone response or a batch of responses is not', () => {
+    for (const body of [`[${call('a')},${response()}]`, `[${response()},${call('a')}]`]) {
+      const d = rejected(extract(post(body)))
+      expect(d.status).toBe(400)
+      expect(d.reason).toContain('mixes requests and responses')
+    }
+    const errorAnswer = JSON.stringify({ jsonrpc: '2.0', id: 2, error: { code: -1, message: 'declined' } })
+    expect(rejected(extract(post(`[${errorAnswer},{"jsonrpc":"2.0","method":"ping","id":3}]`))).status).toBe(
+      400,
+    )
+    // A client answering the server's elicitation/sampling request: allowed as before.
+    expect(messages(extract(post(response()))).messages[0]?.method).toBe(MCP_RESPONSE_METHOD)
+    const answers = messages(extract(post(`[${response('s1')},${response('s2')}]`)))
+    expect(answers.messages.map((m) => m.method)).toEqual([MCP_RESPONSE_METHOD, MCP_RESPONSE_METHOD])
+  })
+
+  it('a batch longer than mcp.maxBatch (default 32) is 400', () => {
+    const batch = (n: number) => `[${Array.from({ length: n }, (_, i) => call('a', {}, i + 1)).join(',')}]`
+    expect(DEFAULT_MCP_SETTINGS.maxBatch).toBe(32)
+    expect(messages(extract(post(batch(32)))).messages).toHaveLength(32)
+    const d = rejected(extract(post(batch(33))))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain('a batch of 33 messages (mcp.maxBatch is 32)')
+    expect(messages(extract(post(batch(2)), { maxBatch: 2 })).messages).toHaveLength(2)
+    expect(rejected(extract(post(batch(3)), { maxBatch: 2 })).status).toBe(400)
+  })
+
+  const empty = (
+    body: string | undefined,
+    headers: Record<string, string>,
+    extra: Record<string, unknown> = {},
+  ) => input({ method: 'POST', path: '/mcp', headers, ...(body === undefined ? {} : { body }), ...extra })
+  const name = { jsonrpc: '2.0', method: 'tools/call', id: 1, params: { name: 'ask_question' } }
+
+  it.each<[string, CheckInput, Partial<McpSettings>]>([
+    [
+      'whitespace next to filter metadata',
+      empty(' \n\t', { 'content-type': 'text/plain' }, meta('mcp_proxy', name)),
+      {},
+    ],
+    ['whitespace with a session id', empty('  ', { ...JSON_CT, 'mcp-session-id': 's-1' }), {}],
+    [
+      'a byte order mark with the protocol version',
+      empty('\ufeff', { ...JSON_CT, 'mcp-protocol-version': '2025-11-25' }),
+      {},
+    ],
+    [
+      'no body, content-length 0, session id',
+      empty(undefined, { 'content-length': '0', 'mcp-session-id': 's-1' }),
+      {},
+    ],
+    ['no body with enabled: true', empty(undefined, JSON_CT), { enabled: true }],
+    [
+      'whitespace, text/plain, enabled: true',
+      empty(' ', { 'content-type': 'text/plain' }),
+      { enabled: true },
+    ],
+  ])('an MCP POST with an empty body is 400 (%s)', (_label, i, settings) => {
+    const d = rejected(extract(i, settings))
+    expect(d.status).toBe(400)
+    expect(d.reason).toContain('empty body')
+  })
+
+  it('bodiless GET and DELETE of a session, other empty POSTs and metadata without a forwarded body stay as they were', () => {
+    const session = { 'mcp-session-id': 's-1', 'mcp-protocol-version': '2025-11-25' }
+    expect(
+      extract(input({ method: 'GET', path: '/mcp', headers: { ...session, accept: 'text/event-stream' } })),
+    ).toBe(undefined)
+    expect(extract(input({ method: 'DELETE', path: '/mcp', headers: session }))).toBeUndefined()
+    // A JSON API's empty POST: nothing says it is MCP.
+    expect(extract(empty(undefined, { ...JSON_CT, 'content-length': '0' }))).toBeUndefined()
+    expect(extract(empty('  ', JSON_CT))).toBeUndefined()
+    // A session POST whose body Envoy did not forward (its length is not 0): not known to be empty.
+    expect(extract(empty(undefined, { 'content-length': '120', 'mcp-session-id': 's-1' }))).toBeUndefined()
+    // Envoy's metadata without with_request_body: the metadata describes the call.
+    expect(messages(extract(empty(undefined, {}, meta('mcp_proxy', name)))).messages[0]?.tool?.name).toBe(
+      'ask_question',
+    )
+  })
+
+  const named = (method: string, n: string) =>
+    JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { name: n, arguments: {} } })
+
+  it.each([
+    ['empty', '', 'is empty'],
+    ['129 characters', 'a'.repeat(129), 'is longer than 128'],
+    ['a space', 'admin tool', 'has a character other than'],
+    ['a slash', 'admin/tool', 'has a character other than'],
+    ['a control character', 'admin\u0000tool', 'has a character other than'],
+    ['a trailing newline', 'admin_tool\n', 'has a character other than'],
+    ['a Cyrillic a', '\u0430dmin_tool', 'has a character other than'],
+    ['a fullwidth letter', '\uff41dmin_tool', 'has a character other than'],
+    ['a Kelvin sign', 'as\u212a', 'has a character other than'],
+  ])('a tool or prompt name with %s is 400', (_label, n, why) => {
+    for (const method of ['tools/call', 'prompts/get']) {
+      const d = rejected(extract(post(named(method, n))))
+      expect(d.status).toBe(400)
+      expect(d.reason).toContain(`params.name ${why}`)
+    }
+    const m = { jsonrpc: '2.0', method: 'tools/call', id: 1, params: { name: n } }
+    expect(rejected(extract(input({ method: 'POST', path: '/mcp', ...meta('mcp_proxy', m) }))).status).toBe(
+      400,
+    )
+  })
+
+  it('names within the rule pass, case kept: Admin_Tool and admin_tool are different tools', () => {
+    for (const n of [
+      'a',
+      'a'.repeat(128),
+      'Admin_Tool',
+      'admin_tool',
+      'DATA_EXPORT_v2',
+      'admin.tools.list',
+      'get-sum',
+    ]) {
+      expect(messages(extract(post(named('tools/call', n)))).messages[0]?.tool?.name).toBe(n)
+      expect(messages(extract(post(named('prompts/get', n)))).messages[0]?.prompt?.name).toBe(n)
+    }
+  })
+
+  it('an empty resource uri is 400', () => {
+    for (const method of ['resources/read', 'resources/subscribe', 'resources/unsubscribe']) {
+      const d = rejected(
+        extract(post(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { uri: '' } }))),
+      )
+      expect(d.status).toBe(400)
+      expect(d.reason).toContain('params.uri is empty')
+    }
+  })
+})
+
+describe('shapes refused under a policy of deny rules only', () => {
+  // Without the refusals in extraction, nothing in this policy would stop these requests.
+  const policy = {
+    mcp: { maxBatch: 4 },
+    rules: [{ id: 'no-evil', action: 'deny', match: { headers: [{ name: 'x-evil', exact: '1' }] } }],
+  }
+  const decide = async (raw: Record<string, unknown>) => {
+    const engine = await createEngine(policy)
+    try {
+      return await engine.decide(raw)
+    } finally {
+      engine.close()
+    }
+  }
+  const rpcPost = (body: string, headers: Record<string, string> = {}) => ({
+    method: 'POST',
+    path: '/mcp',
+    headers: { ...JSON_CT, ...headers },
+    body,
+  })
+
+  it.each([
+    ['a nested batch', rpcPost(`[[${call('exec')}]]`), 'nested batch'],
+    [
+      'a request batch carrying a response',
+      rpcPost(`[${call('exec')},{"jsonrpc":"2.0","id":9,"result":{}}]`),
+      'mixes',
+    ],
+    [
+      'a batch over mcp.maxBatch',
+      rpcPost(`[${[1, 2, 3, 4, 5].map((i) => call('a', {}, i)).join(',')}]`),
+      'mcp.maxBatch is 4',
+    ],
+    ['an empty session POST', rpcPost(' ', { 'mcp-session-id': 's-1' }), 'empty body'],
+    ['a tool name with a space', rpcPost(call('exec ')), 'params.name'],
+  ])('%s is 400 malformed_input', async (_label, raw, why) => {
+    const d = await decide(raw)
+    expect(d).toMatchObject({ allowed: false, status: 400, code: 'malformed_input' })
+    expect(d.reason).toContain(why)
+  })
+
+  it('the policy still allows what it does not deny', async () => {
+    expect((await decide(rpcPost(call('exec')))).allowed).toBe(true)
+    expect(
+      (await decide({ method: 'GET', path: '/mcp', headers: { 'mcp-session-id': 's-1' } })).allowed,
+    ).toBe(true)
+  })
+
+  it('maxBatch must be a positive integer', async () => {
+    for (const maxBatch of [0, 1.5, '8']) {
+      const err = await createEngine({ ...policy, mcp: { maxBatch } }).catch((e: unknown) => e)
+      expect(err, String(maxBatch)).toBeInstanceOf(PolicyError)
+    }
   })
 })

@@ -18,9 +18,19 @@ export interface McpSettings {
   readonly batches: 'each' | 'reject'
   /** How MCP denials look to the client. Default `http`. */
   readonly denial: 'jsonrpc' | 'hidden' | 'http'
+  /** Most messages in one batch (default 32); a longer batch is 400. */
+  readonly maxBatch: number
 }
 
-export const DEFAULT_MCP_SETTINGS: McpSettings = { enabled: 'auto', batches: 'each', denial: 'http' }
+/** Default of `mcp.maxBatch`: a client batching more than this many messages is refused. */
+export const DEFAULT_MAX_BATCH = 32
+
+export const DEFAULT_MCP_SETTINGS: McpSettings = {
+  enabled: 'auto',
+  batches: 'each',
+  denial: 'http',
+  maxBatch: DEFAULT_MAX_BATCH,
+}
 
 export const MCP_METADATA_NAMESPACES = ['mcp_proxy', 'envoy.filters.http.mcp'] as const
 
@@ -251,6 +261,22 @@ function caseVariantKey(v: unknown, depth: number): string | undefined {
   return undefined
 }
 
+/** MCP's tool name rule (spec 2025-11-25, SEP-986): 1 to 128 of A-Z, a-z, 0-9, `_`, `-`, `.`. */
+export const MAX_MCP_NAME_LENGTH = 128
+const NAME_CHARS = /^[A-Za-z0-9_.-]*$/
+
+/**
+ * Why `name` is not a tool or prompt name by MCP's rule, or undefined. Names outside it (spaces,
+ * slashes, control characters, non-ASCII look-alikes) are refused rather than compared: a rule
+ * compares names exactly, a server may trim, fold or normalize them before it looks the tool up.
+ */
+function nameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty'
+  if (name.length > MAX_MCP_NAME_LENGTH) return `is longer than ${MAX_MCP_NAME_LENGTH} characters`
+  if (!NAME_CHARS.test(name)) return 'has a character other than A-Z, a-z, 0-9, "_", "-" and "."'
+  return undefined
+}
+
 function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string {
   if (msg.jsonrpc !== '2.0') return `${at}: jsonrpc must be "2.0"`
   const method = msg.method
@@ -271,6 +297,8 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
   if (method === 'tools/call' || method === 'prompts/get') {
     const name = params.name
     if (typeof name !== 'string') return `${at}: params.name must be a string`
+    const bad = nameProblem(name)
+    if (bad !== undefined) return `${at}: params.name ${bad}`
     const args = params.arguments
     if (args !== undefined && !isObject(args)) return `${at}: params.arguments must be an object`
     const variant = args === undefined ? undefined : caseVariantKey(args, 0)
@@ -285,6 +313,7 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
   if (method === 'resources/read' || method === 'resources/subscribe' || method === 'resources/unsubscribe') {
     const uri = params.uri
     if (typeof uri !== 'string') return `${at}: params.uri must be a string`
+    if (uri.length === 0) return `${at}: params.uri is empty`
     return { method, id: rid, params, from, resource: { uri } }
   }
   return { method, id: rid, params, from }
@@ -314,10 +343,46 @@ function isRpcObject(v: unknown): boolean {
   return false
 }
 
-/** A JSON-RPC message or batch (an empty array counts: it is an empty batch). */
+/**
+ * A JSON-RPC message or batch (an empty array counts: it is an empty batch), also nested in
+ * arrays: `[[{...tools/call...}]]` is a (refused) nested batch, not some other JSON that the
+ * other rules may let through to a server that flattens it.
+ */
 function isRpcBody(v: unknown): boolean {
-  if (Array.isArray(v)) return v.length === 0 || v.some(isRpcObject)
+  if (Array.isArray(v)) return v.length === 0 || v.some(isRpcBody)
   return isRpcObject(v)
+}
+
+/** Headers every Streamable HTTP client sends after `initialize` (the session id when it has one). */
+const MCP_TRANSPORT_HEADERS = ['mcp-session-id', 'mcp-protocol-version']
+const NOT_BLANK = /\S/
+
+/**
+ * A POST that is an MCP request by what surrounds the body (filter metadata, `enabled: true`, the
+ * transport's headers) but whose body is empty or only whitespace: there is no message to decide
+ * on, so it is refused rather than left to the other rules. In auto mode a JSON content type
+ * alone does not make a POST MCP: JSON APIs send empty POSTs (Express reads them as `{}`).
+ * GET (the SSE stream) and DELETE (end of session) carry no body and are not affected.
+ */
+function emptyMcpPost(input: CheckInput, settings: McpSettings, meta: Obj | undefined): Decision | undefined {
+  if (input.method !== 'POST') return undefined
+  const body = input.body
+  // \s also covers a byte order mark; the search stops at the first other character.
+  if (body !== undefined && NOT_BLANK.test(body)) return undefined
+  const transport = MCP_TRANSPORT_HEADERS.some((h) => input.headers[h] !== undefined)
+  let mcp: boolean
+  if (body !== undefined) mcp = meta !== undefined || settings.enabled === true || transport
+  else if (meta !== undefined) {
+    // No body at all: Envoy may not have been asked to forward it (with_request_body); the
+    // metadata then describes the call, as before.
+    return undefined
+  } else {
+    // Without metadata nothing describes a call. An MCP POST whose body is declared empty is
+    // refused; with enabled: true any POST without a body is.
+    mcp = settings.enabled === true || (transport && input.headers['content-length'] === '0')
+  }
+  if (!mcp) return undefined
+  return malformed('malformed MCP request: empty body (a POST must carry a JSON-RPC message)')
 }
 
 /**
@@ -376,6 +441,8 @@ export function extractMcp(
 ): McpMessages | Decision | undefined {
   if (settings.enabled === false) return undefined
   const meta = metadataCall(input)
+  const empty = emptyMcpPost(input, settings, meta)
+  if (empty !== undefined) return empty
   const bodyUsable = looksLikeJsonRpc(input, settings, meta)
   if (!bodyUsable && !isJsonPost(input)) {
     const mislabelled = mislabelledRpc(input, maxJsonDepth)
@@ -415,15 +482,28 @@ export function extractMcp(
   if (Array.isArray(body)) {
     if (settings.batches === 'reject') return malformed('malformed MCP request: batches are not accepted')
     if (body.length === 0) return malformed('malformed MCP request: empty batch')
+    if (body.length > settings.maxBatch) {
+      return malformed(
+        `malformed MCP request: a batch of ${body.length} messages (mcp.maxBatch is ${settings.maxBatch})`,
+      )
+    }
     if (meta !== undefined)
       return malformed('malformed MCP request: metadata describes one message but the body is a batch')
     const messages: McpCall[] = []
+    let responses = 0
     for (let k = 0; k < body.length; k++) {
       const el = body[k]
+      if (Array.isArray(el)) return malformed(`malformed MCP request: batch element ${k} is a nested batch`)
       if (!isObject(el)) return malformed(`malformed MCP request: batch element ${k} is not an object`)
       const c = callFrom(el, `batch element ${k}`, 'body')
       if (typeof c === 'string') return malformed(`malformed MCP request: ${c}`)
+      if (c.method === MCP_RESPONSE_METHOD) responses++
       messages.push(c)
+    }
+    // A client POSTs requests and notifications, or answers to the server's requests: JSON-RPC
+    // batches (MCP 2025-03-26) hold one kind or the other, never both.
+    if (responses > 0 && responses < messages.length) {
+      return malformed('malformed MCP request: a batch mixes requests and responses')
     }
     return { messages, batch: true }
   }

@@ -139,7 +139,8 @@ describe('mcp rule: methods, tools and base protocol', () => {
         ['case variant', A, tool('Get-Sum'), false],
         ['trailing space', A, tool('get-sum '), false],
         ['unicode hyphen look-alike', A, tool('get\u2010sum'), false],
-        ['NFC name as listed', A, tool(nfc), true],
+        // Not ASCII: refused before any rule by MCP's tool-name rule (extraction, 400).
+        ['NFC name as listed', A, tool(nfc), false],
         ['NFD spelling of a listed NFC name', A, tool(nfd), false],
         ['__proto__ when listed', A, tool('__proto__'), true],
         ['constructor (a prototype key) not listed', A, tool('constructor'), false],
