@@ -241,6 +241,73 @@ describe('mcp rule: integers beyond 2^53', () => {
     expect(await allowed('other', '{"n":9007199254740993}')).toBe(false)
     e.close()
   })
+
+  // Issue 15, class 2: a comparison with such an integer is an evaluator error, so a deny rule
+  // denies (before, the test was false and the deny rule silently did not apply).
+  const call = (name: string, args: string) => ({
+    method: 'POST',
+    path: '/mcp',
+    headers: { 'content-type': 'application/json' },
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"${name}","arguments":${args}}}`,
+  })
+
+  it('a deny rule comparing one fires (fail closed): the error denies', async () => {
+    const e = await engine({
+      rules: [
+        // Deny transfers out of any account but the two listed; everything else is allowed.
+        {
+          id: 'only-own',
+          action: 'deny',
+          mcp: { tools: ['transfer'], arguments: { from: { notIn: [1, 2] } } },
+        },
+        { id: 'big-ids', action: 'deny', mcp: { tools: ['lookup'], arguments: { id: { in: [5] } } } },
+        { id: 'rest', action: 'allow', mcp: {} },
+      ],
+    })
+    expect((await e.decide(call('transfer', '{"from":1}'))).allowed).toBe(true)
+    expect((await e.decide(call('transfer', '{"from":3}'))).allowed).toBe(false)
+    for (const from of ['9007199254740993', '9007199254740992', '-9007199254740993', '1e300']) {
+      const d = await e.decide(call('transfer', `{"from":${from}}`))
+      expect(d.allowed, from).toBe(false)
+      expect(d.reason).toContain('2^53')
+    }
+    const inDeny = await e.decide(call('lookup', '{"id":9007199254740997}'))
+    expect(inDeny.allowed).toBe(false)
+    expect(inDeny.reason).toContain('2^53')
+    // The largest exact integers and fractions are compared as before.
+    expect((await e.decide(call('lookup', '{"id":9007199254740991}'))).allowed).toBe(true)
+    expect((await e.decide(call('lookup', '{"id":5.5}'))).allowed).toBe(true)
+    e.close()
+  })
+
+  it('an allow rule comparing one does not match, and says why; a failing test next to it decides alone', async () => {
+    const e = await engine({
+      rules: [
+        {
+          id: 'small',
+          action: 'allow',
+          mcp: { tools: ['pay'], arguments: { amount: { notIn: [0] }, to: { prefix: 'acct-' } } },
+        },
+      ],
+    })
+    expect((await e.decide(call('pay', '{"amount":5,"to":"acct-1"}'))).allowed).toBe(true)
+    const d = await e.decide(call('pay', '{"amount":18014398509481984,"to":"acct-1"}'))
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain('2^53')
+    // `to` fails: the rule does not match whatever `amount` is, as `false && error` is false in CEL.
+    const other = await e.decide(call('pay', '{"amount":18014398509481984,"to":"x"}'))
+    expect(other.allowed).toBe(false)
+    expect(other.reason).not.toContain('2^53')
+    // present alone compares nothing.
+    const p = await engine({
+      rules: [
+        { id: 'p', action: 'deny', mcp: { tools: ['pay'], arguments: { amount: { present: false } } } },
+      ],
+    })
+    expect((await p.decide(call('pay', '{"amount":18014398509481984}'))).allowed).toBe(true)
+    e.close()
+    p.close()
+  })
 })
 
 describe('mcp rule: arguments', () => {

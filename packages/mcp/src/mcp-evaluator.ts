@@ -138,6 +138,9 @@ export const LIST_PROBES: WeakSet<object> = new WeakSet()
 
 const TRUE: EvalResult = ok(true)
 const FALSE: EvalResult = ok(false)
+const INEXACT_ERROR: EvalResult = fail(
+  'an argument compared by in/notIn is an integer beyond 2^53, which JSON.parse rounded: the comparison would not be exact',
+)
 
 /** `null` means every name; a set limits the names. */
 type NameFilter = ReadonlySet<string> | null
@@ -168,7 +171,13 @@ function allows(filter: NameFilter | undefined, subject: string | undefined): bo
   return subject !== undefined && filter.has(subject)
 }
 
-type ArgTest = (args: Readonly<Record<string, unknown>>) => boolean
+/**
+ * One argument test: true or false, or `INEXACT` when it would compare an integer beyond 2^53
+ * (JSON.parse rounded it, so the answer is not the one an upstream reading it exactly gets).
+ */
+type ArgTest = (args: Readonly<Record<string, unknown>>) => boolean | typeof INEXACT
+
+const INEXACT = 'inexact'
 
 function argumentTest(key: string, m: ArgumentMatch): ArgTest {
   const inSet = m.in === undefined ? undefined : new Set<unknown>(m.in)
@@ -179,20 +188,27 @@ function argumentTest(key: string, m: ArgumentMatch): ArgTest {
     const has = Object.hasOwn(args, key)
     const v = has ? args[key] : undefined
     if (present !== undefined && has !== present) return false
+    if (prefix !== undefined && !(typeof v === 'string' && v.startsWith(prefix))) return false
+    if (inSet === undefined && notInSet === undefined) return true
+    if (has && isUnsafeInteger(v)) return INEXACT
     if (inSet !== undefined && !(has && isScalar(v) && inSet.has(v))) return false
     if (notInSet !== undefined && has && (!isScalar(v) || notInSet.has(v))) return false
-    if (prefix !== undefined && !(typeof v === 'string' && v.startsWith(prefix))) return false
     return true
   }
 }
 
 /**
- * A value compared by `in`/`notIn`. An integer beyond 2^53 is not one: JSON.parse rounded it, and
- * an upstream reading it exactly (Python, Go int64, Java) sees another number than the rule did.
+ * An integer beyond 2^53 (also 2^53 itself: `9007199254740993` parses to it). JSON.parse rounded
+ * it, and an upstream reading it exactly (Python, Go int64, Java) sees another number than a rule
+ * would compare: every comparison with it is refused as inexact.
  */
+function isUnsafeInteger(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)
+}
+
+/** A value compared by `in`/`notIn` (integers beyond 2^53 are tested before). */
 function isScalar(v: unknown): boolean {
-  if (typeof v === 'number') return !Number.isInteger(v) || Number.isSafeInteger(v)
-  return v === null || typeof v === 'string' || typeof v === 'boolean'
+  return v === null || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number'
 }
 
 interface Compiled {
@@ -304,8 +320,15 @@ function evaluate(r: Compiled, ctx: RequestContext): EvalResult {
       'tool arguments are not in the MCP metadata and no JSON body was forwarded (with_request_body)',
     )
   }
-  for (const t of r.args) if (!t(named.arguments)) return FALSE
-  return TRUE
+  // As CEL's `&&`: a test that fails decides, whatever the others; otherwise an inexact comparison
+  // is an error, which fails closed both ways (an allow rule does not match, a deny rule denies).
+  let inexact = false
+  for (const t of r.args) {
+    const ok = t(named.arguments)
+    if (ok === false) return FALSE
+    if (ok === INEXACT) inexact = true
+  }
+  return inexact ? INEXACT_ERROR : TRUE
 }
 
 /**
