@@ -80,6 +80,7 @@ export default async function (report) {
         throw new Error('expected a synchronous cache hit')
       const engine = await createEngine({
         authentication: { jwt: { providers: [{ issuer: ISS, jwks: { inline: { keys: [jwk] } } }] } },
+        default: 'allow',
       })
       const input = { method: 'GET', path: '/', headers: { authorization: `Bearer ${token}` } }
       if (!(await engine.decide(input)).allowed) throw new Error('engine does not allow the token')

@@ -221,8 +221,11 @@ async function issuers(report) {
       ['cache hit', undefined],
       ['cold (cache off)', { maxEntries: 0 }],
     ]) {
-      const policy = { name: `issuers-${n}`, authentication: jwtAuthentication(list, cache), rules: [] }
-      policy.rules = [{ id: 'ext-authz-header', action: 'allow', cel: HEADER_EXPR }]
+      const policy = {
+        name: `issuers-${n}`,
+        authentication: jwtAuthentication(list, cache),
+        rules: [{ id: 'ext-authz-header', action: 'allow', cel: HEADER_EXPR }],
+      }
       const engine = await engineFor(policy, [createCelEvaluator()])
       const d = await engine.decide(request)
       if (!d.allowed) throw new Error(`${n} issuers, ${mode}: denied: ${d.reason}`)

@@ -305,14 +305,17 @@ describe('verdict serve: other policies', () => {
       providers: [{ name: 'test', issuer: 'https://issuer.test', jwks: { inline: { keys: [jwk] } } }],
     }
     try {
-      await createEngine({ authentication: { jwt }, rules: [] })
+      await createEngine({ authentication: { jwt }, default: 'allow', rules: [] })
     } catch (e) {
       const why = e instanceof PolicyError ? e.problems.map((p) => p.message).join('; ') : String(e)
       console.log(`skipping the JWT case: authentication.jwt is not usable here (${why})`)
       ctx.skip()
     }
     const policy = join(dir, 'jwt.json')
-    await writeFile(policy, JSON.stringify({ name: 'jwt', authentication: { jwt }, rules: [] }))
+    await writeFile(
+      policy,
+      JSON.stringify({ name: 'jwt', authentication: { jwt }, default: 'allow', rules: [] }),
+    )
     const s = await serve(policy)
     const none = await s.client.check(checkRequest({}))
     expect(none.deniedResponse?.status?.code).toBe('Unauthorized')

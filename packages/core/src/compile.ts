@@ -276,8 +276,18 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
     }
   }
 
-  async function compileLayer(l: Obj, path: string, name: string): Promise<CompiledLayer> {
+  async function compileLayer(
+    l: Obj,
+    path: string,
+    name: string,
+    empty: { readonly path: string; readonly message: string } | undefined,
+  ): Promise<CompiledLayer> {
     const rules = Array.isArray(l.rules) ? l.rules : []
+    // No rules and no stated default would allow every request (the fallback of a layer without
+    // allow rules is allow): refuse it, unless the document says allow or deny on purpose.
+    if (empty !== undefined && rules.length === 0 && l.default !== 'allow' && l.default !== 'deny') {
+      problems.push({ code: 'no_rules', message: empty.message, path: empty.path, ...at(empty.path) })
+    }
     const compiled = await Promise.all(rules.map((r, i) => compileRule(r, `${path}/rules/${i}`)))
     const by = {
       decide: [] as CompiledRule[],
@@ -302,12 +312,38 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
       const l = d.layers[i]
       if (typeof l !== 'object' || l === null) continue
       const lo = l as Obj
+      const name = typeof lo.name === 'string' ? lo.name : `layer-${i}`
       layers.push(
-        await compileLayer(lo, `/layers/${i}`, typeof lo.name === 'string' ? lo.name : `layer-${i}`),
+        await compileLayer(
+          lo,
+          `/layers/${i}`,
+          name,
+          // A layer without a rules list is already a schema problem.
+          Array.isArray(lo.rules)
+            ? {
+                path: `/layers/${i}/rules`,
+                message: `layer ${name} has no rules, so it would allow every request: add rules, or give the layer "default: allow" to let every request through it on purpose ("default: deny" to refuse every request)`,
+              }
+            : undefined,
+        ),
       )
     }
   } else {
-    layers.push(await compileLayer({ rules: d.rules ?? [] }, '', 'default'))
+    layers.push(
+      await compileLayer(
+        { rules: d.rules, default: d.default },
+        '',
+        'default',
+        // rules that are not a list are already a schema problem.
+        d.rules === undefined || Array.isArray(d.rules)
+          ? {
+              path: d.rules === undefined ? '' : '/rules',
+              message:
+                'policy has no rules, so it would allow every request: add rules, or write "default: allow" at the top level to allow every request on purpose ("default: deny" to refuse every request)',
+            }
+          : undefined,
+      ),
+    )
   }
 
   const responses = (typeof d.responses === 'object' && d.responses !== null ? d.responses : {}) as Obj

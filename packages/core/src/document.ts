@@ -122,7 +122,7 @@ export function schemaProblems(
   for (const e of errors) {
     // `if/then`-style wrapper errors repeat their children; keep the informative ones.
     if (e.keyword === 'if') continue
-    const path = base + e.instancePath
+    let path = base + e.instancePath
     let message = e.message ?? 'is invalid'
     if (e.keyword === 'additionalProperties')
       message = `unknown field "${String(e.params.additionalProperty)}"`
@@ -131,7 +131,11 @@ export function schemaProblems(
     else if (e.keyword === 'not' && path === '') {
       // Not an object at all (an empty file): the type error says it; this one would mislead.
       if (errors.some((x) => x.keyword === 'type' && x.instancePath === '')) continue
-      message = 'must not have both rules and layers'
+      if (e.schemaPath === '#/dependencies/layers/not') {
+        // A top-level default would be ambiguous next to layers (which layer?): point at it.
+        message = 'must not have both default and layers: give each layer its own default'
+        path = '/default'
+      } else message = 'must not have both rules and layers'
     }
     const key = `${path}|${message}`
     if (seen.has(key)) continue

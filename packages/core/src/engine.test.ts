@@ -63,7 +63,7 @@ type Row = [
 // any allow true -> allow; otherwise deny if allow rules exist, allow if only deny/require exist.
 // Errors fail closed: deny/require deny, allow does not match.
 const combination: Row[] = [
-  ['no rules allows', [], { allowed: true, code: 'allowed' }],
+  // No rules at all is a load problem unless a default says so: empty-policy.test.ts.
   ['allow true', [{ id: 'a', action: 'allow', ...T }], { allowed: true, code: 'allowed', rule: 'a' }],
   ['allow false', [{ id: 'a', action: 'allow', ...F }], { allowed: false, code: 'no_match', status: 403 }],
   ['allow error does not match', [{ id: 'a', action: 'allow', ...E }], { allowed: false, code: 'no_match' }],
@@ -579,7 +579,7 @@ describe('fail closed at runtime', () => {
   })
 
   test('malformed input is a 400 decision, not a throw', async () => {
-    const engine = await createEngine({ rules: [] })
+    const engine = await createEngine({ default: 'allow', rules: [] })
     for (const raw of [undefined, 42, 'x', [], { attributes: null }]) {
       const d = await engine.decide(raw)
       expect(d).toMatchObject({ allowed: false, status: 400, code: 'malformed_input' })
@@ -587,7 +587,7 @@ describe('fail closed at runtime', () => {
   })
 
   test('an internal bug is a deny with code internal', async () => {
-    const engine = await createEngine({ rules: [] })
+    const engine = await createEngine({ default: 'allow', rules: [] })
     // A getter that throws something that is not an input problem exercises the internal guard.
     const hostile = {
       get attributes(): never {
@@ -641,7 +641,10 @@ describe('shadow mode', () => {
 
 describe('identity and events', () => {
   test('the peer principal is the identity when no token verified', async () => {
-    const d = await decideWith({ rules: [] }, { path: '/', source: { principal: 'spiffe://td/ns/a/sa/b' } })
+    const d = await decideWith(
+      { default: 'allow', rules: [] },
+      { path: '/', source: { principal: 'spiffe://td/ns/a/sa/b' } },
+    )
     expect(d.identity).toEqual({
       kind: 'peer',
       subject: 'spiffe://td/ns/a/sa/b',
@@ -707,7 +710,7 @@ describe('identity and events', () => {
 
   test('the caller can name the decision in its event', async () => {
     const events: DecisionEvent[] = []
-    const engine = await createEngine({ rules: [] }, { onDecision: (e) => events.push(e) })
+    const engine = await createEngine({ default: 'allow', rules: [] }, { onDecision: (e) => events.push(e) })
     await engine.decide({ path: '/' }, { id: 'req-42' })
     await engine.decide('garbage', { id: 'req-43' })
     expect(events.map((e) => e.id)).toEqual(['req-42', 'req-43'])
@@ -715,7 +718,7 @@ describe('identity and events', () => {
 
   test('a throwing listener does not change the decision', async () => {
     const engine = await createEngine(
-      { rules: [] },
+      { default: 'allow', rules: [] },
       {
         onDecision: () => {
           throw new Error('listener')
@@ -774,7 +777,7 @@ describe('hot swap', () => {
     )
     engine.close()
     expect(disposed).toBe(1)
-    await expect(engine.update({ rules: [] })).rejects.toThrow(/closed/)
+    await expect(engine.update({ default: 'allow', rules: [] })).rejects.toThrow(/closed/)
   })
 })
 
@@ -795,6 +798,7 @@ describe('authentication outcomes in the decision', () => {
           ],
         },
       },
+      default: 'allow',
       rules: [],
     })
     return { idp, engine }
@@ -838,12 +842,16 @@ describe('authentication outcomes in the decision', () => {
 
 describe('mcp settings', () => {
   test('unknown or misspelled MCP settings are load errors', async () => {
-    const err = (await createEngine({ mcp: { denail: 'jsonrpc' }, rules: [] }).catch(
+    const err = (await createEngine({ mcp: { denail: 'jsonrpc' }, default: 'allow', rules: [] }).catch(
       (e: unknown) => e,
     )) as PolicyError
     expect(err.problems[0]).toMatchObject({ path: '/mcp', message: 'unknown field "denail"' })
     await expect(
-      createEngine({ mcp: { enabled: 'auto', batches: 'reject', denial: 'hidden' }, rules: [] }),
+      createEngine({
+        mcp: { enabled: 'auto', batches: 'reject', denial: 'hidden' },
+        default: 'allow',
+        rules: [],
+      }),
     ).resolves.toBeDefined()
   })
 })

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'resource'
   | 'jwt_config'
   | 'invalid_status'
+  | 'no_rules'
   | 'internal'
 
 /** A single load-time problem with where it was found. */

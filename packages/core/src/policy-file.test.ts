@@ -92,7 +92,7 @@ describe('policy files', () => {
     const policy = join(dir, 'p.yaml')
     await writeFile(
       policy,
-      `authentication: { jwt: { providers: [{ issuer: https://i, jwks: { file: ${fifo} } }] } }\nrules: []\n`,
+      `authentication: { jwt: { providers: [{ issuer: https://i, jwks: { file: ${fifo} } }] } }\ndefault: allow\nrules: []\n`,
     )
     await expect(loadPolicyFile(fifo)).rejects.toThrow(/not a regular file/)
     await expect(loadPolicyFile('/dev/zero')).rejects.toThrow(/not a regular file/)
