@@ -136,6 +136,7 @@ export function createCelEvaluator(options: CelOptions = {}): Evaluator {
               return { ok: false, error: (err as Error).message }
             }
           },
+          readsHeaders: expression.headerReads,
         },
       }
     },

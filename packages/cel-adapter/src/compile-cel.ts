@@ -26,6 +26,7 @@ import { create } from '@bufbuild/protobuf'
 import { NullValue } from '@bufbuild/protobuf/wkt'
 import { compileFast, type FastProgram } from './fast-path.js'
 import { STRINGS_EXTENSION, VERDICT_FUNCTIONS } from './functions.js'
+import { headerReads } from './header-reads.js'
 import { createRegexCache, type RegexEngine } from './regex-cache.js'
 import { withBudget } from './value-view.js'
 
@@ -83,6 +84,9 @@ export interface CompiledExpression {
   readonly source: string
   /** The declared variables the expression reads, in first-use order. */
   readonly variables: readonly string[]
+  /** Headers read as one value, or `'all'` (see header-reads.ts). */
+  readonly headerReads: readonly string[] | 'all'
+
   /** Evaluate with `bindings[name]` for each variable; an absent binding is an absent variable. */
   run(bindings: object): CelRunResult
   /**
@@ -553,6 +557,7 @@ function compileUncached(source: string, cenv: CelEnvironment): CompileOutcome {
     source,
     fast,
     variables: checker.roots,
+    headerReads: headerReads(parsed.expr),
     run(bindings: object): CelRunResult {
       let v: unknown
       try {

@@ -6,7 +6,13 @@
  * copying them: a 100k-key argument object costs nothing until a key is looked up.
  */
 import type { CelValue } from '@bufbuild/cel'
-import type { McpCall, PeerInfo, RequestContext, SpiffeId } from '@verdict/core'
+import {
+  allHeaderValues,
+  type McpCall,
+  type PeerInfo,
+  type RequestContext,
+  type SpiffeId,
+} from '@verdict/core'
 import { celView, fieldsView } from './value-view.js'
 
 /** Every variable an expression may use. */
@@ -29,6 +35,9 @@ type Reader<T> = (from: T) => unknown
  * A frozen table of readers without a prototype, so that looking up an expression's field name
  * (`request.constructor`) finds only the table's own fields.
  */
+/** The memo key of `request.headerValues`. */
+const HEADER_VALUES = {}
+
 function readers<T>(table: Record<string, Reader<T>>): Readonly<Record<string, Reader<T>>> {
   return Object.freeze(Object.assign(Object.create(null) as Record<string, Reader<T>>, table))
 }
@@ -60,6 +69,8 @@ export const REQUEST_READERS = readers<RequestContext>({
   scheme: (c) => c.input.scheme,
   protocol: (c) => c.input.protocol,
   headers: (c) => c.input.headers,
+  // Every value of every header (`headerValues` in core): what a rule reads to decide on a list.
+  headerValues: (c) => c.memo(HEADER_VALUES, () => allHeaderValues(c.input)),
   query: (c) => c.input.query,
   // Parsed only when an expression reads it; absent unless the body is JSON.
   body: (c) => c.parsedBody,

@@ -2,9 +2,9 @@
  * What an evaluator sees for one request: the normalized input, the verified identity, the MCP
  * call, and the two Rego input dialects of protocols.md §3, each built only when first asked for.
  */
-import type { Identity } from './decision.js'
+import type { Decision, Identity } from './decision.js'
 import type { CheckInput, PeerInfo } from './input.js'
-import { nullMap, parseJsonBody } from './input.js'
+import { nullMap, parseJsonBody, refusal } from './input.js'
 
 /** One JSON-RPC message of the Model Context Protocol, as seen by policies. */
 export interface McpCall {
@@ -66,10 +66,18 @@ export class DecisionContext implements RequestContext {
     private readonly maxJsonDepth: number,
   ) {}
 
+  /**
+   * Set when a rule read a body that must refuse the request whatever the rules decide (a number
+   * JSON cannot hold): the engine answers with it instead of the rules' outcome.
+   */
+  refused: Decision | undefined = undefined
+
   get parsedBody(): unknown {
     if (this.body === NOT_PARSED) {
       const r = parseJsonBody(this.input, this.maxJsonDepth)
       this.body = r !== undefined && 'value' in r ? r.value : undefined
+      if (r !== undefined && 'refusal' in r && r.refusal !== undefined)
+        this.refused = refusal(r.refusal, r.error)
     }
     return this.body
   }

@@ -34,7 +34,7 @@ import {
 } from './decision.js'
 import type { EvalResult, Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { toExternalDecision } from './external.js'
-import { type CheckInput, isDecision, normalizeInput } from './input.js'
+import { ambiguousHeader, type CheckInput, isDecision, normalizeInput } from './input.js'
 import { isoTime } from './iso-time.js'
 import { extractMcp, mcpDenialBody } from './mcp-call.js'
 
@@ -600,6 +600,43 @@ function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<u
   return d
 }
 
+const HEADER_READS = new WeakMap<CompiledPolicy, ReadonlySet<string> | 'all'>()
+
+/** Every header the policy's rules read as one value (`RuleProgram.readsHeaders`), once per policy. */
+function headerReads(policy: CompiledPolicy): ReadonlySet<string> | 'all' {
+  let reads = HEADER_READS.get(policy)
+  if (reads !== undefined) return reads
+  const names = new Set<string>()
+  let all = false
+  for (const layer of policy.layers)
+    for (const list of [layer.decide, layer.deny, layer.require, layer.allow, layer.shadow])
+      for (const rule of list)
+        for (const p of [rule.program, rule.when]) {
+          const r = p?.readsHeaders
+          if (r === 'all') all = true
+          else if (r !== undefined) for (const n of r) names.add(n)
+        }
+  reads = all ? 'all' : names
+  HEADER_READS.set(policy, reads)
+  return reads
+}
+
+/**
+ * The rules' decision, with what the canonical request adds: a body a rule read that must refuse
+ * the request (a number JSON cannot hold) answers instead of the rules, and headers dropped for an
+ * underscore are removed upstream on an allow.
+ */
+function* canonicalDecision(
+  policy: CompiledPolicy,
+  ctx: DecisionContext,
+): Generator<unknown, Decision, unknown> {
+  const d = yield* runDecision(policy, ctx)
+  if (ctx.refused !== undefined) return ctx.refused
+  const dropped = ctx.input.droppedHeaders
+  if (d.allowed && dropped.length > 0) return { ...d, headersToRemove: [...d.headersToRemove, ...dropped] }
+  return d
+}
+
 class PolicyEngine implements Engine {
   private current: CompiledPolicy
   private generation = 0
@@ -630,7 +667,7 @@ class PolicyEngine implements Engine {
       else {
         const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
         run.ctx = ctx
-        result = drive(runDecision(policy, ctx))
+        result = ambiguousHeader(input, headerReads(policy)) ?? drive(canonicalDecision(policy, ctx))
       }
     } catch (e) {
       result = internal(e)

@@ -21,6 +21,13 @@ export interface RuleProgram {
    * matches; for `decide` rules the value is a boolean or an OPA-Envoy style decision object.
    */
   evaluate(ctx: RequestContext): EvalResult | Promise<EvalResult>
+  /**
+   * Header names (lower case) the rule reads as one value, or `'all'` when it may read any. A
+   * request where one of them has several values (`x-role: user,admin`, or two lines) is refused
+   * with 400 `ambiguous_header` before any rule runs (docs/semantics.md). Rules that read every value
+   * (CEL `request.headerValues`) or only presence leave them out.
+   */
+  readonly readsHeaders?: readonly string[] | 'all'
   /** Optional: release resources when the policy is replaced. */
   dispose?(): void
 }

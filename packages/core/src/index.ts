@@ -60,10 +60,14 @@ export {
 } from './evaluator.js'
 export { type ExternalDecision, toExternalDecision } from './external.js'
 export {
+  allHeaderValues,
   type CheckInput,
+  canonicalHost,
   DEFAULT_INPUT_OPTIONS,
+  headerValues,
   type InputDialect,
   type InputOptions,
+  type InputRefusal,
   isDecision,
   isJsonContentType,
   normalizeInput,
@@ -73,6 +77,7 @@ export {
   parseSpiffeId,
   resolveInputOptions,
   type SpiffeId,
+  type UnderscoreAction,
 } from './input.js'
 export { isoTime } from './iso-time.js'
 export { matchEvaluator } from './match.js'

@@ -7,7 +7,7 @@
  * into caller-controlled depth.
  */
 
-import { type Decision, malformed } from './decision.js'
+import { type Decision, deny, malformed } from './decision.js'
 import { hasControlChar } from './header-syntax.js'
 
 /**
@@ -55,13 +55,28 @@ export interface CheckInput {
   readonly rawQuery: string
   /** Decoded query parameters, name -> values in order. */
   readonly query: Readonly<Record<string, readonly string[]>>
+  /**
+   * The canonical host: lower case, no trailing dot, no port when it is the scheme's default (both
+   * 80 and 443 when the scheme is unknown). `http.host`, `:authority` and `host` must agree.
+   */
   readonly host: string
   readonly scheme: string
   readonly protocol: string
-  /** Header names lower-cased; repeated headers joined as Envoy joins them (`,`; `; ` for cookie). */
+  /**
+   * Header names lower-cased; repeated headers joined as Envoy joins them (`,`; `; ` for cookie).
+   * `host` and `:authority` hold the canonical host (see `host`).
+   */
   readonly headers: Readonly<Record<string, string>>
   /** Number of header entries in `headers`. */
   readonly headerCount: number
+  /**
+   * Names that arrived as more than one field line (repeated entries, a list value, or keys that
+   * differ only in case), in first-seen order. With a comma inside one value, these are the
+   * headers `headerValues` splits (see docs/semantics.md, "Headers with several values").
+   */
+  readonly repeatedHeaders: readonly string[]
+  /** Names dropped by `headersWithUnderscores: 'drop'`: removed before the request goes upstream. */
+  readonly droppedHeaders: readonly string[]
   /** Body as text (`raw_body` decoded as UTF-8 when only bytes were sent). */
   readonly body: string | undefined
   /** True when Envoy cut the body (`x-envoy-auth-partial-body: true`). */
@@ -95,7 +110,15 @@ export interface InputOptions {
    * (`//`), dot segments (`.`, `..`, also percent-encoded), encoded `/` or `\`, and a literal `\`.
    */
   readonly rejectAmbiguousPaths?: boolean
+  /**
+   * Header names with `_` (`x_role` next to `x-role`; CGI-style servers read both as one): `reject`
+   * (default, 400), `drop` (rules do not see them and an allow removes them upstream) or `allow`.
+   * As Envoy's `headers_with_underscores_action`.
+   */
+  readonly headersWithUnderscores?: UnderscoreAction
 }
+
+export type UnderscoreAction = 'reject' | 'drop' | 'allow'
 
 export interface ResolvedInputOptions {
   readonly maxBodyBytes: number
@@ -103,6 +126,7 @@ export interface ResolvedInputOptions {
   readonly maxHeaderBytes: number
   readonly maxJsonDepth: number
   readonly rejectAmbiguousPaths: boolean
+  readonly headersWithUnderscores: UnderscoreAction
 }
 
 export const DEFAULT_INPUT_OPTIONS: ResolvedInputOptions = Object.freeze({
@@ -111,6 +135,7 @@ export const DEFAULT_INPUT_OPTIONS: ResolvedInputOptions = Object.freeze({
   maxHeaderBytes: 64 * 1024,
   maxJsonDepth: 64,
   rejectAmbiguousPaths: true,
+  headersWithUnderscores: 'reject',
 })
 
 export function resolveInputOptions(o: InputOptions | undefined): ResolvedInputOptions {
@@ -121,6 +146,7 @@ export function resolveInputOptions(o: InputOptions | undefined): ResolvedInputO
     maxHeaderBytes: o.maxHeaderBytes ?? DEFAULT_INPUT_OPTIONS.maxHeaderBytes,
     maxJsonDepth: o.maxJsonDepth ?? DEFAULT_INPUT_OPTIONS.maxJsonDepth,
     rejectAmbiguousPaths: o.rejectAmbiguousPaths ?? DEFAULT_INPUT_OPTIONS.rejectAmbiguousPaths,
+    headersWithUnderscores: o.headersWithUnderscores ?? DEFAULT_INPUT_OPTIONS.headersWithUnderscores,
   }
 }
 
@@ -149,6 +175,41 @@ class InputProblem {
 
 function bad(path: string, what: string): never {
   throw new InputProblem(malformed(`malformed input: ${path} ${what}`))
+}
+
+/**
+ * The `detailCode` of a request refused because two readers could understand it differently (code
+ * `malformed_input`, status 400). docs/input.md lists each.
+ */
+export type InputRefusal =
+  /** A header a rule reads as one value has several (field lines or a comma list). */
+  | 'ambiguous_header'
+  /** A header name with `_` under `headersWithUnderscores: 'reject'`. */
+  | 'underscore_header'
+  /** A host that is not a valid authority, or `http.host`, `:authority` and `host` that disagree. */
+  | 'invalid_host'
+  /** A path still percent-encoded after one decoding, or with raw control or non-ASCII bytes, or `*` for a method other than OPTIONS. */
+  | 'invalid_path'
+  /** A method that is not an RFC 9110 token. */
+  | 'invalid_method'
+  /** `x-http-method-override` and its kin: the upstream could act on another method than the rules saw. */
+  | 'method_override'
+  /** `:method`, `:path`, `:authority` or `:scheme` in the headers disagreeing with the request's fields. */
+  | 'pseudo_header_mismatch'
+  /** `content-length` or `size` disagreeing with the body received (a cut-short body), or both `content-length` and `transfer-encoding`. */
+  | 'body_length_mismatch'
+  /** A number JSON cannot hold (`1e400` parses to Infinity) in a body a rule read. */
+  | 'non_finite_number'
+  /** A body given by the host as a value JSON cannot represent (a function, a symbol, `undefined` in a list, a BigInt, NaN). */
+  | 'unserializable_body'
+
+/** A 400 with `detailCode`. */
+export function refusal(detail: InputRefusal, reason: string): Decision {
+  return deny(400, `malformed input: ${reason}`, { code: 'malformed_input', detailCode: detail })
+}
+
+function refuse(detail: InputRefusal, reason: string): never {
+  throw new InputProblem(refusal(detail, reason))
 }
 
 type Obj = Record<string, unknown>
@@ -210,7 +271,19 @@ interface HeaderAcc {
   readonly map: Record<string, string>
   count: number
   bytes: number
+  /** Names seen on more than one field line (undefined until one is). */
+  repeated: string[] | undefined
+  /** Names dropped for an underscore. */
+  dropped: string[] | undefined
 }
+
+const newAcc = (): HeaderAcc => ({
+  map: nullMap<string>(),
+  count: 0,
+  bytes: 0,
+  repeated: undefined,
+  dropped: undefined,
+})
 
 /**
  * Validate a header name (RFC 9110 token; a leading ":" for Envoy's pseudo-headers) and return it
@@ -247,6 +320,13 @@ function addHeader(
   const name = headerName(rawName)
   if (name === undefined) bad(at, 'has an invalid header name')
   if (hasControlChar(value)) bad(`${at}.${name}`, 'has a control character in its value')
+  if (name.indexOf('_') !== -1 && o.headersWithUnderscores !== 'allow') {
+    if (o.headersWithUnderscores === 'reject')
+      refuse('underscore_header', `header name ${JSON.stringify(name)} has "_" (servers may read it as "-")`)
+    acc.dropped ??= []
+    if (!acc.dropped.includes(rawName)) acc.dropped.push(rawName)
+    return
+  }
   acc.bytes += name.length + value.length
   if (acc.bytes > o.maxHeaderBytes)
     throw new InputProblem(malformed('headers too large', 'headers_too_large', 431))
@@ -258,6 +338,8 @@ function addHeader(
   } else {
     // Same joining as Envoy: cookies with "; ", everything else with ",".
     acc.map[name] = prev + (name === 'cookie' ? '; ' : ',') + value
+    acc.repeated ??= []
+    if (!acc.repeated.includes(name)) acc.repeated.push(name)
   }
 }
 
@@ -283,7 +365,8 @@ function copyIfCanonical(acc: HeaderAcc, headers: Obj, keys: string[], o: Resolv
     const v = headers[k]
     if (typeof v !== 'string' || hasControlChar(v)) return false
     if (!CANONICAL_NAMES.has(k)) {
-      if (headerName(k) !== k) return false
+      // Names with "_" take the general path, which applies `headersWithUnderscores`.
+      if (headerName(k) !== k || k.indexOf('_') !== -1) return false
       if (CANONICAL_NAMES.size < MAX_CANONICAL_NAMES && k.length <= 64) CANONICAL_NAMES.add(k)
     }
     bytes += k.length + v.length
@@ -301,14 +384,14 @@ function normalizeHeaders(
   at: string,
   o: ResolvedInputOptions,
 ): HeaderAcc {
-  let acc: HeaderAcc = { map: nullMap<string>(), count: 0, bytes: 0 }
+  let acc = newAcc()
   if (headers !== undefined && headers !== null) {
     if (!isObject(headers)) bad(at, 'must be an object')
     const keys = Object.keys(headers)
     if (keys.length > o.maxHeaders)
       throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
     // The fast path may have copied part of the headers before giving up: start again.
-    if (!copyIfCanonical(acc, headers, keys, o)) acc = { map: nullMap<string>(), count: 0, bytes: 0 }
+    if (!copyIfCanonical(acc, headers, keys, o)) acc = newAcc()
     else keys.length = 0
     for (const k of keys) {
       const v = headers[k]
@@ -323,26 +406,27 @@ function normalizeHeaders(
       } else bad(`${at}.${k}`, 'must be a string or a list of strings')
     }
   }
-  const hm = optObject(headerMap, `${at}_map`)
+  // Envoy's field is `header_map` (`headerMap` in protobuf JSON).
+  const mapAt = at.endsWith('headers') ? `${at.slice(0, -7)}header_map` : `${at}_map`
+  const hm = optObject(headerMap, mapAt)
   if (hm !== undefined) {
     const list = hm.headers
     if (list !== undefined) {
-      if (!Array.isArray(list)) bad(`${at}_map.headers`, 'must be a list')
+      if (!Array.isArray(list)) bad(`${mapAt}.headers`, 'must be a list')
       if (list.length > o.maxHeaders)
         throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
       for (let i = 0; i < list.length; i++) {
         const hv = list[i]
-        if (!isObject(hv)) bad(`${at}_map.headers[${i}]`, 'must be an object')
-        const key = optString(hv.key, `${at}_map.headers[${i}].key`)
-        if (key === undefined) bad(`${at}_map.headers[${i}].key`, 'is required')
-        let value = optString(hv.value, `${at}_map.headers[${i}].value`)
-        const raw = field(hv, 'rawValue', 'raw_value', `${at}_map.headers[${i}]`)
-        if (value === undefined && raw !== undefined) {
-          value = decodeUtf8(
-            bytesOf(raw, `${at}_map.headers[${i}].raw_value`),
-            `${at}_map.headers[${i}].raw_value`,
-          )
-        }
+        const here = `${mapAt}.headers[${i}]`
+        if (!isObject(hv)) bad(here, 'must be an object')
+        const key = optString(hv.key, `${here}.key`)
+        if (key === undefined) bad(`${here}.key`, 'is required')
+        let value = optString(hv.value, `${here}.value`)
+        const raw = field(hv, 'rawValue', 'raw_value', here)
+        // Envoy sends header bytes as they came (obs-text included); they are read one byte per
+        // character, as Node's HTTP parser reads them, so both transports see the same string.
+        if ((value === undefined || value === '') && raw !== undefined && raw !== null)
+          value = latin1(bytesOf(raw, `${here}.raw_value`))
         addHeader(acc, key, value ?? '', at, o)
       }
     }
@@ -361,6 +445,14 @@ function bytesOf(v: unknown, at: string): Uint8Array {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Bytes as ISO-8859-1 (one character per byte: not TextDecoder's 'latin1', which is windows-1252). */
+function latin1(b: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < b.length; i += 4096)
+    s += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[])
+  return s
+}
 
 function decodeUtf8(b: Uint8Array, at: string): string {
   try {
@@ -381,6 +473,10 @@ function percentDecode(s: string, at: string): string {
 }
 
 const AMBIGUOUS_ENCODED = /%(?:2f|5c)/i
+const TARGET_CHARS = /^[\x21-\x7e]*$/
+const STILL_ENCODED = /%[0-9a-f]{2}/i
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
+const DECODED_CONTROL = /[\x00-\x1f\x7f]/
 const NUL = /%00|\0/
 /** Cheap pre-filter: a path without any of these cannot be ambiguous. */
 const MAYBE_AMBIGUOUS = /\/\/|\/\.|\/%2e|%2f|%5c|\\|%00|\0/i
@@ -415,6 +511,12 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
   if (rawPathPart.length === 0 || (rawPathPart.charCodeAt(0) !== 47 && rawPathPart !== '*')) {
     bad('path', 'must start with "/"')
   }
+  // A request target is visible ASCII (RFC 9112 3.2): a space, a control or a raw non-ASCII byte
+  // is read differently by different servers.
+  if (!TARGET_CHARS.test(target)) {
+    if (target.indexOf('\0') !== -1) bad('path', 'contains a NUL byte')
+    refuse('invalid_path', 'the request target has a space, a control or a non-ASCII character')
+  }
   const suspicious = MAYBE_AMBIGUOUS.test(rawPathPart)
   if (suspicious && NUL.test(rawPathPart)) bad('path', 'contains a NUL byte')
   if (rejectAmbiguous && suspicious) {
@@ -433,6 +535,12 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
     }
   }
   const path = percentDecode(rawPathPart, 'path')
+  if (path !== rawPathPart) {
+    // Decoded once, the path must be final: `%252e` is `%2e` to this reader and `.` to the next.
+    if (rejectAmbiguous && rawPathPart.indexOf('%25') !== -1 && STILL_ENCODED.test(path))
+      refuse('invalid_path', 'the path is still percent-encoded after one decoding')
+    if (DECODED_CONTROL.test(path)) refuse('invalid_path', 'the path decodes to a control character')
+  }
   if (rawQuery.length === 0) return { path, rawQuery, query: EMPTY_QUERY }
   const query = nullMap<string[]>()
   for (const part of rawQuery.split('&')) {
@@ -460,6 +568,142 @@ function checkTargetSize(target: string, acc: HeaderAcc, o: ResolvedInputOptions
 /** Form decoding of one query name or value: `+` is a space, then percent-decoding. */
 function decodeQueryPart(s: string): string {
   return percentDecode(s.indexOf('+') === -1 ? s : s.replace(/\+/g, ' '), 'query')
+}
+
+/** A method: an RFC 9110 token, upper-cased (rules compare upper case; `delete` is DELETE). */
+function canonicalMethod(m: string): string {
+  const n = m.length
+  // A CheckRequest without a method (hand-written, in a case file) stays without one; Envoy always
+  // sends one.
+  if (n === 0) return m
+  let upper = true
+  for (let i = 0; i < n; i++) {
+    const c = m.charCodeAt(i)
+    if (c >= 65 && c <= 90) continue
+    if (c >= 97 && c <= 122) upper = false
+    else if (c >= 128 || TOKEN_PUNCT[c] !== 1)
+      refuse('invalid_method', `the method ${JSON.stringify(m.slice(0, 32))} is not a token`)
+  }
+  return upper ? m : m.toUpperCase()
+}
+
+/** Headers that ask a server to act as if the method were another one. */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const
+
+/**
+ * The canonical form of an authority: lower case, no trailing dot, no port when it is the
+ * scheme's default (80 and 443 both when the scheme is unknown). Anything that is not a host name,
+ * an IPv4 address or a bracketed IPv6 address, with an optional port, is refused.
+ */
+export function canonicalHost(raw: string, scheme: string): string {
+  const n = raw.length
+  let i = 0
+  let upper = false
+  if (raw.charCodeAt(0) === 91) {
+    const close = raw.indexOf(']')
+    if (close === -1 || !IPV6.test(raw.slice(1, close))) badHost(raw)
+    i = close + 1
+    upper = /[A-F]/.test(raw.slice(0, i))
+  } else {
+    for (; i < n; i++) {
+      const c = raw.charCodeAt(i)
+      if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126)
+        continue
+      if (c >= 65 && c <= 90) upper = true
+      else if (c === 58) break
+      else badHost(raw)
+    }
+  }
+  let name = i === n ? raw : raw.slice(0, i)
+  if (upper) name = name.toLowerCase()
+  if (name.charCodeAt(name.length - 1) === 46) name = name.slice(0, -1)
+  if (name === '' || name.charCodeAt(0) === 46 || name.indexOf('..') !== -1) badHost(raw)
+  if (i === n) return name
+  if (raw.charCodeAt(i) !== 58) badHost(raw)
+  const portText = raw.slice(i + 1)
+  if (portText === '') return name
+  if (!/^\d{1,5}$/.test(portText)) badHost(raw)
+  const port = Number(portText)
+  if (port > 65535) badHost(raw)
+  if ((port === 443 && scheme !== 'http') || (port === 80 && scheme !== 'https')) return name
+  return `${name}:${port}`
+}
+
+const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/
+
+function badHost(raw: string): never {
+  return refuse('invalid_host', `the host ${JSON.stringify(raw.slice(0, 64))} is not a valid authority`)
+}
+
+/**
+ * One host from the request's field and its `:authority` / `host` headers, which must agree once
+ * canonical. The headers are rewritten to the canonical host, so every reader sees one spelling.
+ */
+function resolveHost(field: string | undefined, acc: HeaderAcc, scheme: string): string {
+  const map = acc.map
+  let host: string | undefined
+  let from: string | undefined
+  for (const [v, what] of [
+    [field, 'host'],
+    [map[':authority'], ':authority'],
+    [map.host, 'the host header'],
+  ] as const) {
+    if (v === undefined || v === '') continue
+    const c = v === from ? host! : canonicalHost(v, scheme)
+    if (host === undefined) {
+      host = c
+      from = v
+    } else if (c !== host)
+      refuse('invalid_host', `${what} ${JSON.stringify(c)} is not the request's host ${JSON.stringify(host)}`)
+  }
+  if (host === undefined) return ''
+  if (map[':authority'] !== undefined) map[':authority'] = host
+  if (map.host !== undefined) map.host = host
+  return host
+}
+
+/** `:method`, `:path` and `:scheme` in the headers must say what the request's fields say. */
+function checkPseudoHeaders(
+  map: Record<string, string>,
+  method: string,
+  target: string,
+  scheme: string,
+): void {
+  const m = map[':method']
+  if (m !== undefined && canonicalMethod(m) !== method)
+    refuse('pseudo_header_mismatch', `:method ${JSON.stringify(m.slice(0, 32))} is not the request's method`)
+  const p = map[':path']
+  if (p !== undefined && p !== target) refuse('pseudo_header_mismatch', ":path is not the request's path")
+  const sc = map[':scheme']
+  if (sc !== undefined && scheme !== '' && sc.toLowerCase() !== scheme)
+    refuse('pseudo_header_mismatch', ":scheme is not the request's scheme")
+  for (const h of METHOD_OVERRIDES)
+    if (map[h] !== undefined)
+      refuse('method_override', `${h} would make the upstream act on another method than the rules saw`)
+}
+
+/**
+ * A body that is not the whole request must not be decided on as if it were: `content-length` (or
+ * the CheckRequest's `size`) that disagrees with the body received, without Envoy's partial-body
+ * header, is a cut-short body. Both `content-length` and `transfer-encoding` is request smuggling.
+ */
+function checkBodyLength(
+  map: Readonly<Record<string, string>>,
+  size: number,
+  body: string | undefined,
+  truncated: boolean,
+): void {
+  const cl = map['content-length']
+  if (cl === undefined && size < 0) return
+  if (cl !== undefined && map['transfer-encoding'] !== undefined)
+    refuse('body_length_mismatch', 'both content-length and transfer-encoding are given')
+  // No body received (Envoy was not asked to buffer it) is not a cut-short body.
+  if (body === undefined || body === '' || truncated) return
+  const bodyBytes = Buffer.byteLength(body, 'utf8')
+  if (cl !== undefined && (!/^\d{1,15}$/.test(cl) || Number(cl) !== bodyBytes))
+    refuse('body_length_mismatch', `content-length is not the size of the body received (${bodyBytes} bytes)`)
+  if (size >= 0 && size !== bodyBytes)
+    refuse('body_length_mismatch', `size is not the size of the body received (${bodyBytes} bytes)`)
 }
 
 const SPIFFE_TD = /^[a-z0-9._-]+$/
@@ -583,6 +827,70 @@ function sizeOf(v: unknown, at: string): number {
   return n
 }
 
+const EMPTY_NAMES: readonly string[] = Object.freeze([])
+
+/**
+ * Method, host and scheme of the request, canonical, with the headers that restate them checked
+ * against them: the one request line every rule kind reads.
+ */
+function requestLine(
+  acc: HeaderAcc,
+  rawMethod: string,
+  target: string,
+  hostField: string | undefined,
+  schemeField: string | undefined,
+): { method: string; host: string; scheme: string } {
+  const method = canonicalMethod(rawMethod)
+  if (target === '*' && method !== 'OPTIONS') refuse('invalid_path', 'the target "*" is only for OPTIONS')
+  const scheme = schemeField === undefined || schemeField === '' ? '' : schemeField.toLowerCase()
+  checkPseudoHeaders(acc.map, method, target, scheme)
+  const host = resolveHost(hostField, acc, scheme === '' ? (acc.map[':scheme'] ?? '').toLowerCase() : scheme)
+  return { method, host, scheme }
+}
+
+/**
+ * A body the host gives as a parsed value must be one JSON can carry: JSON.stringify would drop a
+ * function or a symbol, turn `undefined` in a list or NaN into null, and throw on a BigInt, so the
+ * text the rules see would not be the value the host holds. Iterative, depth-limited.
+ */
+function checkJsonValue(root: object, maxDepth: number): void {
+  const stack: Array<[unknown, number]> = [[root, 0]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        continue
+      case 'number':
+        if (!Number.isFinite(v)) refuse('unserializable_body', `the body holds ${v}, which JSON cannot`)
+        continue
+      case 'object': {
+        if (v === null) continue
+        if (depth >= maxDepth) refuse('unserializable_body', `the body is nested deeper than ${maxDepth}`)
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            if (!(i in v) || v[i] === undefined)
+              refuse('unserializable_body', 'the body has undefined in a list, which JSON cannot hold')
+            stack.push([v[i], depth + 1])
+          }
+          continue
+        }
+        const proto = Object.getPrototypeOf(v)
+        if (proto !== Object.prototype && proto !== null)
+          refuse('unserializable_body', 'the body must be a string, bytes or a parsed JSON value')
+        for (const k of Object.keys(v)) {
+          const x = (v as Obj)[k]
+          // An absent property and one set to undefined are the same JSON object.
+          if (x !== undefined) stack.push([x, depth + 1])
+        }
+        continue
+      }
+      default:
+        refuse('unserializable_body', `the body holds a ${typeof v}, which JSON cannot`)
+    }
+  }
+}
+
 function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
   const attrs = optObject(raw.attributes, 'attributes')
   if (attrs === undefined) bad('attributes', 'must be an object')
@@ -594,12 +902,22 @@ function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
   const req = optObject(attrs.request, 'attributes.request')
   const http = optObject(req?.http, 'attributes.request.http') ?? {}
   const at = 'attributes.request.http'
-  const method = optString(http.method, `${at}.method`) ?? ''
   const target = optString(http.path, `${at}.path`) ?? ''
   if (target === '') bad(`${at}.path`, 'is required')
   const acc = normalizeHeaders(http.headers, field(http, 'headerMap', 'header_map', at), `${at}.headers`, o)
   checkTargetSize(target, acc, o)
   const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
+  const line = requestLine(
+    acc,
+    optString(http.method, `${at}.method`) ?? acc.map[':method'] ?? '',
+    target,
+    optString(http.host, `${at}.host`),
+    optString(http.scheme, `${at}.scheme`),
+  )
+  const body = bodyFrom(http.body, field(http, 'rawBody', 'raw_body', at), at, o)
+  const size = sizeOf(http.size, `${at}.size`)
+  const bodyTruncated = acc.map[PARTIAL_BODY_HEADER] === 'true'
+  checkBodyLength(acc.map, size, body, bodyTruncated)
   const md = optObject(
     field(attrs, 'metadataContext', 'metadata_context', 'attributes'),
     'attributes.metadata_context',
@@ -614,19 +932,21 @@ function fromCheckRequest(raw: Obj, o: ResolvedInputOptions): CheckInput {
     dialect: snake ? 'proto' : 'protojson',
     id: optString(http.id, `${at}.id`),
     time: typeof time === 'string' ? time : undefined,
-    method: method.toUpperCase(),
+    method: line.method,
     path: split.path,
     rawPath: target,
     rawQuery: split.rawQuery,
     query: split.query,
-    host: optString(http.host, `${at}.host`) ?? acc.map[':authority'] ?? acc.map.host ?? '',
-    scheme: optString(http.scheme, `${at}.scheme`) ?? '',
+    host: line.host,
+    scheme: line.scheme,
     protocol: optString(http.protocol, `${at}.protocol`) ?? '',
     headers: acc.map,
     headerCount: acc.count,
-    body: bodyFrom(http.body, field(http, 'rawBody', 'raw_body', at), at, o),
-    bodyTruncated: acc.map[PARTIAL_BODY_HEADER] === 'true',
-    size: sizeOf(http.size, `${at}.size`),
+    repeatedHeaders: acc.repeated ?? EMPTY_NAMES,
+    droppedHeaders: acc.dropped ?? EMPTY_NAMES,
+    body,
+    bodyTruncated,
+    size,
     source: peerFromCheckRequest(attrs.source, 'attributes.source'),
     destination: peerFromCheckRequest(attrs.destination, 'attributes.destination'),
     contextExtensions: stringMap(
@@ -681,51 +1001,62 @@ function bodyBytes(b: unknown): Uint8Array | undefined {
 }
 
 function fromHttpShape(raw: Obj, o: ResolvedInputOptions): CheckInput {
-  const method = optString(raw.method, 'method') ?? 'GET'
   const target = optString(raw.path, 'path') ?? optString(raw.url, 'url')
   if (target === undefined) bad('path', 'is required')
   const acc = normalizeHeaders(raw.headers, undefined, 'headers', o)
   checkTargetSize(target, acc, o)
   const split = splitPathOrThrow(target, o.rejectAmbiguousPaths)
+  const line = requestLine(
+    acc,
+    optString(raw.method, 'method') ?? acc.map[':method'] ?? 'GET',
+    target,
+    optString(raw.host, 'host'),
+    optString(raw.scheme, 'scheme'),
+  )
   let body: string | undefined
   const b = raw.body
   const bytes = bodyBytes(b)
+  const bodyTruncated = acc.map[PARTIAL_BODY_HEADER] === 'true'
   if (bytes !== undefined) {
     if (bytes.length > o.maxBodyBytes)
       throw new InputProblem(malformed('body too large', 'body_too_large', 413))
     body = decodeUtf8(bytes, 'body')
+    checkBodyLength(acc.map, -1, body, bodyTruncated)
   } else if (typeof b === 'object' && b !== null) {
     // A service author may pass an already-parsed JSON body; keep its text form for dialects.
     // Anything else (a Blob, a stream, a class instance) would stringify to something other than
-    // what the upstream reads, so it is refused.
-    const proto = Object.getPrototypeOf(b)
-    if (proto !== Object.prototype && proto !== null && !Array.isArray(b))
-      bad('body', 'must be a string, bytes or a parsed JSON value')
+    // what the upstream reads, so it is refused, and so is a value JSON cannot hold.
+    checkJsonValue(b, o.maxJsonDepth)
     let text: string
     try {
       text = JSON.stringify(b)
     } catch {
-      return bad('body', 'is not JSON-serializable')
+      return refuse('unserializable_body', 'the body is not JSON-serializable')
     }
     body = bodyFrom(text, undefined, '', o)
-  } else body = bodyFrom(b, undefined, '', o)
+  } else {
+    body = bodyFrom(b, undefined, '', o)
+    checkBodyLength(acc.map, -1, body, bodyTruncated)
+  }
   const md = optObject(raw.metadata, 'metadata')
   return {
     dialect: 'http',
     id: optString(raw.id, 'id'),
     time: undefined,
-    method: method.toUpperCase(),
+    method: line.method,
     path: split.path,
     rawPath: target,
     rawQuery: split.rawQuery,
     query: split.query,
-    host: optString(raw.host, 'host') ?? acc.map.host ?? acc.map[':authority'] ?? '',
-    scheme: optString(raw.scheme, 'scheme') ?? '',
+    host: line.host,
+    scheme: line.scheme,
     protocol: optString(raw.protocol, 'protocol') ?? '',
     headers: acc.map,
     headerCount: acc.count,
+    repeatedHeaders: acc.repeated ?? EMPTY_NAMES,
+    droppedHeaders: acc.dropped ?? EMPTY_NAMES,
     body,
-    bodyTruncated: acc.map[PARTIAL_BODY_HEADER] === 'true',
+    bodyTruncated,
     size: body === undefined ? 0 : -1,
     source: plainPeer(raw.source, 'source'),
     destination: plainPeer(raw.destination, 'destination'),
@@ -755,16 +1086,90 @@ export function normalizeInput(
   }
 }
 
+/**
+ * Headers whose grammar puts commas inside one value (a date, a product comment, credentials), so a
+ * comma there is not a second value; a second field line still is. `cookie` lines are joined with
+ * `; ` and are one cookie list.
+ */
+const COMMA_IN_VALUE = new Set([
+  'authorization',
+  'content-disposition',
+  'content-type',
+  'cookie',
+  'date',
+  'expires',
+  'if-modified-since',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'user-agent',
+])
+
+/**
+ * The values of a header, as a server that reads it as a list would: every field line, each split
+ * on `,` (RFC 9110 5.6.1), trimmed, empty elements dropped. Headers whose grammar allows a comma in
+ * one value give one value per field line. Absent: an empty list.
+ */
+export function headerValues(input: CheckInput, name: string): string[] {
+  const v = input.headers[name]
+  if (v === undefined) return []
+  if (name === 'cookie') return [v]
+  if (COMMA_IN_VALUE.has(name) && !input.repeatedHeaders.includes(name)) return [v]
+  const out: string[] = []
+  for (const part of v.split(',')) {
+    const t = part.trim()
+    if (t !== '') out.push(t)
+  }
+  return out
+}
+
+/** Every header's values (`headerValues`), by name. */
+export function allHeaderValues(input: CheckInput): Readonly<Record<string, readonly string[]>> {
+  const out = nullMap<readonly string[]>()
+  for (const name of Object.keys(input.headers)) out[name] = headerValues(input, name)
+  return out
+}
+
+/** True when the header has more than one value in the sense of `headerValues`. */
+export function isMultiValued(input: CheckInput, name: string): boolean {
+  const v = input.headers[name]
+  if (v === undefined || v.indexOf(',') === -1 || name === 'cookie') return false
+  return !COMMA_IN_VALUE.has(name) || input.repeatedHeaders.includes(name)
+}
+
+/**
+ * A 400 when a header that rules read as one value has several: a deny rule on `x-role == "admin"`
+ * must not be passed by `x-role: user,admin`, and an allow rule must not be met by one value while
+ * another says otherwise. `reads` is what the policy's rules read (`'all'`: every header).
+ */
+export function ambiguousHeader(input: CheckInput, reads: ReadonlySet<string> | 'all'): Decision | undefined {
+  if (reads === 'all') {
+    for (const name of Object.keys(input.headers))
+      if (isMultiValued(input, name)) return ambiguous(input, name)
+    return undefined
+  }
+  for (const name of reads) if (isMultiValued(input, name)) return ambiguous(input, name)
+  return undefined
+}
+
+function ambiguous(input: CheckInput, name: string): Decision {
+  const lines = input.repeatedHeaders.includes(name) ? 'arrived on several lines' : 'has a comma list'
+  return refusal(
+    'ambiguous_header',
+    `header ${name} ${lines} and a rule reads it as one value (read every value with headerValues)`,
+  )
+}
+
 /** True when `normalizeInput` returned a decision (the input was rejected). */
 export function isDecision(v: CheckInput | Decision): v is Decision {
   return 'allowed' in v
 }
 
 /** Parse the body as JSON when the content type says JSON; undefined otherwise or when invalid. */
-export function parseJsonBody(
-  input: CheckInput,
-  maxDepth: number,
-): { value: unknown } | { error: string } | undefined {
+export function parseJsonBody(input: CheckInput, maxDepth: number): JsonParse | undefined {
   const body = input.body
   if (body === undefined || input.bodyTruncated) return undefined
   const ct = input.headers['content-type']
@@ -797,17 +1202,33 @@ export function withoutBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
+/** The outcome of `parseJsonLimited`: a value, or why there is none. */
+export type JsonParse =
+  | { readonly value: unknown }
+  | { readonly error: string; readonly refusal?: InputRefusal }
+
 /**
  * JSON.parse with a nesting limit checked on the text before parsing (an iterative scan, so deep
  * documents never reach a recursive walker). A leading byte order mark is skipped, as the
- * upstream's decoder would.
+ * upstream's decoder would. A number JSON.parse turns into Infinity (`1e400`, 400 digits) is an
+ * error with `refusal: 'non_finite_number'`: the text says a number no double holds, and a rule
+ * comparing Infinity (`amount <= 1000` with `-1e400`) would decide on something the sender did not
+ * write.
  */
-export function parseJsonLimited(raw: string, maxDepth: number): { value: unknown } | { error: string } {
+export function parseJsonLimited(raw: string, maxDepth: number): JsonParse {
   const text = withoutBom(raw)
   let depth = 0
+  let run = 0
+  let maybeHuge = false
   const n = text.length
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
+    if (c >= 48 && c <= 57) {
+      // Only a literal with an exponent or more than 308 digits can overflow a double.
+      if (++run > 308) maybeHuge = true
+      continue
+    }
+    run = 0
     if (c === 34) {
       // Jump over the string: find the closing quote that is not escaped (an even run of
       // backslashes before it), without looking at every character in between.
@@ -823,10 +1244,37 @@ export function parseJsonLimited(raw: string, maxDepth: number): { value: unknow
     } else if (c === 123 || c === 91) {
       if (++depth > maxDepth) return { error: `JSON nested deeper than ${maxDepth}` }
     } else if (c === 125 || c === 93) depth--
+    else if (c === 101 || c === 69) {
+      const p = text.charCodeAt(i - 1)
+      if ((p >= 48 && p <= 57) || p === 46) maybeHuge = true
+    }
   }
+  let value: unknown
   try {
-    return { value: JSON.parse(text) }
+    value = JSON.parse(text)
   } catch (e) {
     return { error: jsonSyntaxError(e) }
   }
+  if (maybeHuge && hasNonFinite(value)) return NON_FINITE
+  return { value }
+}
+
+const NON_FINITE: JsonParse = Object.freeze({
+  error: 'a number in the JSON body is too large for a double (it would read as Infinity)',
+  refusal: 'non_finite_number',
+})
+
+/** True when a parsed JSON value holds a number that is not finite (iterative). */
+export function hasNonFinite(root: unknown): boolean {
+  const stack: unknown[] = [root]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return true
+    } else if (typeof v === 'object' && v !== null) {
+      if (Array.isArray(v)) for (const x of v) stack.push(x)
+      else for (const k of Object.keys(v)) stack.push((v as Obj)[k])
+    }
+  }
+  return false
 }

@@ -79,6 +79,7 @@ export const matchEvaluator: Evaluator = {
       tests.push((ctx) => t(ctx.input.source.principal))
     }
     const problems: Problem[] = []
+    const readsHeaders: string[] = []
     for (const [i, h] of (c.headers ?? []).entries()) {
       const name = h.name.toLowerCase()
       const conditions = [h.present, h.exact, h.prefix, h.suffix, h.contains].filter((x) => x !== undefined)
@@ -100,6 +101,7 @@ export const matchEvaluator: Evaluator = {
         h.contains !== undefined
       ) {
         const t = stringTest(h)
+        readsHeaders.push(name)
         tests.push((ctx) => {
           const v = ctx.input.headers[name]
           return v !== undefined && t(v)
@@ -119,6 +121,7 @@ export const matchEvaluator: Evaluator = {
         for (const t of tests) if (!t(ctx)) return FALSE
         return TRUE
       },
+      readsHeaders,
     }
     return { ok: true, program }
   },
