@@ -33,7 +33,8 @@ function context(
 const body = { k: 'v', nested: { deep: 'x' }, n: 3, list: ['a', 'b'] }
 const tool = {
   name: 'get-sum',
-  arguments: { repo: 'kubernetes-sigs/gateway-api', a: 1, flag: true, none: null },
+  // `big`: an integer beyond 2^53, which the engine refuses to compare with numbers.
+  arguments: { repo: 'kubernetes-sigs/gateway-api', a: 1, flag: true, none: null, big: 2 ** 53 + 2 },
 }
 const CONTEXTS: Array<[string, RequestContext]> = [
   [
@@ -104,6 +105,7 @@ const ATOMS = [
   'mcp.tool.arguments.repo',
   'mcp.tool.arguments.flag',
   'mcp.tool.arguments.none',
+  'mcp.tool.arguments.big',
   'mcp.id',
   'mcp.method',
   'source.identity',

@@ -11,6 +11,7 @@ import { type CelFunc, CelScalar, celFunc, celMethod, objectType } from '@bufbui
 import { strings } from '@bufbuild/cel/ext'
 import { create } from '@bufbuild/protobuf'
 import { TimestampSchema } from '@bufbuild/protobuf/wkt'
+import { NUMBER_FUNCTIONS } from './numbers.js'
 
 const { STRING, BYTES, BOOL, INT } = CelScalar
 const TIMESTAMP = objectType(TimestampSchema)
@@ -141,4 +142,6 @@ export const VERDICT_FUNCTIONS: readonly CelFunc[] = [
   celFunc('base64.decode', [STRING], BYTES, decodeBase64),
   celMethod('replace', STRING, [STRING, STRING], STRING, replace),
   celMethod('replace', STRING, [STRING, STRING, INT], STRING, replace),
+  // Comparing or computing with an integer beyond 2^53 from the request is an error (numbers.ts).
+  ...NUMBER_FUNCTIONS,
 ]

@@ -24,17 +24,45 @@ export class BudgetExceeded extends Error {
 /** The element budget of the evaluation that is running (evaluation is synchronous). */
 const budget = { remaining: Number.POSITIVE_INFINITY, limit: Number.POSITIVE_INFINITY }
 
-/** Run `fn` with an iteration budget of `limit` input elements. */
+/**
+ * The integers beyond 2^53 that the running evaluation read from the request (JSON.parse rounded
+ * them). numbers.ts makes comparing or computing with them an error; the values are noted so that
+ * a literal such as `1e20` in an expression keeps CEL's double semantics.
+ */
+const rounded: { values: Set<number> | undefined; depth: number } = { values: undefined, depth: 0 }
+
+/** Note `v` when it is an integer beyond 2^53 read while an evaluation runs. */
+function noteNumber(v: number): void {
+  if (rounded.depth > 0 && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+    rounded.values ??= new Set()
+    rounded.values.add(v)
+  }
+}
+
+/** True when `v` is an integer beyond 2^53 that the running evaluation read from the request. */
+export function isRoundedRequestInteger(v: unknown): boolean {
+  return typeof v === 'number' && rounded.values !== undefined && rounded.values.has(v)
+}
+
+/**
+ * Run `fn` (one evaluation) with an iteration budget of `limit` input elements, and its own record
+ * of the rounded integers it reads.
+ */
 export function withBudget<T>(limit: number, fn: () => T): T {
   const prevRemaining = budget.remaining
   const prevLimit = budget.limit
+  const prevRounded = rounded.values
   budget.remaining = limit
   budget.limit = limit
+  rounded.values = undefined
+  rounded.depth++
   try {
     return fn()
   } finally {
     budget.remaining = prevRemaining
     budget.limit = prevLimit
+    rounded.values = prevRounded
+    rounded.depth--
   }
 }
 
@@ -53,7 +81,8 @@ type Key = bigint | string | boolean | CelUint | number
 
 /**
  * Convert a JSON-like value to a CEL value without copying. Integers that fit a double exactly
- * become CEL `int` (as agentgateway does for JSON claims); other numbers stay `double`.
+ * become CEL `int` (as agentgateway does for JSON claims); other numbers stay `double`, and an
+ * integer beyond 2^53 is noted as rounded (see `isRoundedRequestInteger`).
  */
 export function celView(v: unknown): CelValue | undefined {
   switch (typeof v) {
@@ -62,7 +91,9 @@ export function celView(v: unknown): CelValue | undefined {
     case 'bigint':
       return v
     case 'number':
-      return Number.isSafeInteger(v) ? BigInt(v) : v
+      if (Number.isSafeInteger(v)) return BigInt(v)
+      noteNumber(v)
+      return v
     case 'object':
       if (v === null) return null
       if (Array.isArray(v)) return asCelList(new ListView(v))
@@ -137,7 +168,12 @@ export class FieldsView implements ReadonlyMap<Key, CelValue> {
 
   get(key: Key): CelValue | undefined {
     if (typeof key !== 'string') return undefined
-    if (this.seen.has(key)) return this.seen.get(key)
+    if (this.seen.has(key)) {
+      // Kept from an earlier evaluation of the same decision: note a rounded integer again.
+      const kept = this.seen.get(key)
+      if (typeof kept === 'number') noteNumber(kept)
+      return kept
+    }
     const v = this.names.includes(key) ? celView(this.read(key)) : undefined
     this.seen.set(key, v)
     return v
