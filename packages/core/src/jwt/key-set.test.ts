@@ -1,9 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { describe, expect, test } from 'vitest'
+import { exportJWK } from 'jose'
+import { beforeAll, describe, expect, test } from 'vitest'
 import { buildKeySet, candidateKeys, MAX_KEYS, pemToJwks, SUPPORTED_ALGORITHMS } from './key-set.js'
-import { makeKey } from './testing/jwt-kit.js'
+import { makeKey, type TestKey } from './testing/jwt-kit.js'
 
 const ALL = new Set(SUPPORTED_ALGORITHMS)
+
+/** An RSA key (slow to make: one for the whole file). */
+let leaked: TestKey
+beforeAll(async () => {
+  leaked = await makeKey('RS256', 'leaked')
+})
 
 describe('buildKeySet', () => {
   test.each([
@@ -58,12 +65,69 @@ describe('buildKeySet', () => {
     expect(!excluded.ok && excluded.error).toContain("none of the provider's algorithms")
   })
 
-  test('private members are dropped; the fingerprint follows the public keys', async () => {
+  test.each(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'])(
+    'a key carrying the private member %s is refused inline and skipped remotely, its value never quoted',
+    async (member) => {
+      const good = await makeKey('ES256', 'good')
+      const secret = member === 'oth' ? [{ r: 'c2VjcmV0', d: 'c2VjcmV0', t: 'c2VjcmV0' }] : 'c2VjcmV0'
+      const jwks = { keys: [{ ...leaked.jwk, [member]: secret }, good.jwk] }
+      const strict = await buildKeySet(jwks, ALL, true)
+      expect(strict.ok).toBe(false)
+      if (!strict.ok) {
+        expect(strict.error).toBe(
+          `key 0 carries private key members (${member}): publish only the public key`,
+        )
+        expect(strict.error).not.toContain('c2VjcmV0')
+      }
+      const lenient = await buildKeySet(jwks, ALL, false)
+      if (!lenient.ok) throw new Error(lenient.error)
+      expect(lenient.set.keys.map((k) => k.kid)).toEqual(['good'])
+      expect(lenient.skipped).toEqual([
+        `key 0 (kid "leaked") carries private key members (${member}): publish only the public key`,
+      ])
+      expect(lenient.set.fingerprint).not.toContain('c2VjcmV0')
+    },
+  )
+
+  test('an EC and an Ed25519 private key, and an oct secret, are refused too', async () => {
+    for (const alg of ['ES256', 'EdDSA']) {
+      const k = await makeKey(alg, 'k')
+      const full = { ...(await exportJWK(k.privateKey)), kid: 'k', alg }
+      expect(full.d).toBeDefined()
+      const r = await buildKeySet({ keys: [full] }, ALL, true)
+      expect(!r.ok && r.error).toContain('private key members (d)')
+    }
+    const oct = await buildKeySet({ keys: [{ kty: 'oct', k: 'c2VjcmV0', alg: 'HS256' }] }, ALL, true)
+    expect(!oct.ok && oct.error).toContain('private key members (k)')
+  })
+
+  test('skipped keys are listed; with nothing usable the error names them', async () => {
+    const k = await makeKey('ES256', 'k')
+    const r = await buildKeySet(
+      {
+        keys: [
+          { ...k.jwk, d: 'x' },
+          { ...k.jwk, kid: 'e', use: 'enc' },
+          { kty: 'oct', k: 'x' },
+        ],
+      },
+      ALL,
+      false,
+    )
+    expect(r.ok).toBe(false)
+    if (!r.ok)
+      expect(r.error).toBe(
+        'JWKS has no usable signature verification key (key 0 (kid "k") carries private key members (d): ' +
+          'publish only the public key; key 1 (kid "e") is not a signature verification key (use or key_ops); ' +
+          'key 2 carries private key members (k): publish only the public key)',
+      )
+  })
+
+  test('the fingerprint follows the public keys', async () => {
     const k = await makeKey('ES256', 'x')
-    const a = await buildKeySet({ keys: [{ ...k.jwk, d: 'c2VjcmV0' }] }, ALL, true)
+    const a = await buildKeySet({ keys: [{ ...k.jwk, ext: true }] }, ALL, true)
     const b = await buildKeySet({ keys: [k.jwk] }, ALL, true)
     expect(a.ok && b.ok && a.set.fingerprint === b.set.fingerprint).toBe(true)
-    expect(a.ok && a.set.fingerprint).not.toContain('c2VjcmV0')
   })
 
   test('candidate keys by kid, falling back to keys without a kid', async () => {
@@ -82,5 +146,19 @@ describe('buildKeySet', () => {
     const jwks = pemToJwks(publicKey.export({ type: 'spki', format: 'pem' }) as string)
     expect(typeof jwks === 'object' && jwks.keys[0]?.kty).toBe('OKP')
     expect(pemToJwks('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----')).toContain('not a PEM')
+  })
+
+  test('a PEM private key is refused, though its public half could be derived', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    const pems = [
+      rsa.export({ type: 'pkcs8', format: 'pem' }) as string,
+      rsa.export({ type: 'pkcs1', format: 'pem' }) as string,
+      ec.export({ type: 'sec1', format: 'pem' }) as string,
+    ]
+    for (const pem of pems) {
+      expect(pem).toContain('PRIVATE KEY-----')
+      expect(pemToJwks(pem)).toBe('a PEM private key: give the public key or certificate instead')
+    }
   })
 })

@@ -44,7 +44,8 @@ export interface KeySet {
 }
 
 export type KeySetResult =
-  | { readonly ok: true; readonly set: KeySet }
+  /** `skipped`: why each key left out was unusable (never its key material). */
+  | { readonly ok: true; readonly set: KeySet; readonly skipped: readonly string[] }
   | { readonly ok: false; readonly error: string }
 
 type Obj = Record<string, unknown>
@@ -52,7 +53,18 @@ type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 const B64URL = /^[A-Za-z0-9_-]+$/
 
-/** The public members of a JWK (private members such as `d` are dropped), or a reason it is unusable. */
+/**
+ * Members that only a private or secret key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; OKP `d` in
+ * RFC 8037). A set that publishes them has leaked the signing key: anyone can mint tokens with it.
+ */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
+
+/** The private members a JWK carries, by name (never their values). */
+function privateMembers(k: Obj): string[] {
+  return PRIVATE_MEMBERS.filter((m) => Object.hasOwn(k, m))
+}
+
+/** The public members of a JWK, or a reason it is unusable. */
 function publicJwk(k: Obj): { jwk: JWK; algs: string[] } | string {
   const str = (name: string): string | undefined => {
     const v = k[name]
@@ -81,6 +93,8 @@ function publicJwk(k: Obj): { jwk: JWK; algs: string[] } | string {
       return { jwk: { kty: 'OKP', crv: 'Ed25519', x }, algs: ['EdDSA', 'Ed25519'] }
     }
     case 'oct':
+      // An oct key is its secret "k": publishing it lets anyone sign. HMAC is not supported at all
+      // (SUPPORTED_ALGORITHMS has no HS*), so no provider can allow one.
       return 'symmetric (oct) keys are not accepted: verdict verifies asymmetric signatures only'
     default:
       return `unsupported key type ${JSON.stringify(k.kty)}`
@@ -112,8 +126,19 @@ function makeEntry(jwk: JWK, kid: string | undefined, algorithms: ReadonlySet<st
   }
 }
 
+/** How a skipped key is named in reports: its index, and its `kid` when it has a short one. */
+function keyLabel(i: number, k: Obj): string {
+  return typeof k.kid === 'string' && k.kid.length <= 64
+    ? `key ${i} (kid ${JSON.stringify(k.kid)})`
+    : `key ${i}`
+}
+
+/** Most skip reasons quoted in an error, so a hostile set cannot make reasons huge. */
+const MAX_REPORTED = 3
+
 /**
- * Build a key set from a parsed JWKS. Keys for encryption, of unknown types or curves, or
+ * Build a key set from a parsed JWKS. Keys carrying private members (`d`, `p`, ..., an oct `k`),
+ * for encryption (`use: enc`, `key_ops` without `verify`), of unknown types or curves, or
  * allowing none of `allowed` are skipped (reported in `skipped`) unless `strict`, where any
  * unusable key is an error (inline configuration: the author should know). At least one usable
  * key is required. Every kept key is imported once here so a malformed key fails now.
@@ -128,16 +153,27 @@ export async function buildKeySet(
   if (jwks.keys.length > MAX_KEYS) return { ok: false, error: `JWKS has more than ${MAX_KEYS} keys` }
   const keys: KeyEntry[] = []
   const canonical: string[] = []
+  const skipped: string[] = []
   for (let i = 0; i < jwks.keys.length; i++) {
     const k: unknown = jwks.keys[i]
     if (!isObj(k)) return { ok: false, error: `key ${i} is not an object` }
-    if (!isSigningKey(k)) {
-      if (strict) return { ok: false, error: `key ${i} is not a signature verification key` }
+    // Checked before the key type: an oct key's "k" is reported as the leaked secret it is.
+    const secret = privateMembers(k)
+    const why =
+      secret.length > 0
+        ? `carries private key members (${secret.join(', ')}): publish only the public key`
+        : !isSigningKey(k)
+          ? 'is not a signature verification key (use or key_ops)'
+          : undefined
+    if (why !== undefined) {
+      if (strict) return { ok: false, error: `key ${i} ${why}` }
+      skipped.push(`${keyLabel(i, k)} ${why}`)
       continue
     }
     const pub = publicJwk(k)
     if (typeof pub === 'string') {
       if (strict) return { ok: false, error: `key ${i}: ${pub}` }
+      skipped.push(`${keyLabel(i, k)}: ${pub}`)
       continue
     }
     if (k.kid !== undefined && typeof k.kid !== 'string')
@@ -146,6 +182,7 @@ export async function buildKeySet(
     if (k.alg !== undefined) algs = algs.filter((a) => a === k.alg)
     if (algs.length === 0) {
       if (strict) return { ok: false, error: `key ${i} allows none of the provider's algorithms` }
+      skipped.push(`${keyLabel(i, k)} allows none of the provider's algorithms`)
       continue
     }
     const entry = makeEntry(pub.jwk, k.kid as string | undefined, new Set(algs))
@@ -153,17 +190,30 @@ export async function buildKeySet(
       await entry.key(algs[0]!)
     } catch (e) {
       if (strict) return { ok: false, error: `key ${i} cannot be imported: ${(e as Error).message}` }
+      skipped.push(`${keyLabel(i, k)} cannot be imported`)
       continue
     }
     keys.push(entry)
     canonical.push(JSON.stringify([k.kid ?? null, algs, pub.jwk]))
   }
-  if (keys.length === 0) return { ok: false, error: 'JWKS has no usable signature verification key' }
-  return { ok: true, set: { keys, fingerprint: canonical.join('\n') } }
+  if (keys.length === 0) {
+    const more = skipped.length > MAX_REPORTED ? `; ${skipped.length - MAX_REPORTED} more` : ''
+    const detail = skipped.length > 0 ? ` (${skipped.slice(0, MAX_REPORTED).join('; ')}${more})` : ''
+    return { ok: false, error: `JWKS has no usable signature verification key${detail}` }
+  }
+  return { ok: true, set: { keys, fingerprint: canonical.join('\n') }, skipped }
 }
 
-/** A PEM public key or certificate as a one-key JWKS (no `kid`). */
+/** A PEM block holding a private key (PKCS#8, PKCS#1, SEC1, encrypted, OpenSSH). */
+const PRIVATE_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
+
+/**
+ * A PEM public key or certificate as a one-key JWKS (no `kid`). Text holding a private key is
+ * refused, even though its public half could be derived: a private key does not belong in a
+ * policy or a key file that verdict reads.
+ */
 export function pemToJwks(pem: string): { keys: JWK[] } | string {
+  if (PRIVATE_PEM.test(pem)) return 'a PEM private key: give the public key or certificate instead'
   try {
     const jwk = createPublicKey(pem).export({ format: 'jwk' }) as JWK
     return { keys: [jwk] }

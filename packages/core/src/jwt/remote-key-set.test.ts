@@ -1,8 +1,9 @@
+import { exportJWK, exportPKCS8, generateKeyPair } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
 import type { Decision } from '../decision.js'
 import { createEngine, type Engine } from '../engine.js'
 import { PolicyError } from '../errors.js'
-import { compileJwtAuthentication } from './index.js'
+import { compileJwtAuthentication, type JwtAuthenticator } from './index.js'
 import { cacheControlMaxAge, DEFAULT_REMOTE_SETTINGS, RemoteKeySet, urlProblem } from './remote-key-set.js'
 import { clock, jwks, makeKey, sign, startServer, type TestKey, type TestServer } from './testing/jwt-kit.js'
 
@@ -38,12 +39,18 @@ async function engineFor(
   now = () => NOW_MS,
 ) {
   const e = await createEngine(
-    { authentication: { jwt: { providers: [{ issuer: server.url, jwks: jwksSource }], remote } } },
+    {
+      authentication: { jwt: { providers: [{ issuer: server.url, jwks: jwksSource }], remote } },
+      rules: [ALLOW_ALL],
+    },
     { now },
   )
   engines.push(e)
   return e
 }
+
+/** A rule allowing every authenticated request, so a policy is not refused for having none. */
+const ALLOW_ALL = { id: 'any', action: 'allow', match: { always: true } }
 
 const decideWith = async (e: Engine, t: string): Promise<Decision> =>
   e.decide({ path: '/', headers: { authorization: `Bearer ${t}` } })
@@ -181,6 +188,91 @@ describe('remote JWKS through the injected fetch', () => {
     await decideWith(e, t) // stale: starts the background refresh
     await vi.waitFor(() => expect(server.hitsOf('/jwks')).toBe(2))
     await vi.waitFor(async () => expect((await decideWith(e, t)).reason).toContain('jwt_unknown_key'))
+  })
+})
+
+describe('key material in a remote set', () => {
+  /** The remote key set of a provider for `url`, loaded as an engine would load it. */
+  async function remoteSet(url: string) {
+    const r = await compileJwtAuthentication({ providers: [{ issuer: server.url, jwks: { url } }] }, '', {
+      fetch: globalThis.fetch,
+      resources: undefined,
+      now: () => NOW_MS,
+    })
+    if (!r.ok) throw new Error(JSON.stringify(r.problems))
+    const a = r.authenticator as JwtAuthenticator
+    a.dispose()
+    return a.providers[0]!.remote!
+  }
+
+  test('a key that leaks its private half is skipped and reported; the other keys still work', async () => {
+    const leakedA = { ...(await exportJWK(keyA.privateKey)), kid: 'a', alg: 'ES256' }
+    expect(leakedA.d).toBeDefined()
+    server.routes.set('/jwks', { body: { keys: [leakedA, keyB.jwk] } })
+    const e = await engineFor({ url: `${server.url}/jwks` })
+    // Anyone holding the published d can sign as key a: such tokens must not verify.
+    const forged = await decideWith(e, await token(keyA))
+    expect(forged).toMatchObject({ allowed: false, status: 401 })
+    expect(forged.reason).toContain('unknown key (jwt_unknown_key)')
+    expect((await decideWith(e, await token(keyB))).allowed).toBe(true)
+    const r = await remoteSet(`${server.url}/jwks`)
+    expect(r.skippedKeys).toEqual([
+      'key 0 (kid "a") carries private key members (d): publish only the public key',
+    ])
+    expect(JSON.stringify(r.skippedKeys)).not.toContain(leakedA.d)
+  })
+
+  test('oct secrets and encryption keys are skipped; a set of nothing else fails closed, saying why', async () => {
+    const encKey = { ...keyA.jwk, use: 'enc' }
+    server.routes.set('/jwks', { body: { keys: [{ kty: 'oct', kid: 'h', k: 'c2VjcmV0' }, encKey] } })
+    const e = await engineFor({ url: `${server.url}/jwks` })
+    const d = await decideWith(e, await token(keyA))
+    expect(d).toMatchObject({ allowed: false, status: 401, detailCode: 'jwt_keys_unavailable' })
+    expect(d.reason).toContain('key 0 (kid "h") carries private key members (k)')
+    expect(d.reason).toContain('key 1 (kid "a") is not a signature verification key')
+    expect(d.reason).not.toContain('c2VjcmV0')
+    server.routes.set('/jwks', {
+      body: { keys: [{ kty: 'oct', kid: 'h', k: 'c2VjcmV0' }, encKey, keyB.jwk] },
+    })
+    const e2 = await engineFor({ url: `${server.url}/jwks` })
+    expect((await decideWith(e2, await token(keyA))).reason).toContain('jwt_unknown_key')
+    expect((await decideWith(e2, await token(keyB))).allowed).toBe(true)
+    expect((await remoteSet(`${server.url}/jwks`)).skippedKeys).toHaveLength(2)
+  })
+
+  test('inline keys with private members are load problems at their location', async () => {
+    const full = { ...(await exportJWK(keyA.privateKey)), kid: 'a', alg: 'ES256' }
+    const pem = (await generateKeyPair('ES256', { extractable: true })).privateKey
+    const files: Record<string, string> = {
+      'keys.json': JSON.stringify({ keys: [full] }),
+      'key.pem': await exportPKCS8(pem),
+    }
+    const resources = { read: async (f: string) => new TextEncoder().encode(files[f]) }
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ inline: { keys: [full] } }, 'inline', 'key 0 carries private key members (d)'],
+      [{ inline: JSON.stringify({ keys: [full] }) }, 'inline', 'key 0 carries private key members (d)'],
+      [{ inline: files['key.pem'] }, 'inline', 'a PEM private key'],
+      [{ pem: files['key.pem'] }, 'pem', 'a PEM private key'],
+      [{ file: 'keys.json' }, 'file', 'key 0 carries private key members (d)'],
+      [{ file: 'key.pem' }, 'file', 'a PEM private key'],
+    ]
+    for (const [jwksSource, where, message] of cases) {
+      const err = await createEngine(
+        {
+          authentication: { jwt: { providers: [{ issuer: 'https://idp.example', jwks: jwksSource }] } },
+          rules: [ALLOW_ALL],
+        },
+        { resources },
+      ).catch((x: unknown) => x)
+      expect(err, where).toBeInstanceOf(PolicyError)
+      const problem = (err as PolicyError).problems[0]!
+      expect(problem).toMatchObject({
+        code: 'jwt_config',
+        path: `/authentication/jwt/providers/0/jwks/${where}`,
+      })
+      expect(problem.message).toContain(message)
+      expect(problem.message).not.toContain(String(full.d))
+    }
   })
 })
 

@@ -94,6 +94,11 @@ export class RemoteKeySet {
   private disposed = false
   /** Why the last fetch failed (for reasons and tests); undefined after a success. */
   lastError: string | undefined
+  /**
+   * Keys the last successful fetch left out and why (a key carrying private members, an
+   * encryption key, an unsupported type, ...), without any key material; empty when none.
+   */
+  skippedKeys: readonly string[] = []
   /** Number of fetches started (JWKS and discovery), for tests and metrics. */
   fetches = 0
 
@@ -208,6 +213,7 @@ export class RemoteKeySet {
       const { value, res } = await this.getJson(url)
       const built = await buildKeySet(value, this.algorithms, false)
       if (!built.ok) throw new Error(`malformed JWKS: ${built.error}`)
+      this.skippedKeys = built.skipped
       const maxAge = cacheControlMaxAge(res.headers.get('cache-control')) ?? s.defaultTtlSeconds
       const ttl = Math.min(s.maxTtlSeconds, Math.max(s.minTtlSeconds, maxAge))
       const now = this.now()
