@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createEngine } from './engine.js'
 import { type Evaluator, ok } from './evaluator.js'
-import { createHttpMiddleware, type VerdictRequest } from './middleware.js'
+import { createHttpMiddleware, headerFieldLines, type VerdictRequest } from './middleware.js'
 
 let server: Server
 let base: string
@@ -137,5 +137,69 @@ describe('HTTP middleware: headers only Envoy may set', () => {
     } finally {
       await new Promise<void>((r) => s.close(() => r()))
     }
+  })
+})
+
+/** Send `head` on a fresh loopback connection and resolve with the status of the answer. */
+function rawStatus(port: number, head: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(head))
+    let text = ''
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1')
+    })
+    socket.on('error', reject)
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1])))
+  })
+}
+
+describe('HTTP middleware: every field line reaches the input', () => {
+  test('repeated authorization and x-role lines (any letter case) all reach the rules', async () => {
+    const seenHeaders: Array<Readonly<Record<string, string>>> = []
+    const capture: Evaluator = {
+      kind: 'capture',
+      compile: () => ({
+        ok: true,
+        program: {
+          evaluate: (ctx) => {
+            seenHeaders.push(ctx.input.headers)
+            return ok(true)
+          },
+        },
+      }),
+    }
+    const engine = await createEngine(
+      { rules: [{ id: 'c', action: 'allow', capture: {} }] },
+      {
+        evaluators: [capture],
+      },
+    )
+    const mw = createHttpMiddleware(engine)
+    const s = createServer((req: IncomingMessage, res: ServerResponse) =>
+      mw(req as VerdictRequest, res, () => res.end('ok')),
+    )
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+    try {
+      const status = await rawStatus(
+        (s.address() as AddressInfo).port,
+        'GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n' +
+          'X-Role: r1\r\nx-role: r2\r\nX-Envoy-Auth-Partial-Body: true\r\nConnection: close\r\n\r\n',
+      )
+      expect(status).toBe(200)
+      const h = seenHeaders.at(-1)!
+      // Node's req.headers would say "Bearer a" and "r1, r2".
+      expect(h.authorization).toBe('Bearer a,Bearer b')
+      expect(h['x-role']).toBe('r1,r2')
+      expect(h['x-envoy-auth-partial-body']).toBeUndefined()
+      expect(h.host).toBe('a')
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()))
+    }
+  })
+
+  test('headerFieldLines: one string per single line, a list for repeats, in order', () => {
+    const h = headerFieldLines(['Host', 'a', 'X-A', '1', 'x-a', '2', 'X-a', '3', 'Drop-Me', 'x'], ['drop-me'])
+    expect({ ...h }).toEqual({ host: 'a', 'x-a': ['1', '2', '3'] })
+    expect(Object.getPrototypeOf(h)).toBeNull()
   })
 })

@@ -2,7 +2,7 @@
  * `@verdict/core/middleware`: authorize an existing Node HTTP service's own routes with `decide()`.
  * Works as Express/Connect middleware `(req, res, next)` and with a plain `node:http` server.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { Decision } from './decision.js'
 import type { Engine } from './engine.js'
@@ -38,16 +38,42 @@ function certificatePrincipal(req: IncomingMessage): string | undefined {
   return uri
 }
 
+/** Headers as verdict's input takes them: one string per name, or a list when it came on several lines. */
+export type FieldLineHeaders = Record<string, string | string[]>
+
 /**
- * The request's headers as decide() should see them. `x-envoy-auth-partial-body` means "Envoy cut
- * the body" only behind Envoy; from a client it would hide the body from the rules, so it goes.
+ * The request's header field lines as `decide()` should see them, from `req.rawHeaders`: names
+ * lower-cased; a name that occurs once maps to its value, one that occurs on several lines (in any
+ * letter case) to the list of its values in order. Node's `req.headers` keeps only the first
+ * `authorization`, `host`, `content-type`, ... and joins others with ", ", so the rules would see
+ * less than the upstream gets. `omit` names (lower case) are left out. The map has no prototype.
+ *
+ * @example
+ * ```ts
+ * // "Authorization: a" and "authorization: b" on the wire
+ * headerFieldLines(req.rawHeaders).authorization // ['a', 'b']
+ * ```
  */
-function clientHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  if (headers[PARTIAL_BODY_HEADER] === undefined) return headers
-  const out = Object.create(null) as IncomingHttpHeaders
-  for (const k of Object.keys(headers)) if (k !== PARTIAL_BODY_HEADER) out[k] = headers[k]
+export function headerFieldLines(rawHeaders: readonly string[], omit?: readonly string[]): FieldLineHeaders {
+  const out = Object.create(null) as FieldLineHeaders
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    // toLowerCase returns the same string when it is already lower case: no copy in the usual case.
+    const name = (rawHeaders[i] as string).toLowerCase()
+    if (omit?.includes(name)) continue
+    const value = rawHeaders[i + 1] as string
+    const prev = out[name]
+    if (prev === undefined) out[name] = value
+    else if (typeof prev === 'string') out[name] = [prev, value]
+    else prev.push(value)
+  }
   return out
 }
+
+/**
+ * `x-envoy-auth-partial-body` means "Envoy cut the body" only behind Envoy; from a client it would
+ * hide the body from the rules, so the middleware drops it.
+ */
+const CLIENT_OMITS: readonly string[] = [PARTIAL_BODY_HEADER]
 
 /**
  * Build the middleware.
@@ -70,7 +96,8 @@ export function createHttpMiddleware(engine: Engine, options: HttpMiddlewareOpti
     const input: Record<string, unknown> = {
       method: req.method ?? 'GET',
       path: req.originalUrl ?? req.url ?? '/',
-      headers: clientHeaders(req.headers),
+      // Every field line, as sent: req.headers drops repeated authorization, host, ... lines.
+      headers: headerFieldLines(req.rawHeaders, CLIENT_OMITS),
       source: {
         address: req.socket.remoteAddress,
         port: req.socket.remotePort,
