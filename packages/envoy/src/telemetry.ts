@@ -46,7 +46,7 @@ const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0
 
 function textLine(time: string, level: string, msg: string, fields: Record<string, unknown>): string {
   const parts = Object.entries(fields)
-    .filter(([, v]) => v !== undefined)
+    .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`)
   return `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${parts.length ? ` ${parts.join(' ')}` : ''}`
 }
@@ -122,6 +122,8 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     latency.observe({ result }, e.durationMs / 1000)
     if (!logDecisions) return
     // Only what identifies and explains the decision: never headers, query, path, body or tokens.
+    // Every line has every field (null when unknown), whoever decided: the engine, or the host
+    // for a request it refused before the engine saw it (gRPC or HTTP alike).
     log('info', 'decision', {
       id: e.id,
       decision_time: e.time,
@@ -129,14 +131,14 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       allowed: e.allowed,
       status: e.status,
       code: e.code,
-      detail_code: e.detailCode,
-      rule: e.rule,
+      detail_code: e.detailCode ?? null,
+      rule: e.rule ?? null,
       reason: e.reason,
       duration_ms: Math.round(e.durationMs * 1000) / 1000,
-      method: e.input.method,
-      subject: e.input.subject,
-      mcp_method: e.input.mcpMethod,
-      mcp_tool: e.input.mcpTool,
+      method: e.input.method ?? null,
+      subject: e.input.subject ?? null,
+      mcp_method: e.input.mcpMethod ?? null,
+      mcp_tool: e.input.mcpTool ?? null,
     })
   }
 
