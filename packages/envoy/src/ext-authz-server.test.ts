@@ -1,4 +1,5 @@
-import { createEngine, type Evaluator } from '@verdict/core'
+import net from 'node:net'
+import { createEngine, type Evaluator, ok } from '@verdict/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createCheckClient } from './check-client.js'
 import { createExtAuthzServer, type ExtAuthzServer } from './ext-authz-server.js'
@@ -124,5 +125,55 @@ describe('HTTP service mode', () => {
     expect(res.status).toBe(413)
     const ok = await fetch(`http://${http}/upload`, { method: 'POST', body: 'x'.repeat(500) })
     expect(ok.status).toBe(200)
+  })
+
+  it('every field line reaches the input: repeated authorization and x-role lines, in any letter case', async () => {
+    const seen: Array<Readonly<Record<string, string>>> = []
+    const capture: Evaluator = {
+      kind: 'capture',
+      compile: () => ({
+        ok: true,
+        program: {
+          evaluate: (ctx) => {
+            seen.push(ctx.input.headers)
+            return ok(true)
+          },
+        },
+      }),
+    }
+    const engine = await createEngine(
+      { rules: [{ id: 'c', action: 'allow', capture: {} }] },
+      {
+        evaluators: [capture],
+      },
+    )
+    server = createExtAuthzServer({
+      engine,
+      http: { port: 0 },
+      telemetry: createTelemetry({ write: () => {}, processMetrics: false }),
+    })
+    const { http } = await server.start()
+    const [host, port] = http!.split(':') as [string, string]
+    // A raw socket: fetch and node:http clients would merge or refuse the repeated lines.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), host, () =>
+        socket.write(
+          'GET /r HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n' +
+            'X-Role: r1\r\nx-role: r2\r\nX-ROLE: r3\r\nX-Single: s\r\nConnection: close\r\n\r\n',
+        ),
+      )
+      let text = ''
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1')
+      })
+      socket.on('error', reject)
+      socket.on('close', () => resolve(text))
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
+    const h = seen.at(-1)!
+    // Node's req.headers would say "Bearer a" and "r1, r2, r3".
+    expect(h.authorization).toBe('Bearer a,Bearer b')
+    expect(h['x-role']).toBe('r1,r2,r3')
+    expect(h['x-single']).toBe('s')
   })
 })

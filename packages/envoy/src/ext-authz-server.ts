@@ -18,10 +18,18 @@ import {
 } from '@grpc/grpc-js'
 import { type Decision, type Engine, isValidHttpStatus, malformed } from '@verdict/core'
 import { checkRequestToJson } from './check-request-to-json.js'
-import { closeSilentHttpConnections, GrpcListener, receiveDeadline } from './connection-guards.js'
+import {
+  closeSilentHttpConnections,
+  followPolicyHeaderLimit,
+  GrpcListener,
+  LINGER_MAX_BYTES,
+  LINGER_TIMEOUT_MS,
+  type LingerLimits,
+  receiveDeadline,
+} from './connection-guards.js'
 import { evaluateCheck, type FailurePolicy, hostDenial } from './evaluate-check.js'
 import { createHealthService } from './health-service.js'
-import { createHttpAuthzHandler } from './http-authz-handler.js'
+import { bodyTooLarge, createClientErrorHandler, createHttpAuthzHandler } from './http-authz-handler.js'
 import { createLimiter } from './limiter.js'
 import { createOpsHandler } from './ops-handler.js'
 import { checkMethod, healthCheckMethod, healthWatchMethod, type Method } from './proto.js'
@@ -85,6 +93,16 @@ export interface ExtAuthzServerOptions {
   readonly grpcKeepaliveTimeMs?: number
   /** A gRPC connection whose PING is not answered within this is closed (default 20 000 ms). */
   readonly grpcKeepaliveTimeoutMs?: number
+  /**
+   * An HTTP connection answered before its request was read (413, 408, a 431 or 400 from the
+   * listener) is closed by lingering: the answer is sent with `connection: close`, the write side
+   * ended, and what the client still sends is read and dropped for up to this long (default 2000 ms)
+   * or `lingerMaxBytes`, whichever comes first; then the connection is destroyed. Destroying it at
+   * once with unread bytes makes the kernel send a reset, which can discard the answer.
+   */
+  readonly lingerTimeoutMs?: number
+  /** Bytes a lingering close reads and drops before it destroys the connection (default 16 MiB). */
+  readonly lingerMaxBytes?: number
 }
 
 /** The `host:port` each listener is bound to (IPv6 hosts in brackets). */
@@ -137,10 +155,9 @@ function guardedCheck(maxRequestBytes: number, statusOnError: number): Method {
   return {
     ...m,
     requestDeserialize(bytes: Buffer): unknown {
+      // The same denial as the HTTP listener's, so both log lines read alike.
       if (bytes.length > maxRequestBytes)
-        return new WireProblem(
-          malformed('CheckRequest larger than the sidecar accepts', 'body_too_large', 413),
-        )
+        return new WireProblem(bodyTooLarge(maxRequestBytes, 'CheckRequest'))
       try {
         return m.requestDeserialize(bytes)
       } catch (e) {
@@ -185,6 +202,10 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
   const checkPath = checkMethod().path
   const firstByteTimeoutMs = positive(options, 'firstByteTimeoutMs', 10_000)
   const maxConnections = positive(options, 'maxConnections', 4096)
+  const linger: LingerLimits = {
+    timeoutMs: positive(options, 'lingerTimeoutMs', LINGER_TIMEOUT_MS),
+    maxBytes: positive(options, 'lingerMaxBytes', LINGER_MAX_BYTES),
+  }
   const grpcOptions: ServerOptions = {
     // Past this grpc-js itself refuses the message; below it, oversize checks get a 413 denial.
     'grpc.max_receive_message_length': maxRequestBytes + 1024 * 1024,
@@ -352,10 +373,14 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
               limiter,
               maxRequestBytes,
               receiveTimeoutMs,
+              linger,
               ...(options.httpPathPrefix !== undefined ? { pathPrefix: options.httpPathPrefix } : {}),
             }),
           )
           httpServer.maxConnections = maxConnections
+          // The policy, not Node, decides about large headers; what Node still refuses is a denial.
+          followPolicyHeaderLimit(httpServer, engine)
+          httpServer.on('clientError', createClientErrorHandler({ engine, telemetry, linger }))
           bound.http = await listenHttp(httpServer, options.http)
         }
         if (options.ops !== undefined) {
