@@ -1,5 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http'
-import { createEngine, type Engine } from '@verdict/core'
+import { connect } from 'node:net'
+import { createEngine, type Engine, type Evaluator, ok } from '@verdict/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMcpEvaluator } from './mcp-evaluator.js'
 import { createMcpGateway, type McpGateway } from './mcp-gateway.js'
@@ -193,5 +194,60 @@ describe('createMcpGateway', () => {
       id: 'q',
       error: { code: -32602, message: 'Unknown tool: ask_question' },
     })
+  })
+
+  it('every field line reaches the input and the upstream: repeated authorization and x-role lines', async () => {
+    const seen: Array<Readonly<Record<string, string>>> = []
+    const capture: Evaluator = {
+      kind: 'capture',
+      compile: () => ({
+        ok: true,
+        program: {
+          evaluate: (ctx) => {
+            seen.push(ctx.input.headers)
+            return ok(true)
+          },
+        },
+      }),
+    }
+    const captureEngine = await createEngine(
+      { rules: [{ id: 'c', action: 'allow', capture: {} }] },
+      {
+        evaluators: [capture],
+      },
+    )
+    const forwarded: string[][] = []
+    const echo = createServer((req, res) => {
+      forwarded.push(req.rawHeaders)
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+    servers.push(echo)
+    const url = new URL(await start({ engine: captureEngine, upstream: `${await listen(echo)}/mcp` }))
+    /** One raw request (fetch would merge or refuse the repeated lines); resolves with the status. */
+    const raw = (lines: string) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () =>
+          socket.write(`GET /mcp HTTP/1.1\r\nHost: ${url.host}\r\n${lines}Connection: close\r\n\r\n`),
+        )
+        let text = ''
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1')
+        })
+        socket.on('error', reject)
+        socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1])))
+      })
+    expect(
+      await raw('Authorization: Bearer a\r\nauthorization: Bearer b\r\nX-Role: r1\r\nx-role: r2\r\n'),
+    ).toBe(200)
+    const h = seen.at(-1)!
+    // Node's req.headers would say "Bearer a" and "r1, r2".
+    expect(h.authorization).toBe('Bearer a,Bearer b')
+    expect(h['x-role']).toBe('r1,r2')
+    const up = forwarded.at(-1)!
+    const upValue = (name: string) => up.filter((_, i) => i % 2 === 1 && up[i - 1]!.toLowerCase() === name)
+    expect(upValue('authorization').join(', ')).toBe('Bearer a, Bearer b')
+    // Two session ids: refused, not guessed.
+    expect(await raw('Mcp-Session-Id: s1\r\nmcp-session-id: s2\r\n')).toBe(400)
+    captureEngine.close()
   })
 })

@@ -15,6 +15,7 @@ import {
   readLimited,
   watchPolicyFile,
 } from '@verdict/core'
+import { type FieldLineHeaders, headerFieldLines } from '@verdict/core/middleware'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 
 /** Options of `createMcpGateway`. */
@@ -231,7 +232,15 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
     })
   }
 
-  async function handle(request: Request, peerPrincipal: string | undefined): Promise<Response> {
+  /**
+   * `lines`: the request's header field lines, when the node:http adapter has them (a Web `Headers`
+   * joins repeated lines with ", ", Node's `req.headers` even keeps only the first of some).
+   */
+  async function handle(
+    request: Request,
+    peerPrincipal: string | undefined,
+    lines?: FieldLineHeaders,
+  ): Promise<Response> {
     const method = request.method.toUpperCase()
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return textResponse(405, 'method not allowed', { allow: 'GET, POST, DELETE' })
@@ -246,11 +255,16 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
         return textResponse(400, 'request body is not valid UTF-8')
       }
     }
-    const headers: Record<string, string> = Object.create(null)
-    request.headers.forEach((v, k) => {
-      // A client's x-envoy-auth-partial-body would make the body look cut by Envoy.
-      if (k !== principalHeader && k !== PARTIAL_BODY_HEADER) headers[k] = v
-    })
+    // Every field line of the request: a name sent once is a string, one sent on several lines a
+    // list. The principal header is the trusted proxy's, not the rules'; a client's
+    // x-envoy-auth-partial-body would make the body look cut by Envoy.
+    const headers: FieldLineHeaders = Object.create(null)
+    if (lines !== undefined) {
+      for (const k in lines) if (k !== principalHeader && k !== PARTIAL_BODY_HEADER) headers[k] = lines[k]!
+    } else
+      request.headers.forEach((v, k) => {
+        if (k !== principalHeader && k !== PARTIAL_BODY_HEADER) headers[k] = v
+      })
     const principal =
       options.principal?.(request) ??
       peerPrincipal ??
@@ -266,7 +280,10 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
     if (body !== undefined) input.body = body
     if (principal !== undefined) input.source = { principal }
 
-    const session = headers['mcp-session-id']
+    const sessionLines = headers['mcp-session-id']
+    // Two session ids: which one the upstream uses is not ours to guess.
+    if (Array.isArray(sessionLines)) return textResponse(400, 'mcp-session-id sent more than once')
+    const session = sessionLines
     if (bindSessions && session !== undefined) {
       const owner = sessions.get(session)
       if (owner !== undefined && owner !== (principal ?? '')) {
@@ -279,7 +296,11 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
 
     const out = new Headers()
     const remove = new Set(d.headersToRemove.map((h) => h.toLowerCase()))
-    for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k) && !remove.has(k)) out.set(k, v)
+    for (const [k, v] of Object.entries(headers)) {
+      if (HOP_BY_HOP.has(k) || remove.has(k)) continue
+      if (typeof v === 'string') out.set(k, v)
+      else for (const x of v) out.append(k, x)
+    }
     // A resumed stream replays earlier events as the upstream stored them, list results unfiltered:
     // with filtering on, streams are not resumed (the upstream opens a new one).
     if (filterLists) out.delete('last-event-id')
@@ -359,11 +380,17 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
       if (!res.writableFinished) abort.abort()
     })
     const method = (req.method ?? 'GET').toUpperCase()
+    // From the raw field lines: req.headers keeps only the first authorization, host, ... line.
+    const lines = headerFieldLines(req.rawHeaders)
     const headers = new Headers()
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || k.startsWith(':')) continue
-      if (Array.isArray(v)) for (const x of v) headers.append(k, x)
-      else headers.set(k, v)
+    for (const k in lines) {
+      const v = lines[k]!
+      if (k.startsWith(':')) {
+        delete lines[k]
+        continue
+      }
+      if (typeof v === 'string') headers.set(k, v)
+      else for (const x of v) headers.append(k, x)
     }
     const scheme = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http'
     let request: Request
@@ -378,7 +405,7 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
       res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('bad request')
       return
     }
-    handle(request, tlsPrincipal(req))
+    handle(request, tlsPrincipal(req), lines)
       .then(async (response) => {
         const h: Record<string, string | string[]> = {}
         response.headers.forEach((v, k) => {
