@@ -471,3 +471,24 @@ rules:
     expect(d.reason).toContain('attributes.request.http.header_map.headers[0].key')
   })
 })
+
+describe('2. numbers JSON cannot hold, in MCP arguments', () => {
+  it('a tools/call with -1e400 is 400 under a deny-list policy', async () => {
+    const e = await engine(`
+rules:
+  - { id: no-big-transfer, action: deny, cel: 'has(mcp.tool) && mcp.tool.arguments.amount > 1000.0' }
+  - { id: rest, action: allow, match: { always: true } }
+`)
+    const call = (amount: string): Req =>
+      req({
+        method: 'POST',
+        path: '/mcp',
+        headers: { 'content-type': 'application/json' },
+        body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer","arguments":{"amount":${amount}}}}`,
+      })
+    expectRefused(await e.decide(call('-1e400')), 'non_finite_number')
+    expectRefused(await e.decide(call(`1${'0'.repeat(400)}`)), 'non_finite_number')
+    expect((await e.decide(call('5e2'))).allowed).toBe(true)
+    expect(await e.decide(call('5e3'))).toMatchObject({ allowed: false, rule: 'no-big-transfer' })
+  })
+})

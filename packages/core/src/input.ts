@@ -570,6 +570,19 @@ function decodeQueryPart(s: string): string {
   return percentDecode(s.indexOf('+') === -1 ? s : s.replace(/\+/g, ' '), 'query')
 }
 
+/** A decimal of at most 15 digits, or -1. */
+function decimal(s: string): number {
+  const n = s.length
+  if (n === 0 || n > 15) return -1
+  let v = 0
+  for (let i = 0; i < n; i++) {
+    const d = s.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    v = v * 10 + d
+  }
+  return v
+}
+
 /** A method: an RFC 9110 token, upper-cased (rules compare upper case; `delete` is DELETE). */
 function canonicalMethod(m: string): string {
   const n = m.length
@@ -587,15 +600,26 @@ function canonicalMethod(m: string): string {
   return upper ? m : m.toUpperCase()
 }
 
-/** Headers that ask a server to act as if the method were another one. */
-const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const
-
 /**
  * The canonical form of an authority: lower case, no trailing dot, no port when it is the
  * scheme's default (80 and 443 both when the scheme is unknown). Anything that is not a host name,
  * an IPv4 address or a bracketed IPv6 address, with an optional port, is refused.
  */
 export function canonicalHost(raw: string, scheme: string): string {
+  // Most traffic names few hosts: a one-entry cache (only valid hosts reach it).
+  if (raw === lastHost && scheme === lastScheme) return lastCanonical
+  const c = canonicalHostUncached(raw, scheme)
+  lastHost = raw
+  lastScheme = scheme
+  lastCanonical = c
+  return c
+}
+
+let lastHost: string | undefined
+let lastScheme = ''
+let lastCanonical = ''
+
+function canonicalHostUncached(raw: string, scheme: string): string {
   const n = raw.length
   let i = 0
   let upper = false
@@ -641,24 +665,26 @@ function badHost(raw: string): never {
  */
 function resolveHost(field: string | undefined, acc: HeaderAcc, scheme: string): string {
   const map = acc.map
+  const authority = map[':authority']
+  const hostHeader = map.host
   let host: string | undefined
   let from: string | undefined
-  for (const [v, what] of [
-    [field, 'host'],
-    [map[':authority'], ':authority'],
-    [map.host, 'the host header'],
-  ] as const) {
-    if (v === undefined || v === '') continue
-    const c = v === from ? host! : canonicalHost(v, scheme)
+  // Usually the field and `:authority` are the same string: canonicalized once.
+  const agree = (v: string | undefined, what: string): void => {
+    if (v === undefined || v === '' || v === from) return
+    const c = canonicalHost(v, scheme)
     if (host === undefined) {
       host = c
       from = v
     } else if (c !== host)
       refuse('invalid_host', `${what} ${JSON.stringify(c)} is not the request's host ${JSON.stringify(host)}`)
   }
+  agree(field, 'host')
+  agree(authority, ':authority')
+  agree(hostHeader, 'the host header')
   if (host === undefined) return ''
-  if (map[':authority'] !== undefined) map[':authority'] = host
-  if (map.host !== undefined) map.host = host
+  if (authority !== undefined && authority !== host) map[':authority'] = host
+  if (hostHeader !== undefined && hostHeader !== host) map.host = host
   return host
 }
 
@@ -677,9 +703,15 @@ function checkPseudoHeaders(
   const sc = map[':scheme']
   if (sc !== undefined && scheme !== '' && sc.toLowerCase() !== scheme)
     refuse('pseudo_header_mismatch', ":scheme is not the request's scheme")
-  for (const h of METHOD_OVERRIDES)
-    if (map[h] !== undefined)
-      refuse('method_override', `${h} would make the upstream act on another method than the rules saw`)
+  if (
+    map['x-http-method-override'] !== undefined ||
+    map['x-http-method'] !== undefined ||
+    map['x-method-override'] !== undefined
+  )
+    refuse(
+      'method_override',
+      'a method-override header would make the upstream act on another method than the rules saw',
+    )
 }
 
 /**
@@ -700,7 +732,7 @@ function checkBodyLength(
   // No body received (Envoy was not asked to buffer it) is not a cut-short body.
   if (body === undefined || body === '' || truncated) return
   const bodyBytes = Buffer.byteLength(body, 'utf8')
-  if (cl !== undefined && (!/^\d{1,15}$/.test(cl) || Number(cl) !== bodyBytes))
+  if (cl !== undefined && decimal(cl) !== bodyBytes)
     refuse('body_length_mismatch', `content-length is not the size of the body received (${bodyBytes} bytes)`)
   if (size >= 0 && size !== bodyBytes)
     refuse('body_length_mismatch', `size is not the size of the body received (${bodyBytes} bytes)`)

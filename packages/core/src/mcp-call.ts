@@ -8,7 +8,15 @@
  */
 import type { McpCall } from './context.js'
 import { type Decision, malformed } from './decision.js'
-import { type CheckInput, isJsonContentType, jsonSyntaxError, parseJsonLimited, withoutBom } from './input.js'
+import {
+  type CheckInput,
+  hasNonFinite,
+  isJsonContentType,
+  jsonSyntaxError,
+  parseJsonLimited,
+  refusal,
+  withoutBom,
+} from './input.js'
 
 /** The `mcp` section of a policy document, as core reads it. */
 export interface McpSettings {
@@ -324,6 +332,8 @@ function callFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | string
  * spelling a lenient decoder accepts (case variants, `\u` escapes, the long s), so it is not
  * parsed and other JSON APIs pay almost nothing.
  */
+const MAYBE_HUGE_NUMBER = /[0-9.][eE]|[0-9]{309}/
+
 const MAYBE_RPC = /jsonrpc|method|\\u|\u017f|^\s*\[\s*\]\s*$/i
 
 function isJsonPost(input: CheckInput): boolean {
@@ -477,6 +487,13 @@ export function extractMcp(
     if (scan.duplicate !== undefined)
       return malformed(
         `malformed MCP request: duplicate or case-variant key "${scan.duplicate.slice(0, 64)}"`,
+      )
+    // `-1e400` parses to -Infinity: an argument rule would compare a number the sender never wrote.
+    // Only a literal with an exponent or 309 digits can overflow, so most bodies skip the walk.
+    if (MAYBE_HUGE_NUMBER.test(text) && hasNonFinite(body))
+      return refusal(
+        'non_finite_number',
+        'MCP request: a number is too large for a double (it would read as Infinity)',
       )
   }
   if (Array.isArray(body)) {
