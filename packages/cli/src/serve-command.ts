@@ -36,6 +36,8 @@ export interface ServeOptions {
   readonly grpcMaxConnectionAge?: number
   readonly grpcMaxConnectionAgeGrace?: number
   readonly grpcMaxConnectionIdle?: number
+  readonly lingerTimeout?: number
+  readonly lingerMaxBytes?: number
   readonly watch: boolean
   readonly decisionLog: boolean
 }
@@ -83,6 +85,8 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
       ? { grpcMaxConnectionAgeGraceMs: o.grpcMaxConnectionAgeGrace }
       : {}),
     ...(o.grpcMaxConnectionIdle !== undefined ? { grpcMaxConnectionIdleMs: o.grpcMaxConnectionIdle } : {}),
+    ...(o.lingerTimeout !== undefined ? { lingerTimeoutMs: o.lingerTimeout } : {}),
+    ...(o.lingerMaxBytes !== undefined ? { lingerMaxBytes: o.lingerMaxBytes } : {}),
   })
   let bound: BoundAddresses
   try {
@@ -220,6 +224,12 @@ export function registerServe(program: Command, io: Io, setExit: (code: number) 
       'close gRPC connections without calls for this long (default 60000)',
       positiveInt,
     )
+    .option(
+      '--linger-timeout <ms>',
+      'an HTTP connection answered before its body was read is read and dropped this long before it is closed (default 2000)',
+      positiveInt,
+    )
+    .option('--linger-max-bytes <n>', 'or until this many bytes were dropped (default 16 MiB)', positiveInt)
     .option('--no-watch', 'do not watch the policy file (SIGHUP still reloads)')
     .option('--no-decision-log', 'do not log one line per decision')
     .option('--json', 'JSON log lines even on a terminal')
