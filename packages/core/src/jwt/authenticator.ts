@@ -230,7 +230,7 @@ export class JwtAuthenticator implements Authenticator {
     if (p.locationKey !== found.key) return FAILURES.wrongLocation
     if (token.length > p.config.maxTokenBytes) return FAILURES.tooLarge
     const signature = token.slice(token.lastIndexOf('.') + 1)
-    const bad = checkHeader(parsed.header, p.algorithms, signature)
+    const bad = checkHeader(parsed.header, p.algorithms, signature, p.config.tokenTypes)
     if (bad !== undefined) return bad
     let set = p.fixed ?? (await p.remote!.keys())
     if (set === undefined) {

@@ -8,6 +8,7 @@ import type { Problem } from '../errors.js'
 import { HEADER_NAME } from '../header-syntax.js'
 import { SUPPORTED_ALGORITHMS } from './key-set.js'
 import { DEFAULT_REMOTE_SETTINGS, type RemoteSettings, urlProblem } from './remote-key-set.js'
+import { normalizeType } from './verify-token.js'
 
 /** Strict: a valid token is required. Optional: a token, if present, must be valid. Permissive: never denies. */
 export type JwtMode = 'Strict' | 'Optional' | 'Permissive'
@@ -44,6 +45,10 @@ export interface ProviderConfig {
   readonly maxTokenBytes: number
   /** Algorithms allowed by the policy (intersected later with what each key allows). */
   readonly algorithms: ReadonlySet<string>
+  /** Longest accepted lifetime (`exp - iat`, and `exp - now`); undefined: no limit. */
+  readonly maxLifetimeSeconds: number | undefined
+  /** Accepted `typ` header values, normalized (`normalizeType`); empty: `typ` is not checked. */
+  readonly tokenTypes: ReadonlySet<string>
 }
 
 export interface JwtConfig {
@@ -126,6 +131,13 @@ const JWT_SCHEMA = {
             type: 'array',
             minItems: 1,
             items: { type: 'string', enum: [...SUPPORTED_ALGORITHMS] },
+          },
+          maxLifetimeSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000 },
+          tokenTypes: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 16,
+            items: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
           },
         },
       },
@@ -259,6 +271,8 @@ export function parseJwtConfig(raw: unknown, path: string): { config: JwtConfig 
       clockSkewSeconds: (p.clockSkewSeconds as number | undefined) ?? DEFAULT_CLOCK_SKEW_SECONDS,
       maxTokenBytes: (p.maxTokenBytes as number | undefined) ?? DEFAULT_MAX_TOKEN_BYTES,
       algorithms: new Set((p.algorithms as string[] | undefined) ?? SUPPORTED_ALGORITHMS),
+      maxLifetimeSeconds: p.maxLifetimeSeconds as number | undefined,
+      tokenTypes: new Set(((p.tokenTypes as string[] | undefined) ?? []).map(normalizeType)),
     }
   })
   if (problems.length > 0) return { problems }

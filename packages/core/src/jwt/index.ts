@@ -18,6 +18,7 @@ import { locationKey, staticRemoval } from './token-location.js'
 export { JwtAuthenticator } from './authenticator.js'
 export type { ClaimHeader, JwksSource, JwtConfig, JwtMode, ProviderConfig, TokenLocation } from './config.js'
 export { DEFAULT_REMOTE_SETTINGS, type RemoteSettings } from './remote-key-set.js'
+export { JWT_FAILURE_CODES, type JwtFailureCode } from './verify-token.js'
 
 type Loaded = { set: KeySet } | { remote: RemoteKeySet } | { problem: Problem }
 

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { CompactEncrypt, exportSPKI } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { RequestContext } from '../context.js'
@@ -11,11 +12,14 @@ import {
   jwks,
   makeKey,
   sign,
+  signRaw,
   startServer,
   type TestKey,
   type TestServer,
   withAlg,
+  withBom,
 } from './testing/jwt-kit.js'
+import { JWT_FAILURE_CODES } from './verify-token.js'
 
 const ISS = 'https://idp.example.com/realms/verdict'
 const NOW_MS = 1_700_000_000_000
@@ -54,7 +58,10 @@ const claims = (extra: Record<string, unknown> = {}): Record<string, unknown> =>
   ...extra,
 })
 
-function policy(mode: string, provider: Record<string, unknown> = {}, rules: unknown[] = []) {
+/** A rule allowing every authenticated request, so a policy is not refused for having none. */
+const ALLOW_ALL = { id: 'any', action: 'allow', match: { always: true } }
+
+function policy(mode: string, provider: Record<string, unknown> = {}, rules: unknown[] = [ALLOW_ALL]) {
   return {
     authentication: {
       realm: 'verdict-test',
@@ -292,6 +299,151 @@ describe('attacks', () => {
   })
 })
 
+/** The 401 answer to a presented but refused token: the code, and the challenge. */
+function expectRefused(d: Decision, code: string): void {
+  expect(d).toMatchObject({ allowed: false, status: 401, code: 'unauthenticated', detailCode: code })
+  expect(d.headers).toContainEqual({
+    key: 'www-authenticate',
+    value: 'Bearer realm="verdict-test", error="invalid_token"',
+  })
+}
+
+describe('one reading of the header and the claims', () => {
+  const header = JSON.stringify({ alg: 'RS256', kid: 'main', typ: 'JWT' })
+  const payload = JSON.stringify(claims())
+  /** `payload` with `extra` members spliced in after `iss`, as raw JSON text. */
+  const spliced = (extra: string) => payload.replace(`"iss":"${ISS}",`, `"iss":"${ISS}",${extra},`)
+
+  test('the hand-built tokens verify when nothing is repeated', async () => {
+    const d = await decide(policy('Strict'), bearer(await signRaw(rsa, header, payload)))
+    expect(d).toMatchObject({ allowed: true, identity: { subject: 'alice' } })
+    // The same name in sibling objects, in arrays, or as a value is no duplicate.
+    const siblings = spliced('"o":[{"sub":1},{"sub":2}],"p":{"sub":"sub"},"q":{"x":{"sub":1},"sub":2}')
+    expect((await decide(policy('Strict'), bearer(await signRaw(rsa, header, siblings)))).allowed).toBe(true)
+  })
+
+  test.each([
+    ['a claim twice (JSON.parse keeps the last, others the first)', '"sub":"admin"'],
+    ['a claim twice, once escaped', '"\\u0073ub":"admin"'],
+    ['a nested member twice', '"realm_access":{"roles":["user"],"roles":["admin"]}'],
+    ['a name with an escaped quote twice', '"a\\"b":1,"a\\u0022b":2'],
+  ])('%s is refused', async (_name, extra) => {
+    // The spliced members come before claims()'s own sub (alice): a first-wins parser reads admin.
+    const d = await decide(policy('Strict'), bearer(await signRaw(rsa, header, spliced(extra))))
+    expectRefused(d, 'jwt_malformed')
+    expect(d.reason).toContain('a member name appears twice in the header or the claims')
+  })
+
+  test('a header member twice is refused', async () => {
+    for (const h of [
+      '{"alg":"RS256","kid":"main","kid":"main"}',
+      '{"alg":"RS256","kid":"main","typ":"JWT","\\u0074yp":"at+jwt"}',
+    ]) {
+      const d = await decide(policy('Strict'), bearer(await signRaw(rsa, h, payload)))
+      expectRefused(d, 'jwt_malformed')
+      expect(d.reason).toContain('appears twice')
+    }
+  })
+
+  test('a byte order mark before the header or the claims is refused', async () => {
+    for (const t of [
+      await signRaw(rsa, withBom(header), payload),
+      await signRaw(rsa, header, withBom(payload)),
+    ]) {
+      const d = await decide(policy('Strict'), bearer(t))
+      expectRefused(d, 'jwt_malformed')
+      expect(d.reason).toContain('byte order mark')
+    }
+  })
+})
+
+describe('token lifetime and type', () => {
+  const limited = (extra: Record<string, unknown> = {}) =>
+    policy('Strict', { maxLifetimeSeconds: 3600, ...extra })
+
+  test.each([
+    ['exactly the limit', { iat: NOW, exp: NOW + 3600 }, undefined],
+    ['issued a while ago, within the limit', { iat: NOW - 3000, exp: NOW + 600 }, undefined],
+    [
+      'one second over',
+      { iat: NOW - 10, exp: NOW + 3591 },
+      'token lifetime too long (jwt_lifetime_too_long)',
+    ],
+    ['a century', { iat: NOW, exp: NOW + 3_155_760_000 }, 'token lifetime too long (jwt_lifetime_too_long)'],
+    [
+      'long, though mostly over',
+      { iat: NOW - 86_400, exp: NOW + 60 },
+      'token lifetime too long (jwt_lifetime_too_long)',
+    ],
+    ['no iat', { iat: undefined, exp: NOW + 60 }, 'missing required claim "iat" (jwt_missing_claim)'],
+  ])('maxLifetimeSeconds: %s', async (_name, times, reason) => {
+    const d = await decide(limited(), bearer(await sign(rsa, claims(times))))
+    if (reason === undefined) expect(d.allowed).toBe(true)
+    else {
+      expectRefused(d, reason.slice(reason.lastIndexOf('(') + 1, -1))
+      expect(d.reason).toBe(`unauthenticated: ${reason}`)
+    }
+  })
+
+  test('without maxLifetimeSeconds, a century-long token without iat is accepted (the old behaviour)', async () => {
+    const t = await sign(rsa, claims({ iat: undefined, exp: NOW + 3_155_760_000 }))
+    expect((await decide(policy('Strict'), bearer(t))).allowed).toBe(true)
+  })
+
+  test.each([
+    ['at+jwt', 'at+jwt', true],
+    ['case-insensitive', 'AT+JWT', true],
+    ['with the application/ prefix', 'application/at+jwt', true],
+    ['prefix in another case', 'Application/At+Jwt', true],
+    ['an ID token', 'JWT', false],
+    ['no typ', undefined, false],
+    ['a typ that only ends like one', 'application/x/at+jwt', false],
+    ['a typ that is not a string', ['at+jwt'], false],
+  ])('tokenTypes [at+jwt]: %s', async (_name, typ, accepted) => {
+    const d = await decide(
+      policy('Strict', { tokenTypes: ['at+jwt'] }),
+      bearer(await sign(rsa, claims(), { typ })),
+    )
+    if (accepted) expect(d.allowed).toBe(true)
+    else {
+      expectRefused(d, 'jwt_bad_type')
+      expect(d.reason).toBe('unauthenticated: token type (typ) not accepted (jwt_bad_type)')
+    }
+  })
+
+  test('tokenTypes in the policy are normalized the same way', async () => {
+    const p = policy('Strict', { tokenTypes: ['application/AT+JWT', 'secevent+jwt'] })
+    expect((await decide(p, bearer(await sign(rsa, claims(), { typ: 'at+jwt' })))).allowed).toBe(true)
+    expect((await decide(p, bearer(await sign(rsa, claims(), { typ: 'JWT' })))).detailCode).toBe(
+      'jwt_bad_type',
+    )
+    // Without tokenTypes, typ is not looked at.
+    expect((await decide(policy('Strict'), bearer(await sign(rsa, claims(), { typ: 'x' })))).allowed).toBe(
+      true,
+    )
+  })
+
+  test.each([
+    [{ maxLifetimeSeconds: 0 }, '/maxLifetimeSeconds'],
+    [{ maxLifetimeSeconds: 1.5 }, '/maxLifetimeSeconds'],
+    [{ tokenTypes: [] }, '/tokenTypes'],
+    [{ tokenTypes: ['at jwt'] }, '/tokenTypes/0'],
+  ])('%j is a load problem', async (extra, path) => {
+    const err = await createEngine(policy('Strict', extra)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PolicyError)
+    expect((err as PolicyError).problems.map((p) => p.path)).toContain(
+      `/authentication/jwt/providers/0${path}`,
+    )
+  })
+})
+
+describe('failure codes', () => {
+  test('every code is documented in docs/jwt.md', () => {
+    const doc = readFileSync(new URL('../../../../docs/jwt.md', import.meta.url), 'utf8')
+    for (const code of JWT_FAILURE_CODES) expect(doc, code).toContain(`| \`${code}\` |`)
+  })
+})
+
 describe('seed 003 flow', () => {
   const seed = () =>
     policy('Strict', { audiences: undefined }, [{ id: 'alice-only', action: 'allow', js: 'subIsAlice' }])
@@ -427,6 +579,7 @@ describe('token location and upstream changes', () => {
   test("a token of one provider strips the other providers' claim headers", async () => {
     const es = await makeKey('ES256', 'es')
     const p = {
+      rules: [ALLOW_ALL],
       authentication: {
         jwt: {
           providers: [
@@ -446,7 +599,6 @@ describe('token location and upstream changes', () => {
           ],
         },
       },
-      rules: [],
     }
     const t = await sign(rsa, claims())
     const engine = await createEngine(p, { now: () => NOW_MS })
@@ -470,6 +622,7 @@ describe('token location and upstream changes', () => {
   test('several providers: chosen by iss, each in its own location', async () => {
     const es = await makeKey('ES256', 'es')
     const p = {
+      rules: [ALLOW_ALL],
       authentication: {
         jwt: {
           providers: [

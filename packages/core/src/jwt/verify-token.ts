@@ -5,11 +5,39 @@
  */
 import { compactVerify, errors } from 'jose'
 import type { ProviderConfig } from './config.js'
+import { hasDuplicateMember } from './json-members.js'
 import { candidateKeys, type KeyEntry, type KeySet } from './key-set.js'
+
+/** Every stable code a JWT failure can carry (the decision's `detailCode`), as listed in docs/jwt.md. */
+export const JWT_FAILURE_CODES = Object.freeze([
+  'jwt_missing',
+  'jwt_multiple_tokens',
+  'jwt_too_large',
+  'jwt_malformed',
+  'jwt_unknown_issuer',
+  'jwt_wrong_location',
+  'jwt_bad_algorithm',
+  'jwt_crit',
+  'jwt_bad_type',
+  'jwt_keys_unavailable',
+  'jwt_unknown_key',
+  'jwt_bad_signature',
+  'jwt_invalid_claim',
+  'jwt_missing_claim',
+  'jwt_expired',
+  'jwt_not_yet_valid',
+  'jwt_issued_in_future',
+  'jwt_lifetime_too_long',
+  'jwt_bad_audience',
+  'jwt_internal',
+] as const)
+
+/** A stable JWT failure code. */
+export type JwtFailureCode = (typeof JWT_FAILURE_CODES)[number]
 
 /** Why a token was rejected: a stable code and a short human reason. */
 export interface TokenFailure {
-  readonly code: string
+  readonly code: JwtFailureCode
   readonly reason: string
 }
 
@@ -20,16 +48,26 @@ export const FAILURES = {
   tooLarge: { code: 'jwt_too_large', reason: 'token too large' },
   malformed: { code: 'jwt_malformed', reason: 'malformed token' },
   encrypted: { code: 'jwt_malformed', reason: 'malformed token: encrypted tokens (JWE) are not accepted' },
+  duplicateMember: {
+    code: 'jwt_malformed',
+    reason: 'malformed token: a member name appears twice in the header or the claims',
+  },
+  byteOrderMark: {
+    code: 'jwt_malformed',
+    reason: 'malformed token: byte order mark before the header or the claims',
+  },
   unknownIssuer: { code: 'jwt_unknown_issuer', reason: 'unknown issuer' },
   wrongLocation: { code: 'jwt_wrong_location', reason: 'token not accepted in this location for its issuer' },
   badAlgorithm: { code: 'jwt_bad_algorithm', reason: 'algorithm not allowed' },
   crit: { code: 'jwt_crit', reason: 'unsupported critical header' },
+  badType: { code: 'jwt_bad_type', reason: 'token type (typ) not accepted' },
   unknownKey: { code: 'jwt_unknown_key', reason: 'unknown key' },
   keysUnavailable: { code: 'jwt_keys_unavailable', reason: 'signing keys unavailable' },
   badSignature: { code: 'jwt_bad_signature', reason: 'bad signature' },
   expired: { code: 'jwt_expired', reason: 'expired' },
   notYetValid: { code: 'jwt_not_yet_valid', reason: 'not yet valid' },
   issuedInFuture: { code: 'jwt_issued_in_future', reason: 'issued in the future' },
+  lifetimeTooLong: { code: 'jwt_lifetime_too_long', reason: 'token lifetime too long' },
   badAudience: { code: 'jwt_bad_audience', reason: 'bad audience' },
   internal: { code: 'jwt_internal', reason: 'verification failed internally' },
 } as const satisfies Record<string, TokenFailure>
@@ -49,34 +87,65 @@ export interface ParsedToken {
   readonly payload: Obj
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: keep a leading U+FEFF in the text so it can be refused (the default decoder, which
+// jose uses, drops it silently).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-function decodePart(part: string): Obj | undefined {
-  if (!B64URL.test(part)) return undefined
+/**
+ * One base64url part as a JSON object. A byte order mark before the JSON and a member name given
+ * twice are refused: parsers disagree on both (some skip the mark or refuse it, some keep the first
+ * duplicate, JSON.parse the last), so the claims verdict checks might not be the claims the
+ * upstream reads.
+ */
+function decodePart(part: string): { readonly value: Obj } | { readonly failure: TokenFailure } {
+  if (!B64URL.test(part)) return { failure: FAILURES.malformed }
+  let text: string
+  let v: unknown
   try {
-    const v: unknown = JSON.parse(utf8.decode(Buffer.from(part, 'base64url')))
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined
+    text = utf8.decode(Buffer.from(part, 'base64url'))
+    if (text.charCodeAt(0) === 0xfeff) return { failure: FAILURES.byteOrderMark }
+    v = JSON.parse(text)
   } catch {
-    return undefined
+    return { failure: FAILURES.malformed }
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { failure: FAILURES.malformed }
+  if (hasDuplicateMember(text)) return { failure: FAILURES.duplicateMember }
+  return { value: v as Obj }
 }
 
-/** Split and decode a compact JWS; the signature part is only checked for its alphabet. */
+/**
+ * Split and decode a compact JWS; the signature part is only checked for its alphabet. Runs only
+ * when the verified-token cache misses, so the duplicate scan costs nothing on a hit.
+ */
 export function parseToken(token: string): ParsedToken | TokenFailure {
   const parts = token.split('.')
   if (parts.length === 5) return FAILURES.encrypted
   if (parts.length !== 3) return FAILURES.malformed
   const header = decodePart(parts[0]!)
+  if ('failure' in header) return header.failure
   const payload = decodePart(parts[1]!)
-  if (header === undefined || payload === undefined) return FAILURES.malformed
-  return { header, payload }
+  if ('failure' in payload) return payload.failure
+  return { header: header.value, payload: payload.value }
 }
 
-/** Header checks before any key is looked up. */
+/**
+ * A `typ` value as compared: lower case, without an `application/` prefix when the rest has no
+ * `/` (RFC 7515 §4.1.9: `at+jwt` means `application/at+jwt`; media types are case-insensitive).
+ */
+export function normalizeType(typ: string): string {
+  const t = typ.toLowerCase()
+  return t.startsWith('application/') && t.indexOf('/', 12) === -1 ? t.slice(12) : t
+}
+
+/**
+ * Header checks before any key is looked up. `types`: the normalized `typ` values the provider
+ * accepts (`tokenTypes`), empty when any or none is fine.
+ */
 export function checkHeader(
   header: Obj,
   allowed: ReadonlySet<string>,
   signature: string,
+  types: ReadonlySet<string> = NO_TYPES,
 ): TokenFailure | undefined {
   const alg = header.alg
   if (typeof alg !== 'string' || !allowed.has(alg)) return FAILURES.badAlgorithm
@@ -85,8 +154,14 @@ export function checkHeader(
   if (header.b64 !== undefined || header.zip !== undefined) return FAILURES.malformed
   if (header.kid !== undefined && typeof header.kid !== 'string') return FAILURES.malformed
   if (!B64URL.test(signature)) return FAILURES.malformed
+  if (types.size > 0) {
+    const typ = header.typ
+    if (typeof typ !== 'string' || !types.has(normalizeType(typ))) return FAILURES.badType
+  }
   return undefined
 }
+
+const NO_TYPES: ReadonlySet<string> = new Set()
 
 /**
  * Try the candidate keys; the first that verifies wins (undefined), else `jwt_bad_signature`.
@@ -127,7 +202,9 @@ export interface Window {
 
 /**
  * Check verified claims at `nowMs`. `exp` is required; `exp`, `nbf`, `iat` must be integers;
- * `iss` and `sub` strings; the audience must intersect the provider's when it lists any.
+ * `iss` and `sub` strings; the audience must intersect the provider's when it lists any. With
+ * `maxLifetimeSeconds`, `iat` is required, `exp - iat` may not exceed it, and neither may what is
+ * left of the token (`exp - now`, with the clock skew allowed for).
  */
 export function checkClaims(claims: Obj, p: ProviderConfig, nowMs: number): Window | TokenFailure {
   const now = Math.floor(nowMs / 1000)
@@ -145,6 +222,11 @@ export function checkClaims(claims: Obj, p: ProviderConfig, nowMs: number): Wind
   if (exp <= now - skew) return FAILURES.expired
   if (nbf !== undefined && nbf > now + skew) return FAILURES.notYetValid
   if (iat !== undefined && iat > now + skew) return FAILURES.issuedInFuture
+  const maxLifetime = p.maxLifetimeSeconds
+  if (maxLifetime !== undefined) {
+    if (iat === undefined) return { code: 'jwt_missing_claim', reason: 'missing required claim "iat"' }
+    if (exp - iat > maxLifetime || exp - now > maxLifetime + skew) return FAILURES.lifetimeTooLong
+  }
   if (p.audiences.length > 0) {
     const aud = claims.aud
     const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []

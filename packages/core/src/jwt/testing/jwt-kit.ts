@@ -57,6 +57,37 @@ export async function sign(
     .sign(key.privateKey, crit === undefined ? {} : { crit })
 }
 
+/** WebCrypto parameters that sign as the JWS algorithms the kit's keys use. */
+function subtleParams(key: CryptoKey): Parameters<typeof crypto.subtle.sign>[0] {
+  const a = key.algorithm as { name: string; namedCurve?: string; hash?: { name: string } }
+  if (a.name === 'ECDSA') {
+    const bits = { 'P-256': 256, 'P-384': 384, 'P-521': 512 }[a.namedCurve ?? ''] ?? 256
+    return { name: 'ECDSA', hash: `SHA-${bits}` }
+  }
+  if (a.name === 'RSA-PSS') return { name: 'RSA-PSS', saltLength: Number(a.hash?.name.slice(4)) / 8 }
+  return { name: a.name }
+}
+
+/**
+ * A compact JWS over exact header and payload bytes, for what jose will not build: a header with a
+ * member twice, a byte order mark before the JSON. Strings are encoded as UTF-8.
+ */
+export async function signRaw(
+  key: TestKey,
+  header: string | Uint8Array,
+  payload: string | Uint8Array,
+): Promise<string> {
+  const part = (v: string | Uint8Array) =>
+    Buffer.from(typeof v === 'string' ? enc.encode(v) : v).toString('base64url')
+  const input = `${part(header)}.${part(payload)}`
+  const sig = await crypto.subtle.sign(subtleParams(key.privateKey), key.privateKey, enc.encode(input))
+  return `${input}.${Buffer.from(sig).toString('base64url')}`
+}
+
+/** UTF-8 bytes of `text` after a byte order mark (EF BB BF). */
+export const withBom = (text: string): Uint8Array =>
+  Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), enc.encode(text)])
+
 /** base64url of a JSON value or text, for hand-built tokens. */
 export const b64 = (v: unknown): string =>
   Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
