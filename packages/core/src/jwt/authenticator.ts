@@ -127,6 +127,20 @@ function verified(p: Provider, claims: Record<string, unknown>, foreign: readonl
 /** Reason text for the decision: the human reason and the stable code, never the token. */
 const describe = (f: TokenFailure): string => `${f.reason} (${f.code})`
 
+/** What `within` answers when the deadline came first. */
+const TIMED_OUT: unique symbol = Symbol('timed-out')
+
+/** Options of the authenticator that do not come from the policy's `authentication.jwt`. */
+export interface AuthenticatorOptions {
+  /**
+   * Longest a verification waits for remote keys (a first fetch, or the refetch for an unknown
+   * `kid`), in milliseconds, so that the answer is a 401 before the decision's deadline turns it
+   * into a timeout. The fetch itself goes on with its own timeout (`remote.timeoutMs`) and serves
+   * later decisions. Default: no bound.
+   */
+  readonly maxWaitMs?: number
+}
+
 export class JwtAuthenticator implements Authenticator {
   private readonly byIssuer = new Map<string, Provider>()
   private readonly locations: SearchLocation[] = []
@@ -136,10 +150,14 @@ export class JwtAuthenticator implements Authenticator {
   /** Every provider's claim header names: stripped when no token verified, so none can be forged. */
   private readonly anonymous: AuthOutcome
 
+  private readonly maxWaitMs: number
+
   constructor(
     config: JwtConfig,
     readonly providers: readonly Provider[],
+    options: AuthenticatorOptions = {},
   ) {
+    this.maxWaitMs = options.maxWaitMs ?? Number.POSITIVE_INFINITY
     this.mode = config.mode
     this.cache = new TokenCache(config.cacheMaxEntries)
     const seen = new Set<string>()
@@ -220,6 +238,23 @@ export class JwtAuthenticator implements Authenticator {
     return outcomeOf(v, removal)
   }
 
+  /** `work`, or TIMED_OUT when `deadline` (performance.now() time) comes first. */
+  private within<T>(work: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
+    if (this.maxWaitMs === Number.POSITIVE_INFINITY) return work
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - performance.now()), TIMED_OUT)
+    })
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  private waitedTooLong(): TokenFailure {
+    return {
+      ...FAILURES.keysUnavailable,
+      reason: `${FAILURES.keysUnavailable.reason}: key fetch did not finish within ${this.maxWaitMs} ms`,
+    }
+  }
+
   private async verify(found: FoundToken, ctx: RequestContext): Promise<AuthOutcome | TokenFailure> {
     const { token } = found
     const parsed = parseToken(token)
@@ -232,7 +267,14 @@ export class JwtAuthenticator implements Authenticator {
     const signature = token.slice(token.lastIndexOf('.') + 1)
     const bad = checkHeader(parsed.header, p.algorithms, signature, p.config.tokenTypes)
     if (bad !== undefined) return bad
-    let set = p.fixed ?? (await p.remote!.keys())
+    // Waiting for remote keys ends by this time, whatever the fetch does.
+    const deadline = performance.now() + this.maxWaitMs
+    let set = p.fixed ?? p.remote!.peek(ctx.now)
+    if (set === undefined) {
+      const got = await this.within(p.remote!.keys(), deadline)
+      if (got === TIMED_OUT) return this.waitedTooLong()
+      set = got
+    }
     if (set === undefined) {
       const why = p.remote?.lastError
       return why === undefined
@@ -242,7 +284,8 @@ export class JwtAuthenticator implements Authenticator {
     let keys = keysFor(set, parsed.header)
     if (keys === undefined && p.remote !== undefined && parsed.header.kid !== undefined) {
       // Key rotation: the issuer may have published a key we have not fetched yet.
-      const fresh = await p.remote.refetchForUnknownKid()
+      const fresh = await this.within(p.remote.refetchForUnknownKid(), deadline)
+      if (fresh === TIMED_OUT) return this.waitedTooLong()
       if (fresh !== undefined) {
         set = fresh
         keys = keysFor(set, parsed.header)

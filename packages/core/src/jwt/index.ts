@@ -15,10 +15,34 @@ import { buildKeySet, type KeySet, pemToJwks } from './key-set.js'
 import { RemoteKeySet } from './remote-key-set.js'
 import { locationKey, staticRemoval } from './token-location.js'
 
-export { JwtAuthenticator } from './authenticator.js'
+export { type AuthenticatorOptions, JwtAuthenticator } from './authenticator.js'
 export type { ClaimHeader, JwksSource, JwtConfig, JwtMode, ProviderConfig, TokenLocation } from './config.js'
 export { DEFAULT_REMOTE_SETTINGS, type RemoteSettings } from './remote-key-set.js'
 export { JWT_FAILURE_CODES, type JwtFailureCode } from './verify-token.js'
+
+/**
+ * The decision deadline assumed when the host does not say (compile.ts `DEFAULT_TIMEOUT_MS`; a test
+ * checks they agree). Not imported from there: compile.ts imports this module.
+ */
+export const DEFAULT_DECISION_TIMEOUT_MS = 1000
+
+/** What JWT authentication needs from the host beyond `AuthEnvironment`. */
+export interface JwtEnvironment extends AuthEnvironment {
+  /**
+   * The policy's decision deadline (`timeoutMs`), default 1000. A decision waits for remote keys at
+   * most this long minus a margin, so a key fetch that cannot finish in time is a 401
+   * `jwt_keys_unavailable` rather than the deadline's timeout.
+   */
+  readonly decisionTimeoutMs?: number | undefined
+}
+
+/**
+ * How long a decision may wait for remote keys under a deadline of `timeoutMs`: the deadline less
+ * a margin (a tenth, at most 100 ms) for the signature check and the rest of the decision.
+ */
+export function keyWaitBudgetMs(timeoutMs: number): number {
+  return Math.max(0, timeoutMs - Math.min(100, Math.ceil(timeoutMs / 10)))
+}
 
 type Loaded = { set: KeySet } | { remote: RemoteKeySet } | { problem: Problem }
 
@@ -101,7 +125,7 @@ function providerFrom(p: ProviderConfig, loaded: { set: KeySet } | { remote: Rem
 export async function compileJwtAuthentication(
   config: unknown,
   path: string,
-  env: AuthEnvironment,
+  env: JwtEnvironment,
 ): Promise<AuthCompileResult> {
   const parsed = parseJwtConfig(config, path)
   if ('problems' in parsed) return { ok: false, problems: parsed.problems }
@@ -117,5 +141,6 @@ export async function compileJwtAuthentication(
   )
   // Prefetch remote keys so the first decisions need not wait; a failure here is not fatal.
   await Promise.all(providers.map((p) => p.remote?.refresh()))
-  return { ok: true, authenticator: new JwtAuthenticator(c, providers) }
+  const maxWaitMs = keyWaitBudgetMs(env.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS)
+  return { ok: true, authenticator: new JwtAuthenticator(c, providers, { maxWaitMs }) }
 }

@@ -1,9 +1,18 @@
 import { exportJWK, exportPKCS8, generateKeyPair } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
+import type { Authenticator } from '../auth.js'
+import { DEFAULT_TIMEOUT_MS } from '../compile.js'
+import { DecisionContext } from '../context.js'
 import type { Decision } from '../decision.js'
 import { createEngine, type Engine } from '../engine.js'
 import { PolicyError } from '../errors.js'
-import { compileJwtAuthentication, type JwtAuthenticator } from './index.js'
+import { isDecision, normalizeInput, resolveInputOptions } from '../input.js'
+import {
+  compileJwtAuthentication,
+  DEFAULT_DECISION_TIMEOUT_MS,
+  type JwtAuthenticator,
+  keyWaitBudgetMs,
+} from './index.js'
 import { cacheControlMaxAge, DEFAULT_REMOTE_SETTINGS, RemoteKeySet, urlProblem } from './remote-key-set.js'
 import { clock, jwks, makeKey, sign, startServer, type TestKey, type TestServer } from './testing/jwt-kit.js'
 
@@ -273,6 +282,125 @@ describe('key material in a remote set', () => {
       expect(problem.message).toContain(message)
       expect(problem.message).not.toContain(String(full.d))
     }
+  })
+})
+
+describe('key fetches and the decision deadline', () => {
+  /** A route that never answers (the connection stays open until the server closes). */
+  const hang = () => {}
+  /** An engine whose JWKS fetch at load failed fast, so the next decision must wait for a fetch. */
+  async function engineWithoutKeys(c: ReturnType<typeof clock>) {
+    server.routes.set('/jwks', { status: 503, body: 'down' })
+    const e = await engineFor({ url: `${server.url}/jwks` }, { retrySeconds: 1 }, c.now)
+    c.advance(1000) // past retrySeconds: the next decision fetches again
+    return e
+  }
+
+  function expectUnavailable(d: Decision, waitedMs: number): void {
+    expect(d).toMatchObject({
+      allowed: false,
+      status: 401,
+      code: 'unauthenticated',
+      detailCode: 'jwt_keys_unavailable',
+    })
+    expect(d.reason).toBe(
+      'unauthenticated: signing keys unavailable: key fetch did not finish within 900 ms (jwt_keys_unavailable)',
+    )
+    expect(d.headers).toContainEqual({
+      key: 'www-authenticate',
+      value: 'Bearer realm="verdict", error="invalid_token"',
+    })
+    // Answered by the key wait (900 ms): the 401 rather than the deadline's 403 is the proof; the
+    // time is checked loosely, as a loaded machine may run the timers late.
+    expect(waitedMs).toBeGreaterThanOrEqual(850)
+    expect(waitedMs).toBeLessThan(1500)
+  }
+
+  test('a JWKS that hangs: 401 jwt_keys_unavailable within the default deadline, not a 403 timeout', async () => {
+    const c = clock(NOW_MS)
+    const e = await engineWithoutKeys(c)
+    server.routes.set('/jwks', hang)
+    const t = await token(keyA)
+    const started = performance.now()
+    const d = await decideWith(e, t)
+    expectUnavailable(d, performance.now() - started)
+    expect(server.hitsOf('/jwks')).toBe(2)
+  })
+
+  test('the refetch for an unknown kid that hangs is bounded the same way', async () => {
+    server.routes.set('/jwks', { body: jwks(keyA) })
+    const e = await engineFor({ url: `${server.url}/jwks` })
+    server.routes.set('/jwks', hang)
+    const t = await token(keyB)
+    const started = performance.now()
+    const d = await decideWith(e, t)
+    expectUnavailable(d, performance.now() - started)
+    // Keys already held still work meanwhile.
+    expect((await decideWith(e, await token(keyA))).allowed).toBe(true)
+  })
+
+  test('the fetch is not cut at the deadline: a slow endpoint serves the next decisions', async () => {
+    const c = clock(NOW_MS)
+    const e = await engineWithoutKeys(c)
+    server.routes.set('/jwks', (_req, res) => {
+      setTimeout(
+        () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks(keyA))),
+        1500,
+      )
+    })
+    const t = await token(keyA)
+    const started = performance.now()
+    expectUnavailable(await decideWith(e, t), performance.now() - started)
+    // The same fetch (remote.timeoutMs 5000) finishes at 1.5 s; no second fetch is needed.
+    await vi.waitFor(async () => expect((await decideWith(e, t)).allowed).toBe(true), {
+      timeout: 3000,
+      interval: 100,
+    })
+    expect(server.hitsOf('/jwks')).toBe(2)
+  })
+
+  test('the wait follows the deadline the host gives; a shorter remote timeout still wins', async () => {
+    server.routes.set('/jwks', hang)
+    const make = async (decisionTimeoutMs: number | undefined, timeoutMs: number) => {
+      const r = await compileJwtAuthentication(
+        {
+          providers: [{ issuer: server.url, jwks: { url: `${server.url}/jwks` } }],
+          remote: { timeoutMs, retrySeconds: 0 },
+        },
+        '',
+        { fetch: globalThis.fetch, resources: undefined, now: () => NOW_MS, decisionTimeoutMs },
+      )
+      if (!r.ok) throw new Error(JSON.stringify(r.problems))
+      engines.push({ close: () => r.authenticator.dispose?.() } as Engine)
+      return r.authenticator
+    }
+    const input = normalizeInput(
+      { path: '/', headers: { authorization: `Bearer ${await token(keyA)}` } },
+      resolveInputOptions(undefined),
+    )
+    if (isDecision(input)) throw new Error(input.reason)
+    const run = async (a: Authenticator) => {
+      const started = performance.now()
+      const o = await a.authenticate(new DecisionContext(input, NOW_MS, 64))
+      return { o, ms: performance.now() - started }
+    }
+    // A 300 ms deadline: the wait ends at 270 ms.
+    const short = await run(await make(300, 5000))
+    expect(short.o).toMatchObject({ kind: 'failed', code: 'jwt_keys_unavailable' })
+    expect(short.o.kind === 'failed' && short.o.reason).toContain('did not finish within 270 ms')
+    expect(short.ms).toBeGreaterThanOrEqual(250)
+    expect(short.ms).toBeLessThan(800)
+    // remote.timeoutMs below the wait: the fetch's own timeout answers first.
+    const quick = await run(await make(undefined, 100))
+    expect(quick.o.kind === 'failed' && quick.o.reason).toContain('timed out after 100 ms')
+  })
+
+  test('the wait budget and the default deadline agree with the engine', () => {
+    expect(DEFAULT_DECISION_TIMEOUT_MS).toBe(DEFAULT_TIMEOUT_MS)
+    expect(keyWaitBudgetMs(1000)).toBe(900)
+    expect(keyWaitBudgetMs(300)).toBe(270)
+    expect(keyWaitBudgetMs(5000)).toBe(4900)
+    expect(keyWaitBudgetMs(1)).toBe(0)
   })
 })
 
