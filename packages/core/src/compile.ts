@@ -2,7 +2,7 @@
  * Compile a policy document into the structure `decide()` walks. Every problem in the document is
  * collected and reported at once, each with its JSON path (and line/column for text).
  */
-import type { AuthEnvironment, Authenticator } from './auth.js'
+import type { Authenticator } from './auth.js'
 import type { HeaderEntry } from './decision.js'
 import {
   compileSchema,
@@ -16,7 +16,7 @@ import {
 import { PolicyError, type Problem } from './errors.js'
 import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
-import { compileJwtAuthentication } from './jwt/index.js'
+import { compileJwtAuthentication, type JwtEnvironment } from './jwt/index.js'
 import { matchEvaluator } from './match.js'
 import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp-call.js'
 import { isValidHttpStatus } from './status.js'
@@ -352,7 +352,13 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
   let authenticator: Authenticator | undefined
   const auth = (d.authentication ?? {}) as Obj
   if (auth.jwt !== undefined) {
-    const authEnv: AuthEnvironment = { fetch: env.fetch, resources: env.resources, now: env.now }
+    // The decision deadline bounds how long a decision waits for remote keys (a 401, not a timeout).
+    const authEnv: JwtEnvironment = {
+      fetch: env.fetch,
+      resources: env.resources,
+      now: env.now,
+      decisionTimeoutMs: typeof d.timeoutMs === 'number' ? d.timeoutMs : DEFAULT_TIMEOUT_MS,
+    }
     const res = await compileJwtAuthentication(auth.jwt, '/authentication/jwt', authEnv)
     if (res.ok) authenticator = res.authenticator
     else for (const p of res.problems) problems.push({ ...p, ...(p.line === undefined ? at(p.path) : {}) })

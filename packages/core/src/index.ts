@@ -80,6 +80,7 @@ export {
   type UnderscoreAction,
 } from './input.js'
 export { isoTime } from './iso-time.js'
+export { JWT_FAILURE_CODES, type JwtFailureCode } from './jwt/index.js'
 export { matchEvaluator } from './match.js'
 export {
   DEFAULT_MCP_SETTINGS,

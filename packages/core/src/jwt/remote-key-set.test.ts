@@ -327,6 +327,30 @@ describe('key fetches and the decision deadline', () => {
     expect(server.hitsOf('/jwks')).toBe(2)
   })
 
+  test("the policy's own timeoutMs bounds the wait: 401 before a 400 ms deadline, not a 403 timeout", async () => {
+    server.routes.set('/jwks', { status: 503, body: 'down' })
+    const c = clock(NOW_MS)
+    const e = await createEngine(
+      {
+        timeoutMs: 400,
+        authentication: {
+          jwt: {
+            providers: [{ issuer: server.url, jwks: { url: `${server.url}/jwks` } }],
+            remote: { retrySeconds: 1 },
+          },
+        },
+        rules: [ALLOW_ALL],
+      },
+      { now: c.now },
+    )
+    engines.push(e)
+    c.advance(1000)
+    server.routes.set('/jwks', hang)
+    const d = await decideWith(e, await token(keyA))
+    expect(d).toMatchObject({ allowed: false, status: 401, detailCode: 'jwt_keys_unavailable' })
+    expect(d.reason).toContain('within 360 ms')
+  })
+
   test('the refetch for an unknown kid that hangs is bounded the same way', async () => {
     server.routes.set('/jwks', { body: jwks(keyA) })
     const e = await engineFor({ url: `${server.url}/jwks` })
