@@ -492,3 +492,62 @@ rules:
     expect(await e.decide(call('5e3'))).toMatchObject({ allowed: false, rule: 'no-big-transfer' })
   })
 })
+
+describe('found by the generated corpus', () => {
+  let e: Engine
+  beforeAll(async () => {
+    e = await engine(`
+rules:
+  - { id: no-admin, action: deny, match: { headers: [{ name: x-role, exact: admin }] } }
+  - { id: no-admin-path, action: deny, cel: 'request.path.startsWith("/admin")' }
+  - { id: small, action: deny, cel: 'has(request.body) && has(request.body.amount) && request.body.amount > 1000' }
+  - { id: rest, action: allow, match: { always: true } }
+`)
+  })
+
+  it.each([' admin', 'admin ', '\tadmin', 'admin\t '])(
+    'whitespace around a value is not part of it: %j',
+    async (v) => {
+      expect(await e.decide(req({ headers: { 'x-role': v } }))).toMatchObject({
+        allowed: false,
+        rule: 'no-admin',
+      })
+      expect(await e.decide(check({ headerMap: { headers: [{ key: 'x-role', value: v }] } }))).toMatchObject({
+        allowed: false,
+        rule: 'no-admin',
+      })
+    },
+  )
+
+  it.each(['/;x/admin/a', '/;/admin', '/x/;/admin'])(
+    '%s: an empty segment behind a path parameter is 400',
+    async (path) => {
+      const d = await e.decide(req({ path }))
+      expect(d).toMatchObject({ allowed: false, status: 400 })
+    },
+  )
+
+  it('a header_map entry whose value and raw_value differ is 400', async () => {
+    const raw = Buffer.from('admin').toString('base64')
+    const d = await e.decide(
+      check({ headerMap: { headers: [{ key: 'x-role', value: 'user', rawValue: raw }] } }),
+    )
+    expect(d).toMatchObject({ allowed: false, status: 400 })
+    const same = await e.decide(
+      check({
+        headerMap: {
+          headers: [{ key: 'x-role', value: 'user', rawValue: Buffer.from('user').toString('base64') }],
+        },
+      }),
+    )
+    expect(same.allowed, same.reason).toBe(true)
+  })
+
+  it('a JSON body with a key twice is 400 duplicate_json_key when a rule reads it', async () => {
+    const json = (body: string): Req =>
+      req({ method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    expectRefused(await e.decide(json('{"amount":5000,"amount":1}')), 'duplicate_json_key')
+    expectRefused(await e.decide(json('{"a":{"amount":1,"\\u0061mount":2}}')), 'duplicate_json_key')
+    expect((await e.decide(json('{"amount":1,"a":{"amount":2}}'))).allowed).toBe(true)
+  })
+})

@@ -888,10 +888,10 @@ const mcpFamily = (policies: Family['policies']): Family => ({
       v('tool name with a Cyrillic е', withName('dеlete_repo')),
       v('tool name fullwidth', withName('ｄelete_repo')),
       v('tool name with a slash', withName(`${DENIED_TOOL}/`)),
-      // A server that looks tools up case-insensitively runs delete_repo for these; a deny-list
-      // compares exactly (docs/mcp.md keeps names case-sensitive), so these pass it today.
-      v('tool name, upper case', withName(DENIED_TOOL.toUpperCase())),
-      v('tool name, mixed case', withName(mixedCase(DENIED_TOOL))),
+      // Not here: DELETE_REPO and mixed-case spellings. MCP tool names are case-sensitive (the
+      // specification's rule, which docs/mcp.md keeps): `DELETE_REPO` is another tool, and a
+      // server that looked tools up ignoring case would break the protocol; docs/mcp.md advises
+      // allow-lists for exactly this reason.
       v('tool name escaped \\u005f', raw(`"name":"delete\\u005frepo"`)),
       v('duplicate name key, denied last', raw(`"name":"echo","name":"${DENIED_TOOL}"`)),
       v('duplicate name key, denied first', raw(`"name":"${DENIED_TOOL}","name":"echo"`)),

@@ -9,6 +9,7 @@
 
 import { type Decision, deny, malformed } from './decision.js'
 import { hasControlChar } from './header-syntax.js'
+import { hasDuplicateMember } from './jwt/json-members.js'
 
 /**
  * The header Envoy sets when it cut the body (`with_request_body.allow_partial_message`). Only
@@ -200,6 +201,8 @@ export type InputRefusal =
   | 'body_length_mismatch'
   /** A number JSON cannot hold (`1e400` parses to Infinity) in a body a rule read. */
   | 'non_finite_number'
+  /** An object with the same key twice in a JSON body a rule read. */
+  | 'duplicate_json_key'
   /** A body given by the host as a value JSON cannot represent (a function, a symbol, `undefined` in a list, a BigInt, NaN). */
   | 'unserializable_body'
 
@@ -306,6 +309,17 @@ function headerName(raw: string): string | undefined {
   return upper ? raw.toLowerCase() : raw
 }
 
+const OUTER_SPACE = /^[ \t]+|[ \t]+$/g
+
+/** True when a value starts or ends with a space or a tab. */
+function hasOuterSpace(v: string): boolean {
+  const n = v.length
+  if (n === 0) return false
+  const a = v.charCodeAt(0)
+  const z = v.charCodeAt(n - 1)
+  return a === 32 || a === 9 || z === 32 || z === 9
+}
+
 /** Token characters other than letters: digits and !#$%&'*+-.^_`|~ */
 const TOKEN_PUNCT = new Uint8Array(128)
 for (const ch of "0123456789!#$%&'*+-.^_`|~") TOKEN_PUNCT[ch.charCodeAt(0)] = 1
@@ -320,6 +334,9 @@ function addHeader(
   const name = headerName(rawName)
   if (name === undefined) bad(at, 'has an invalid header name')
   if (hasControlChar(value)) bad(`${at}.${name}`, 'has a control character in its value')
+  // Whitespace around a field value is not part of it (RFC 9110 5.5): Envoy and Node strip it, so
+  // the upstream reads `admin` where a rule would have seen ` admin`.
+  if (hasOuterSpace(value)) value = value.replace(OUTER_SPACE, '')
   if (name.indexOf('_') !== -1 && o.headersWithUnderscores !== 'allow') {
     if (o.headersWithUnderscores === 'reject')
       refuse('underscore_header', `header name ${JSON.stringify(name)} has "_" (servers may read it as "-")`)
@@ -363,7 +380,7 @@ function copyIfCanonical(acc: HeaderAcc, headers: Obj, keys: string[], o: Resolv
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!
     const v = headers[k]
-    if (typeof v !== 'string' || hasControlChar(v)) return false
+    if (typeof v !== 'string' || hasControlChar(v) || hasOuterSpace(v)) return false
     if (!CANONICAL_NAMES.has(k)) {
       // Names with "_" take the general path, which applies `headersWithUnderscores`.
       if (headerName(k) !== k || k.indexOf('_') !== -1) return false
@@ -425,8 +442,13 @@ function normalizeHeaders(
         const raw = field(hv, 'rawValue', 'raw_value', here)
         // Envoy sends header bytes as they came (obs-text included); they are read one byte per
         // character, as Node's HTTP parser reads them, so both transports see the same string.
-        if ((value === undefined || value === '') && raw !== undefined && raw !== null)
-          value = latin1(bytesOf(raw, `${here}.raw_value`))
+        if (raw !== undefined && raw !== null && raw !== '') {
+          const bytes = latin1(bytesOf(raw, `${here}.raw_value`))
+          // Envoy sends one or the other; two that differ would be two readings of one header.
+          if (value !== undefined && value !== '' && value !== bytes)
+            bad(here, 'has a value and a raw_value that differ')
+          value = bytes
+        }
         addHeader(acc, key, value ?? '', at, o)
       }
     }
@@ -479,7 +501,7 @@ const STILL_ENCODED = /%[0-9a-f]{2}/i
 const DECODED_CONTROL = /[\x00-\x1f\x7f]/
 const NUL = /%00|\0/
 /** Cheap pre-filter: a path without any of these cannot be ambiguous. */
-const MAYBE_AMBIGUOUS = /\/\/|\/\.|\/%2e|%2f|%5c|\\|%00|\0/i
+const MAYBE_AMBIGUOUS = /\/\/|\/\.|\/;|\/%2e|%2f|%5c|\\|%00|\0/i
 
 interface SplitPath {
   readonly path: string
@@ -526,10 +548,12 @@ function splitPathOrThrow(target: string, rejectAmbiguous: boolean): SplitPath {
     const segs = rawPathPart.split('/')
     for (let i = 1; i < segs.length; i++) {
       const seg = segs[i]!
-      if (seg === '' && i < segs.length - 1) bad('path', 'contains an empty segment "//" (ambiguous path)')
-      // A path parameter does not hide a dot segment: servlet containers resolve "/..;x/" as "..".
+      // A path parameter does not hide a dot segment or an empty one: servlet containers resolve
+      // "/..;x/" as ".." and "/;x/admin" as "//admin", that is "/admin".
       const semi = seg.indexOf(';')
       const bare = semi === -1 ? seg : seg.slice(0, semi)
+      if (bare === '' && (i < segs.length - 1 || semi !== -1))
+        bad('path', 'contains an empty segment "//" or "/;" (ambiguous path)')
       const dots = bare.indexOf('%') === -1 ? bare : bare.replace(/%2e/gi, '.')
       if (dots === '.' || dots === '..') bad('path', 'contains a dot segment (ambiguous path)')
     }
@@ -1206,8 +1230,17 @@ export function parseJsonBody(input: CheckInput, maxDepth: number): JsonParse | 
   if (body === undefined || input.bodyTruncated) return undefined
   const ct = input.headers['content-type']
   if (ct === undefined || !isJsonContentType(ct)) return undefined
-  return parseJsonLimited(body, maxDepth)
+  const r = parseJsonLimited(body, maxDepth)
+  // `{"amount": 5000, "amount": 1}`: JSON.parse keeps the last, other parsers the first.
+  if ('value' in r && typeof r.value === 'object' && r.value !== null && hasDuplicateMember(body))
+    return DUPLICATE_KEY
+  return r
 }
+
+const DUPLICATE_KEY: JsonParse = Object.freeze({
+  error: 'an object in the JSON body has the same key twice (parsers disagree on which one counts)',
+  refusal: 'duplicate_json_key',
+})
 
 /** `application/json`, `application/*+json`, with or without parameters. */
 export function isJsonContentType(ct: string): boolean {
