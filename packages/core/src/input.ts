@@ -423,10 +423,10 @@ function normalizeHeaders(
       } else bad(`${at}.${k}`, 'must be a string or a list of strings')
     }
   }
-  // Envoy's field is `header_map` (`headerMap` in protobuf JSON).
-  const mapAt = at.endsWith('headers') ? `${at.slice(0, -7)}header_map` : `${at}_map`
-  const hm = optObject(headerMap, mapAt)
-  if (hm !== undefined) {
+  if (headerMap !== undefined && headerMap !== null) {
+    // Envoy's field is `header_map` (`headerMap` in protobuf JSON).
+    const mapAt = at.endsWith('headers') ? `${at.slice(0, -7)}header_map` : `${at}_map`
+    const hm = optObject(headerMap, mapAt)!
     const list = hm.headers
     if (list !== undefined) {
       if (!Array.isArray(list)) bad(`${mapAt}.headers`, 'must be a list')
@@ -691,25 +691,28 @@ function resolveHost(field: string | undefined, acc: HeaderAcc, scheme: string):
   const map = acc.map
   const authority = map[':authority']
   const hostHeader = map.host
-  let host: string | undefined
-  let from: string | undefined
-  // Usually the field and `:authority` are the same string: canonicalized once.
-  const agree = (v: string | undefined, what: string): void => {
-    if (v === undefined || v === '' || v === from) return
-    const c = canonicalHost(v, scheme)
-    if (host === undefined) {
-      host = c
-      from = v
-    } else if (c !== host)
-      refuse('invalid_host', `${what} ${JSON.stringify(c)} is not the request's host ${JSON.stringify(host)}`)
-  }
-  agree(field, 'host')
-  agree(authority, ':authority')
-  agree(hostHeader, 'the host header')
-  if (host === undefined) return ''
+  const from =
+    field !== undefined && field !== ''
+      ? field
+      : authority !== undefined && authority !== ''
+        ? authority
+        : hostHeader
+  if (from === undefined || from === '') return ''
+  const host = canonicalHost(from, scheme)
+  // Usually the field and `:authority` are the same string: compared, not canonicalized again.
+  if (authority !== undefined && authority !== '' && authority !== from)
+    sameHost(authority, host, scheme, ':authority')
+  if (hostHeader !== undefined && hostHeader !== '' && hostHeader !== from)
+    sameHost(hostHeader, host, scheme, 'the host header')
   if (authority !== undefined && authority !== host) map[':authority'] = host
   if (hostHeader !== undefined && hostHeader !== host) map.host = host
   return host
+}
+
+function sameHost(v: string, host: string, scheme: string, what: string): void {
+  const c = canonicalHost(v, scheme)
+  if (c !== host)
+    refuse('invalid_host', `${what} ${JSON.stringify(c)} is not the request's host ${JSON.stringify(host)}`)
 }
 
 /** `:method`, `:path` and `:scheme` in the headers must say what the request's fields say. */
@@ -720,7 +723,7 @@ function checkPseudoHeaders(
   scheme: string,
 ): void {
   const m = map[':method']
-  if (m !== undefined && canonicalMethod(m) !== method)
+  if (m !== undefined && m !== method && canonicalMethod(m) !== method)
     refuse('pseudo_header_mismatch', `:method ${JSON.stringify(m.slice(0, 32))} is not the request's method`)
   const p = map[':path']
   if (p !== undefined && p !== target) refuse('pseudo_header_mismatch', ":path is not the request's path")
