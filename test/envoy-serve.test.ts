@@ -6,6 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -293,6 +294,83 @@ describe('verdict serve: other policies', () => {
       body,
     })
     expect(admin.status).toBe(200)
+    expect(await s.stop()).toBe(0)
+  }, 60_000)
+
+  it('deny means deny over both transports: several header values, host spellings, method overrides', async () => {
+    const policy = join(dir, 'canonical.yaml')
+    await writeFile(
+      policy,
+      [
+        'name: canonical',
+        'rules:',
+        '  - { id: no-admin, action: deny, match: { headers: [{ name: x-role, exact: admin }] } }',
+        '  - { id: no-admin-host, action: deny, cel: \'request.host == "admin.example.com"\' }',
+        '  - { id: rest, action: allow, match: { always: true } }',
+        '',
+      ].join('\n'),
+    )
+    const s = await serve(policy)
+    const grpc = (headers: Record<string, string>, extra: Record<string, unknown> = {}) =>
+      s.client.check(checkRequest({ 'x-role': 'user', ...headers }, extra))
+    // gRPC: Envoy's joined form, header_map lines, host spellings, an override header.
+    expect((await grpc({})).status?.code).toBe(0)
+    const joined = await grpc({ 'x-role': 'user,admin' })
+    expect(joined.status?.code).toBe(7)
+    expect(joined.deniedResponse?.status?.code).toBe('BadRequest')
+    const lines = await s.client.check({
+      attributes: {
+        request: {
+          http: {
+            method: 'GET',
+            path: '/',
+            headerMap: {
+              headers: [
+                { key: 'x-role', value: 'user' },
+                { key: 'X-Role', rawValue: Buffer.from('admin').toString('base64') },
+              ],
+            },
+          },
+        },
+      },
+    })
+    expect(lines.deniedResponse?.status?.code).toBe('BadRequest')
+    for (const host of ['ADMIN.example.com', 'admin.example.com.', 'admin.example.com:443']) {
+      const r = await grpc({ ':authority': host }, { host })
+      expect(r.status?.code, host).toBe(7)
+      expect(r.deniedResponse?.status?.code, host).toBe('Forbidden')
+    }
+    expect((await grpc({ 'x-http-method-override': 'DELETE' })).deniedResponse?.status?.code).toBe(
+      'BadRequest',
+    )
+    const refused = await s.waitFor((l) => l.code === 'malformed_input')
+    expect(refused).toMatchObject({ allowed: false, status: 400 })
+
+    // HTTP: two field lines on the wire, and a host spelled with a default port.
+    const raw = (lines: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const [host, port] = s.http.split(':')
+        const sock = connect(Number(port), host!, () => sock.end(`${lines.join('\r\n')}\r\n\r\n`))
+        let out = ''
+        sock.on('data', (c: Buffer) => {
+          out += c.toString('latin1')
+        })
+        sock.on('end', () => resolve(out))
+        sock.on('error', reject)
+      })
+    const status = (res: string) => Number(res.slice(9, 12))
+    expect(status(await raw(['GET / HTTP/1.1', 'host: x', 'x-role: user', 'connection: close']))).toBe(200)
+    expect(
+      status(await raw(['GET / HTTP/1.1', 'host: x', 'x-role: user', 'x-role: admin', 'connection: close'])),
+    ).toBe(400)
+    expect(
+      status(await raw(['GET / HTTP/1.1', 'host: x', 'X-Role: user', 'x-role: admin', 'connection: close'])),
+    ).toBe(400)
+    expect(
+      status(
+        await raw(['GET / HTTP/1.1', 'host: Admin.Example.com:443', 'x-role: user', 'connection: close']),
+      ),
+    ).toBe(403)
     expect(await s.stop()).toBe(0)
   }, 60_000)
 
