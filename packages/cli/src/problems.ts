@@ -10,9 +10,16 @@ export interface LocatedProblem extends Problem {
   readonly file: string
 }
 
-/** Problems of a failed load; a non-policy error becomes one `internal` problem. */
+/**
+ * Problems of a failed load, in `file` unless the error names its own (`runCaseFile` names the
+ * policy when the policy is what failed); a non-policy error becomes one `internal` problem.
+ */
 export function problemsOf(e: unknown, file: string): LocatedProblem[] {
-  if (e instanceof PolicyError) return e.problems.map((p) => ({ ...p, file }))
+  if (e instanceof PolicyError) {
+    const own = (e as { file?: unknown }).file
+    const at = typeof own === 'string' ? own : file
+    return e.problems.map((p) => ({ ...p, file: at }))
+  }
   return [{ code: 'internal', message: (e as Error)?.message ?? String(e), path: '', file }]
 }
 

@@ -5,9 +5,9 @@
  */
 import { dirname, resolve } from 'node:path'
 import type { Decision } from '../decision.js'
-import { compileSchema, schemaProblems } from '../document.js'
+import { compileSchema, type SourceDocument, schemaProblems } from '../document.js'
 import { createEngine } from '../engine.js'
-import { PolicyError } from '../errors.js'
+import { PolicyError, type Problem } from '../errors.js'
 import type { Evaluator } from '../evaluator.js'
 import { loadPolicyFile, readSourceFile } from '../policy-file.js'
 import { checkRequest, mcpRequest } from './inputs.js'
@@ -192,6 +192,34 @@ export interface RunCasesOptions {
   readonly evaluators?: readonly Evaluator[]
 }
 
+/**
+ * A `PolicyError` about a file other than the case file (its policy, an included fixture file):
+ * `file` names it, and the problems' lines and columns are in that file.
+ */
+class PolicyFileError extends PolicyError {
+  readonly file: string
+  constructor(file: string, problems: readonly Problem[]) {
+    super(problems)
+    this.file = file
+  }
+}
+
+/** Run `load`; its `PolicyError`s are reported against `file`, located in `source` when given. */
+async function inFile<T>(file: string, load: () => Promise<T>, source?: SourceDocument): Promise<T> {
+  try {
+    return await load()
+  } catch (e) {
+    if (!(e instanceof PolicyError) || e instanceof PolicyFileError) throw e
+    // A patched copy of the policy (fixture issuers) has no text: locate its problems in the file's.
+    const located = e.problems.map((p) => {
+      if (p.line !== undefined || source === undefined) return p
+      const at = source.locate(p.path)
+      return at === undefined ? p : { ...p, line: at.line, column: at.column }
+    })
+    throw new PolicyFileError(file, located)
+  }
+}
+
 const validateCaseFile = compileSchema(CASE_FILE_SCHEMA as unknown as Record<string, unknown>)
 
 async function readCaseFile(path: string): Promise<CaseFile> {
@@ -211,7 +239,7 @@ async function mergedFixtures(
     const p = resolve(fileDir, inc)
     if (seen.has(p)) continue
     seen.add(p)
-    const v = (await readSourceFile(p)).source.value as Fixtures
+    const v = (await inFile(p, () => readSourceFile(p))).source.value as Fixtures
     const nested = await mergedFixtures(dirname(p), v, seen)
     out.issuers = { ...nested.issuers, ...out.issuers }
     out.identities = { ...nested.identities, ...out.identities }
@@ -357,7 +385,9 @@ function ruleIds(policy: Obj): string[] {
 }
 
 /**
- * Run one case file. Throws `PolicyError` (with lines) when the case file or its policy is invalid.
+ * Run one case file. Throws `PolicyError` (with lines) when the case file or its policy is invalid;
+ * a problem in the policy (a bundle that cannot be loaded, say) or in an included fixture file has
+ * the error's `file` property naming that file, and its lines and columns are that file's.
  *
  * @example
  * ```ts
@@ -369,16 +399,22 @@ export async function runCaseFile(path: string, options: RunCasesOptions = {}): 
   const abs = resolve(path)
   const file = await readCaseFile(abs)
   const dir = dirname(abs)
-  const policyFile = await loadPolicyFile(resolve(dir, file.policy))
+  const policyPath = resolve(dir, file.policy)
+  const policyFile = await inFile(policyPath, () => loadPolicyFile(policyPath))
   const policySrc = policyFile.source
   const fixtures = await mergedFixtures(dir, file.fixtures)
   const policy = structuredClone(policySrc.value) as Obj
   const issuers = await issuersFor(policy, fixtures)
   // Keep line numbers from the policy text when nothing had to be patched.
-  const engine = await createEngine(issuers.size === 0 ? policySrc : policy, {
-    evaluators: options.evaluators ?? [],
-    resources: policyFile.resources,
-  })
+  const engine = await inFile(
+    policyFile.path,
+    () =>
+      createEngine(issuers.size === 0 ? policySrc : policy, {
+        evaluators: options.evaluators ?? [],
+        resources: policyFile.resources,
+      }),
+    policySrc,
+  )
   const results: CaseResult[] = []
   const decided = new Set<string>()
   try {
