@@ -1,7 +1,8 @@
 # An OPA-Envoy style policy at envoy/authz/allow, over input.attributes: Istio's sample
 # authorizer as Rego (header `x-ext-authz: allow`), the caller's identity passed upstream, and a
 # custom status for tenants over quota. Compile with:
-#   opa build -t wasm -e envoy/authz/allow -o bundle.tar.gz -b examples/rego/envoy-authz/bundle
+#   opa build -t wasm -e envoy/authz/allow -o examples/rego/envoy-authz/bundle.tar.gz -b examples/rego/envoy-authz/bundle
+# (`verdict test examples/rego/envoy-authz` does this itself when opa is on PATH)
 package envoy.authz
 
 import rego.v1

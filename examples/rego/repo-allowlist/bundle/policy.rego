@@ -1,7 +1,8 @@
 # Seed 001's external authorizer, written against Authorino's input dialect: MCP tool calls to the
 # remote documentation server pass only for repositories on the allow-list (data.allowlist, from
 # allowlist/data.json). Compile with:
-#   opa build -t wasm -e mcp/repos/allow -o bundle.tar.gz -b examples/rego/repo-allowlist/bundle
+#   opa build -t wasm -e mcp/repos/allow -o examples/rego/repo-allowlist/bundle.tar.gz -b examples/rego/repo-allowlist/bundle
+# (`verdict test examples/rego/repo-allowlist` does this itself when opa is on PATH)
 package mcp.repos
 
 import rego.v1
