@@ -2,9 +2,10 @@
  * What an evaluator sees for one request: the normalized input, the verified identity, the MCP
  * call, and the two Rego input dialects of protocols.md §3, each built only when first asked for.
  */
-import type { Decision, Identity } from './decision.js'
+import { type Decision, deny, type Identity } from './decision.js'
 import type { CheckInput, PeerInfo } from './input.js'
-import { nullMap, parseJsonBody, refusal } from './input.js'
+import { hasNonFinite, nullMap, parseJsonBody, parseJsonLimited, refusal } from './input.js'
+import { hasDuplicateMember } from './jwt/json-members.js'
 
 /** One JSON-RPC message of the Model Context Protocol, as seen by policies. */
 export interface McpCall {
@@ -37,7 +38,12 @@ export interface RequestContext {
   readonly parsedBody: unknown
   /** The decision's clock, in milliseconds since the epoch. */
   readonly now: number
-  /** OPA-Envoy plugin input: `{attributes, parsed_path, parsed_query, parsed_body, truncated_body, version}`. */
+  /**
+   * OPA-Envoy plugin input, as the plugin builds it from the same CheckRequest:
+   * `{attributes, parsed_path, parsed_query, parsed_body, truncated_body, version, source_principal?}`
+   * (docs/rego.md, "Input dialects"). Building it applies the plugin's body reading: a body the
+   * plugin cannot read refuses the request with 400 `request_parse_error`.
+   */
   opaEnvoyInput(): Readonly<Record<string, unknown>>
   /** Authorino well-known attributes: `{request, source, destination, metadata, auth}`. */
   authorinoInput(): Readonly<Record<string, unknown>>
@@ -91,7 +97,7 @@ export class DecisionContext implements RequestContext {
   }
 
   opaEnvoyInput(): Readonly<Record<string, unknown>> {
-    this.opa ??= buildOpaEnvoyInput(this)
+    this.opa ??= buildOpaEnvoyInput(this, this.maxJsonDepth)
     return this.opa
   }
 
@@ -108,47 +114,703 @@ export class DecisionContext implements RequestContext {
   }
 }
 
-function peerProtoJson(p: PeerInfo): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  if (p.address !== undefined || p.port !== undefined) {
-    const sa: Record<string, unknown> = {}
-    if (p.address !== undefined) sa.address = p.address
-    if (p.port !== undefined) sa.portValue = p.port
-    out.address = { socketAddress: sa }
-  }
-  if (p.service !== undefined) out.service = p.service
-  if (Object.keys(p.labels).length > 0) out.labels = p.labels
-  if (p.principal !== undefined) out.principal = p.principal
-  if (p.certificate !== undefined) out.certificate = p.certificate
+// ---------------------------------------------------------------------------------------------
+// OPA-Envoy dialect: the input document the opa-envoy plugin builds from a CheckRequest.
+//
+// The plugin walks the CheckRequest message and keeps every field that is set, under its protobuf
+// JSON name: scalars at their zero value ("", 0, false), empty maps and empty lists are left out,
+// a message that is present stays (even empty), 64-bit integers are numbers, enums are their
+// numbers, bytes are standard base64, a Timestamp is `{seconds, nanos}` and a Struct plain JSON.
+// verdict rebuilds that shape from the request as given to `decide()` (either JSON spelling, or
+// what the gRPC server decoded), then puts in what the canonical request fixes (docs/rego.md):
+// lower-case header names with Envoy's joined values, the canonical host, the upper-case method.
+// ---------------------------------------------------------------------------------------------
+
+type Obj = Record<string, unknown>
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
+/** One field of a message, spelled either way (the normalizer refused both at once). */
+function pick(o: Obj, camel: string, snake: string): unknown {
+  const a = Object.hasOwn(o, camel) ? o[camel] : undefined
+  if (a !== undefined && a !== null) return a
+  const b = Object.hasOwn(o, snake) ? o[snake] : undefined
+  return b === null ? undefined : b
+}
+
+function setKey(o: Obj, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else o[k] = v
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+/** int64/uint32/int32 fields: numbers (proto-loader gives 64-bit values as strings). */
+function num(v: unknown): number | undefined {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : typeof v === 'number' ? v : Number.NaN
+  return Number.isFinite(n) && n !== 0 ? n : undefined
+}
+
+function bytesOf(v: unknown): Uint8Array | undefined {
+  if (v instanceof Uint8Array) return v
+  if (typeof v === 'string') return Buffer.from(v, 'base64')
+  return undefined
+}
+
+/** Bytes as the plugin shows them: standard base64 with padding; empty is unset. */
+function b64(v: unknown): string | undefined {
+  const b = bytesOf(v)
+  return b === undefined || b.length === 0
+    ? undefined
+    : Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64')
+}
+
+function stringMap(v: unknown): Obj | undefined {
+  if (!isObj(v)) return undefined
+  const keys = Object.keys(v)
+  if (keys.length === 0) return undefined
+  const out: Obj = {}
+  for (const k of keys) if (typeof v[k] === 'string') setKey(out, k, v[k])
   return out
 }
 
-/** The CheckRequest attributes in protobuf JSON names, rebuilt from the normalized input. */
-function attributesProtoJson(i: CheckInput): Record<string, unknown> {
-  const http: Record<string, unknown> = {
-    method: i.method,
-    headers: i.headers,
-    path: i.rawPath,
-    host: i.host,
-    scheme: i.scheme,
-    protocol: i.protocol,
+const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i
+
+/** A Timestamp (an RFC 3339 string in protobuf JSON, or `{seconds, nanos}`) as the plugin shows it. */
+function timestamp(v: unknown): Obj | undefined {
+  let seconds: number | undefined
+  let nanos: number | undefined
+  if (typeof v === 'string') {
+    const m = RFC3339.exec(v)
+    if (m === null) return undefined
+    const ms = Date.parse(`${m[1]}${m[3]}`)
+    if (Number.isNaN(ms)) return undefined
+    seconds = ms / 1000
+    nanos = m[2] === undefined ? 0 : Number(m[2].padEnd(9, '0'))
+  } else if (isObj(v)) {
+    seconds = num(v.seconds) ?? 0
+    nanos = num(v.nanos) ?? 0
+  } else return undefined
+  const out: Obj = {}
+  if (seconds !== 0) out.seconds = seconds
+  if (nanos !== 0) out.nanos = nanos
+  return out
+}
+
+function socketAddress(v: Obj): Obj {
+  const out: Obj = {}
+  const protocol = v.protocol
+  if (protocol === 'UDP' || protocol === 1) out.protocol = 1
+  const address = str(v.address)
+  if (address !== undefined) out.address = address
+  const port = num(pick(v, 'portValue', 'port_value'))
+  if (port !== undefined) out.portValue = port
+  const named = str(pick(v, 'namedPort', 'named_port'))
+  if (named !== undefined) out.namedPort = named
+  const resolver = str(pick(v, 'resolverName', 'resolver_name'))
+  if (resolver !== undefined) out.resolverName = resolver
+  if (pick(v, 'ipv4Compat', 'ipv4_compat') === true) out.ipv4Compat = true
+  const netns = str(pick(v, 'networkNamespaceFilepath', 'network_namespace_filepath'))
+  if (netns !== undefined) out.networkNamespaceFilepath = netns
+  return out
+}
+
+function address(v: Obj): Obj {
+  const out: Obj = {}
+  const sa = pick(v, 'socketAddress', 'socket_address')
+  if (isObj(sa)) out.socketAddress = socketAddress(sa)
+  const pipe = v.pipe
+  if (isObj(pipe)) {
+    const p: Obj = {}
+    const path = str(pipe.path)
+    if (path !== undefined) p.path = path
+    const mode = num(pipe.mode)
+    if (mode !== undefined) p.mode = mode
+    out.pipe = p
   }
-  if (i.id !== undefined) http.id = i.id
-  if (i.size !== -1) http.size = String(i.size)
-  if (i.body !== undefined) http.body = i.body
-  const request: Record<string, unknown> = { http }
-  if (i.time !== undefined) request.time = i.time
-  const attrs: Record<string, unknown> = {
-    source: peerProtoJson(i.source),
-    destination: peerProtoJson(i.destination),
-    request,
-    contextExtensions: i.contextExtensions,
-    metadataContext: { filterMetadata: i.filterMetadata },
+  const internal = pick(v, 'envoyInternalAddress', 'envoy_internal_address')
+  if (isObj(internal)) {
+    const e: Obj = {}
+    const listener = str(pick(internal, 'serverListenerName', 'server_listener_name'))
+    if (listener !== undefined) e.serverListenerName = listener
+    const endpoint = str(pick(internal, 'endpointId', 'endpoint_id'))
+    if (endpoint !== undefined) e.endpointId = endpoint
+    out.envoyInternalAddress = e
   }
-  if (Object.keys(i.routeMetadata).length > 0)
-    attrs.routeMetadataContext = { filterMetadata: i.routeMetadata }
-  if (i.tlsSni !== undefined) attrs.tlsSession = { sni: i.tlsSni }
-  return attrs
+  return out
+}
+
+function peer(v: Obj): Obj {
+  const out: Obj = {}
+  if (isObj(v.address)) out.address = address(v.address)
+  for (const k of ['service', 'principal', 'certificate']) {
+    const s = str(v[k])
+    if (s !== undefined) out[k] = s
+  }
+  const labels = stringMap(v.labels)
+  if (labels !== undefined) out.labels = labels
+  return out
+}
+
+function metadata(v: Obj): Obj {
+  const out: Obj = {}
+  const fm = pick(v, 'filterMetadata', 'filter_metadata')
+  if (isObj(fm) && Object.keys(fm).length > 0) {
+    const m: Obj = {}
+    for (const k of Object.keys(fm)) setKey(m, k, fm[k])
+    out.filterMetadata = m
+  }
+  const typed = pick(v, 'typedFilterMetadata', 'typed_filter_metadata')
+  if (isObj(typed)) {
+    const m: Obj = {}
+    for (const k of Object.keys(typed)) {
+      const any = typed[k]
+      if (!isObj(any)) continue
+      const a: Obj = {}
+      const url = str(pick(any, 'typeUrl', 'type_url'))
+      if (url !== undefined) a.typeUrl = url
+      const value = b64(any.value)
+      if (value !== undefined) a.value = value
+      setKey(m, k, a)
+    }
+    if (Object.keys(m).length > 0) out.typedFilterMetadata = m
+  }
+  return out
+}
+
+function headerMapEntries(i: CheckInput, hm: Obj): Obj | undefined {
+  const list = hm.headers
+  const out: Obj = {}
+  if (!Array.isArray(list)) return out
+  const entries: Obj[] = []
+  for (const hv of list) {
+    if (!isObj(hv) || typeof hv.key !== 'string') continue
+    const key = hv.key.toLowerCase()
+    if (i.droppedHeaders.includes(key)) continue
+    const e: Obj = { key }
+    if (key === 'host' || key === ':authority') {
+      if (i.host !== '') e.value = i.host
+    } else {
+      const value = str(hv.value)
+      if (value !== undefined) e.value = value
+      const raw = b64(pick(hv, 'rawValue', 'raw_value'))
+      if (raw !== undefined) e.rawValue = raw
+    }
+    entries.push(e)
+  }
+  if (entries.length > 0) out.headers = entries
+  return out
+}
+
+function httpRequest(i: CheckInput, h: Obj): Obj {
+  const out: Obj = {}
+  const id = str(h.id)
+  if (id !== undefined) out.id = id
+  if (str(h.method) !== undefined) out.method = i.method
+  // Canonical: lower-case names, Envoy's joined values, the canonical host (docs/rego.md).
+  if (stringMap(h.headers) !== undefined) out.headers = { ...i.headers }
+  const path = str(h.path)
+  if (path !== undefined) out.path = path
+  if (str(h.host) !== undefined && i.host !== '') out.host = i.host
+  for (const k of ['scheme', 'query', 'fragment']) {
+    const s = str(h[k])
+    if (s !== undefined) out[k] = s
+  }
+  const size = num(h.size)
+  if (size !== undefined) out.size = size
+  const protocol = str(h.protocol)
+  if (protocol !== undefined) out.protocol = protocol
+  const body = str(h.body)
+  if (body !== undefined) out.body = body
+  const rawBody = b64(pick(h, 'rawBody', 'raw_body'))
+  if (rawBody !== undefined) out.rawBody = rawBody
+  const hm = pick(h, 'headerMap', 'header_map')
+  if (isObj(hm)) out.headerMap = headerMapEntries(i, hm)
+  return out
+}
+
+/** `attributes` of a CheckRequest given to `decide()`, in the plugin's shape. */
+function attributesFromCheckRequest(i: CheckInput, a: Obj): Obj {
+  const out: Obj = {}
+  if (isObj(a.source)) out.source = peer(a.source)
+  if (isObj(a.destination)) out.destination = peer(a.destination)
+  if (isObj(a.request)) {
+    const r: Obj = {}
+    const time = timestamp(a.request.time)
+    if (time !== undefined) r.time = time
+    if (isObj(a.request.http)) r.http = httpRequest(i, a.request.http)
+    out.request = r
+  }
+  const ext = stringMap(pick(a, 'contextExtensions', 'context_extensions'))
+  if (ext !== undefined) out.contextExtensions = ext
+  const md = pick(a, 'metadataContext', 'metadata_context')
+  if (isObj(md)) out.metadataContext = metadata(md)
+  const rmd = pick(a, 'routeMetadataContext', 'route_metadata_context')
+  if (isObj(rmd)) out.routeMetadataContext = metadata(rmd)
+  const tls = pick(a, 'tlsSession', 'tls_session')
+  if (isObj(tls)) {
+    const sni = str(tls.sni)
+    out.tlsSession = sni === undefined ? {} : { sni }
+  }
+  return out
+}
+
+function peerFromInfo(p: PeerInfo): Obj | undefined {
+  const out: Obj = {}
+  if (p.address !== undefined || p.port !== undefined) {
+    const sa: Obj = {}
+    if (p.address !== undefined && p.address !== '') sa.address = p.address
+    if (p.port !== undefined && p.port !== 0) sa.portValue = p.port
+    out.address = { socketAddress: sa }
+  }
+  if (p.service !== undefined && p.service !== '') out.service = p.service
+  if (Object.keys(p.labels).length > 0) out.labels = { ...p.labels }
+  if (p.principal !== undefined && p.principal !== '') out.principal = p.principal
+  if (p.certificate !== undefined && p.certificate !== '') out.certificate = p.certificate
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
+/**
+ * A plain HTTP-shaped request has no CheckRequest: the attributes are those Envoy would send for
+ * it (set fields only; `size` from a numeric `content-length`).
+ */
+function attributesFromHttp(i: CheckInput): Obj {
+  const http: Obj = {}
+  if (i.id !== undefined && i.id !== '') http.id = i.id
+  if (i.method !== '') http.method = i.method
+  if (Object.keys(i.headers).length > 0) http.headers = { ...i.headers }
+  if (i.rawPath !== '') http.path = i.rawPath
+  if (i.host !== '') http.host = i.host
+  if (i.scheme !== '') http.scheme = i.scheme
+  const cl = i.headers['content-length']
+  if (cl !== undefined && /^\d+$/.test(cl) && Number(cl) > 0) http.size = Number(cl)
+  if (i.protocol !== '') http.protocol = i.protocol
+  if (i.body !== undefined && i.body !== '') http.body = i.body
+  const out: Obj = { request: { http } }
+  const source = peerFromInfo(i.source)
+  if (source !== undefined) out.source = source
+  const destination = peerFromInfo(i.destination)
+  if (destination !== undefined) out.destination = destination
+  if (Object.keys(i.contextExtensions).length > 0) out.contextExtensions = { ...i.contextExtensions }
+  if (Object.keys(i.filterMetadata).length > 0) out.metadataContext = { filterMetadata: i.filterMetadata }
+  if (Object.keys(i.routeMetadata).length > 0) out.routeMetadataContext = { filterMetadata: i.routeMetadata }
+  if (i.tlsSni !== undefined) out.tlsSession = { sni: i.tlsSni }
+  return out
+}
+
+/** What the plugin makes of the body: `parsed_body`, `truncated_body`, or a parse error (400). */
+interface PluginBody {
+  readonly parsed: unknown
+  readonly truncated: boolean
+  /** `request_parse_error: <error>` answers the request (400) before the policy's answer counts. */
+  readonly error?: string
+  /** A canonical-request refusal (duplicate keys, a number no double holds). */
+  readonly refusal?: Decision
+}
+
+const NO_BODY: PluginBody = Object.freeze({ parsed: null, truncated: false })
+
+/** The raw `http` message of a CheckRequest input, when there is one. */
+function rawHttp(i: CheckInput): Obj | undefined {
+  if (i.dialect === 'http') return undefined
+  const a = i.raw.attributes
+  if (!isObj(a) || !isObj(a.request) || !isObj(a.request.http)) return undefined
+  return a.request.http
+}
+
+/**
+ * The body the plugin reads (`body`, else `raw_body`) as bytes, and the headers it looks in: only
+ * the `headers` map (a CheckRequest that carries `header_map` alone is never parsed).
+ */
+function pluginBodySource(
+  i: CheckInput,
+): { bytes: Uint8Array; headers: Readonly<Record<string, string>> } | undefined {
+  const h = rawHttp(i)
+  if (h === undefined) {
+    if (i.body === undefined) return { bytes: new Uint8Array(0), headers: i.headers }
+    return { bytes: Buffer.from(i.body, 'utf8'), headers: i.headers }
+  }
+  if (stringMap(h.headers) === undefined) return undefined
+  const body = str(h.body)
+  if (body !== undefined) return { bytes: Buffer.from(body, 'utf8'), headers: i.headers }
+  return { bytes: bytesOf(pick(h, 'rawBody', 'raw_body')) ?? new Uint8Array(0), headers: i.headers }
+}
+
+/** Go's `strconv.ParseInt(s, 10, 64)`: the value, or its error text. */
+function parseGoInt(s: string): bigint | string {
+  if (!/^[+-]?\d+$/.test(s)) return `strconv.ParseInt: parsing ${goQuote(s)}: invalid syntax`
+  const v = BigInt(s)
+  if (v > 9223372036854775807n || v < -9223372036854775808n)
+    return `strconv.ParseInt: parsing ${goQuote(s)}: value out of range`
+  return v
+}
+
+/** `content-length` against the body: the plugin's truncation test, or a parse error. */
+function cutShort(headers: Readonly<Record<string, string>>, length: number): boolean | string {
+  const cl = headers['content-length']
+  if (cl === undefined) return false
+  const v = parseGoInt(cl)
+  if (typeof v === 'string') return v
+  return v !== -1n && v > BigInt(length)
+}
+
+function pluginBody(i: CheckInput, maxDepth: number): PluginBody {
+  const src = pluginBodySource(i)
+  if (src === undefined) return NO_BODY
+  const ct = src.headers['content-type']
+  if (ct === undefined) return NO_BODY
+  const json = ct.includes('application/json')
+  if (!json && !ct.includes('application/x-www-form-urlencoded')) return NO_BODY
+  if (src.bytes.length === 0) return NO_BODY
+  const cut = cutShort(src.headers, src.bytes.length)
+  if (typeof cut === 'string') return { parsed: null, truncated: false, error: cut }
+  // Deliberate: Envoy's partial-body header also marks the body cut (docs/rego.md).
+  if (cut || i.bodyTruncated) return { parsed: null, truncated: true }
+  if (!json) {
+    const form = parseGoForm(Buffer.from(src.bytes).toString('latin1'))
+    return typeof form === 'string'
+      ? { parsed: null, truncated: false, error: form }
+      : { parsed: form, truncated: false }
+  }
+  const syntax = goJsonError(src.bytes)
+  if (syntax !== undefined) return { parsed: null, truncated: false, error: syntax }
+  // Valid for Go; invalid UTF-8 reads as U+FFFD, as Go's decoder reads it.
+  const text = new TextDecoder('utf-8').decode(src.bytes)
+  const r = parseJsonLimited(text, maxDepth)
+  if ('error' in r) {
+    if (r.refusal !== undefined)
+      return { parsed: null, truncated: false, refusal: refusal(r.refusal, r.error) }
+    return { parsed: null, truncated: false, error: r.error }
+  }
+  if (typeof r.value === 'object' && r.value !== null && hasDuplicateMember(text))
+    return {
+      parsed: null,
+      truncated: false,
+      refusal: refusal(
+        'duplicate_json_key',
+        'an object in the JSON body has the same key twice (parsers disagree on which one counts)',
+      ),
+    }
+  if (hasNonFinite(r.value))
+    return {
+      parsed: null,
+      truncated: false,
+      refusal: refusal('non_finite_number', 'a number in the JSON body is too large for a double'),
+    }
+  return { parsed: r.value, truncated: false }
+}
+
+/** The plugin's 400 for a body it cannot read: gRPC 7, status BadRequest, `request_parse_error: ...`. */
+export function requestParseError(error: string): Decision {
+  const body = `request_parse_error: ${error}`
+  return deny(400, `malformed input: ${body}`, {
+    code: 'malformed_input',
+    detailCode: 'request_parse_error',
+    body,
+  })
+}
+
+/** Go's `strconv.Quote` of a string of bytes given as Latin-1 characters. */
+function goQuote(s: string): string {
+  let out = '"'
+  for (const ch of s) out += ch === '"' ? '\\"' : goEscape(ch.charCodeAt(0))
+  return `${out}"`
+}
+
+/** One rune as `strconv.Quote` writes it inside quotes (runes up to U+00FF only). */
+function goEscape(c: number): string {
+  switch (c) {
+    case 7:
+      return '\\a'
+    case 8:
+      return '\\b'
+    case 9:
+      return '\\t'
+    case 10:
+      return '\\n'
+    case 11:
+      return '\\v'
+    case 12:
+      return '\\f'
+    case 13:
+      return '\\r'
+    case 92:
+      return '\\\\'
+  }
+  if (c < 0x20 || c === 0x7f) return `\\x${c.toString(16).padStart(2, '0')}`
+  if ((c >= 0x80 && c <= 0xa0) || c === 0xad) return `\\u${c.toString(16).padStart(4, '0')}`
+  if (c > 0xff) return String.fromCharCode(c)
+  return String.fromCharCode(c)
+}
+
+/** encoding/json's `quoteChar`: the byte that stopped the scanner, as its error shows it. */
+function quoteChar(c: number): string {
+  if (c === 0x27) return "'\\''"
+  if (c === 0x22) return `'"'`
+  return `'${goEscape(c)}'`
+}
+
+enum P {
+  ObjectKey,
+  ObjectValue,
+  ArrayValue,
+}
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39
+}
+
+function isHex(c: number): boolean {
+  return isDigit(c) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+}
+
+type Scan = { end: number } | { error: string }
+
+/**
+ * One JSON value from `at`, as Go's encoding/json scanner reads it (iterative): where it ends, or
+ * the scanner's error text. A value that stops at the end of the bytes is `unexpected EOF`.
+ */
+function scanGoValue(b: Uint8Array, at: number): Scan {
+  const n = b.length
+  const stack: P[] = []
+  let i = at
+  const err = (c: number, ctx: string): Scan => ({ error: `invalid character ${quoteChar(c)} ${ctx}` })
+  const EOF: Scan = { error: 'unexpected EOF' }
+  for (;;) {
+    // Begin a value at i (whitespace allowed).
+    while (i < n && isWs(b[i]!)) i++
+    if (i >= n) return EOF
+    let c = b[i]!
+    let scalarEnd = -1
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      i++
+      while (i < n && isWs(b[i]!)) i++
+      if (i >= n) return EOF
+      const close = c === 0x7b ? 0x7d : 0x5d
+      if (b[i] === close) {
+        i++
+        scalarEnd = i
+      } else if (c === 0x7b) {
+        if (b[i] !== 0x22) return err(b[i]!, 'looking for beginning of object key string')
+        stack.push(P.ObjectKey)
+        const s = scanGoString(b, i)
+        if ('error' in s) return s
+        i = s.end
+        // After a key: `:`.
+        while (i < n && isWs(b[i]!)) i++
+        if (i >= n) return EOF
+        if (b[i] !== 0x3a) return err(b[i]!, 'after object key')
+        i++
+        stack[stack.length - 1] = P.ObjectValue
+        continue
+      } else {
+        stack.push(P.ArrayValue)
+        continue
+      }
+    } else if (c === 0x22) {
+      const s = scanGoString(b, i)
+      if ('error' in s) return s
+      scalarEnd = s.end
+    } else if (c === 0x2d || isDigit(c)) {
+      const s = scanGoNumber(b, i)
+      if ('error' in s) return s
+      scalarEnd = s.end
+    } else if (c === 0x74 || c === 0x66 || c === 0x6e) {
+      const word = c === 0x74 ? 'true' : c === 0x66 ? 'false' : 'null'
+      for (let k = 1; k < word.length; k++) {
+        if (i + k >= n) return EOF
+        if (b[i + k] !== word.charCodeAt(k))
+          return err(b[i + k]!, `in literal ${word} (expecting '${word[k]}')`)
+      }
+      scalarEnd = i + word.length
+    } else return err(c, 'looking for beginning of value')
+    i = scalarEnd
+    // End of a value: close containers or go on with the next element.
+    for (;;) {
+      if (stack.length === 0) return { end: i }
+      while (i < n && isWs(b[i]!)) i++
+      if (i >= n) return EOF
+      c = b[i]!
+      const top = stack[stack.length - 1]!
+      if (top === P.ObjectValue) {
+        if (c === 0x2c) {
+          i++
+          while (i < n && isWs(b[i]!)) i++
+          if (i >= n) return EOF
+          if (b[i] !== 0x22) return err(b[i]!, 'looking for beginning of object key string')
+          const s = scanGoString(b, i)
+          if ('error' in s) return s
+          i = s.end
+          while (i < n && isWs(b[i]!)) i++
+          if (i >= n) return EOF
+          if (b[i] !== 0x3a) return err(b[i]!, 'after object key')
+          i++
+          break
+        }
+        if (c === 0x7d) {
+          stack.pop()
+          i++
+          continue
+        }
+        return err(c, 'after object key:value pair')
+      }
+      if (c === 0x2c) {
+        i++
+        break
+      }
+      if (c === 0x5d) {
+        stack.pop()
+        i++
+        continue
+      }
+      return err(c, 'after array element')
+    }
+  }
+}
+
+function scanGoString(b: Uint8Array, at: number): Scan & { text?: string } {
+  const n = b.length
+  let i = at + 1
+  while (i < n) {
+    const c = b[i]!
+    if (c === 0x22) return { end: i + 1 }
+    if (c === 0x5c) {
+      i++
+      if (i >= n) return { error: 'unexpected EOF' }
+      const e = b[i]!
+      if (e === 0x75) {
+        for (let k = 1; k <= 4; k++) {
+          if (i + k >= n) return { error: 'unexpected EOF' }
+          if (!isHex(b[i + k]!))
+            return { error: `invalid character ${quoteChar(b[i + k]!)} in \\u hexadecimal character escape` }
+        }
+        i += 5
+        continue
+      }
+      if (!'bfnrt\\/"'.includes(String.fromCharCode(e)))
+        return { error: `invalid character ${quoteChar(e)} in string escape code` }
+      i++
+      continue
+    }
+    if (c < 0x20) return { error: `invalid character ${quoteChar(c)} in string literal` }
+    i++
+  }
+  return { error: 'unexpected EOF' }
+}
+
+/** A number from `at`; it ends at the first byte that cannot continue it. */
+function scanGoNumber(b: Uint8Array, at: number): Scan {
+  const n = b.length
+  let i = at
+  const EOF: Scan = { error: 'unexpected EOF' }
+  if (b[i] === 0x2d) {
+    i++
+    if (i >= n) return EOF
+    if (!isDigit(b[i]!)) return { error: `invalid character ${quoteChar(b[i]!)} in numeric literal` }
+  }
+  if (b[i] === 0x30) i++
+  else while (i < n && isDigit(b[i]!)) i++
+  if (i < n && b[i] === 0x2e) {
+    i++
+    if (i >= n) return EOF
+    if (!isDigit(b[i]!))
+      return { error: `invalid character ${quoteChar(b[i]!)} after decimal point in numeric literal` }
+    while (i < n && isDigit(b[i]!)) i++
+  }
+  if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
+    i++
+    if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++
+    if (i >= n) return EOF
+    if (!isDigit(b[i]!))
+      return { error: `invalid character ${quoteChar(b[i]!)} in exponent of numeric literal` }
+    while (i < n && isDigit(b[i]!)) i++
+  }
+  return { end: i }
+}
+
+/**
+ * The error the plugin reports for a JSON body, or undefined when it reads it: OPA decodes one
+ * value with Go's decoder, then reads one more token and refuses anything but the end of the
+ * text (or a `null`, which Go's tokenizer reports as no token).
+ */
+function goJsonError(b: Uint8Array): string | undefined {
+  let i = 0
+  while (i < b.length && isWs(b[i]!)) i++
+  if (i >= b.length) return 'EOF'
+  const first = scanGoValue(b, i)
+  if ('error' in first) return first.error
+  i = first.end
+  while (i < b.length && isWs(b[i]!)) i++
+  if (i >= b.length) return undefined
+  const c = b[i]!
+  if (c === 0x5d || c === 0x7d || c === 0x3a || c === 0x2c)
+    return `invalid character ${quoteChar(c)} looking for beginning of value`
+  if (c === 0x5b || c === 0x7b) return `error: invalid character ${quoteChar(c)} after top-level value`
+  const next = scanGoValue(b, i)
+  if ('error' in next) return next.error
+  const token = Buffer.from(b.subarray(i, next.end)).toString('utf8')
+  if (token === 'null') return undefined
+  // The token's text as Go prints it: a string's first byte once unquoted, else its first byte.
+  let lead = c
+  if (c === 0x22) {
+    const s = JSON.parse(token) as string
+    lead = s === '' ? 0x22 : Buffer.from(s, 'utf8')[0]!
+  }
+  return `error: invalid character ${quoteChar(lead)} after top-level value`
+}
+
+/** Go's `url.QueryUnescape`: the text (bytes as UTF-8, invalid sequences U+FFFD) or the error. */
+function goUnescape(s: string): string | { error: string } {
+  const bytes: number[] = []
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0x25) {
+      if (i + 2 >= s.length || !isHex(s.charCodeAt(i + 1)) || !isHex(s.charCodeAt(i + 2)))
+        return { error: `invalid URL escape ${goQuote(s.slice(i, i + 3))}` }
+      bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16))
+      i += 2
+    } else if (c === 0x2b) bytes.push(0x20)
+    else bytes.push(c)
+  }
+  return new TextDecoder('utf-8').decode(Uint8Array.from(bytes))
+}
+
+/** Go's `url.ParseQuery` on a form body (bytes as Latin-1 characters): name -> values, or the first error. */
+function parseGoForm(text: string): Record<string, string[]> | string {
+  const out = nullMap<string[]>()
+  let first: string | undefined
+  for (const part of text.split('&')) {
+    if (part.includes(';')) {
+      // Go sets this one whatever error came before.
+      first = 'invalid semicolon separator in query'
+      continue
+    }
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const k = goUnescape(eq === -1 ? part : part.slice(0, eq))
+    if (typeof k !== 'string') {
+      first ??= k.error
+      continue
+    }
+    const v = goUnescape(eq === -1 ? '' : part.slice(eq + 1))
+    if (typeof v !== 'string') {
+      first ??= v.error
+      continue
+    }
+    const list = out[k]
+    if (list === undefined) out[k] = [v]
+    else list.push(v)
+  }
+  return first ?? out
 }
 
 function mcpView(m: McpCall | undefined): Record<string, unknown> | undefined {
@@ -162,21 +824,28 @@ function mcpView(m: McpCall | undefined): Record<string, unknown> | undefined {
 }
 
 /**
- * OPA-Envoy input. Additions alongside the plugin's fields (documented in docs/input.md):
- * `jwt` (verified claims) and `mcp` (the MCP message being authorized).
+ * OPA-Envoy input, field for field as the plugin builds it (docs/rego.md lists each field and the
+ * deliberate differences). verdict adds `jwt` (verified claims) and `mcp` (the MCP message being
+ * authorized). A body the plugin cannot read sets the decision's refusal: 400
+ * `request_parse_error`, whatever the rules answer.
  */
-function buildOpaEnvoyInput(ctx: DecisionContext): Record<string, unknown> {
+function buildOpaEnvoyInput(ctx: DecisionContext, maxJsonDepth: number): Record<string, unknown> {
   const i = ctx.input
-  const parsedPath = i.path === '/' ? [''] : i.path.split('/').slice(1)
+  const a = i.dialect === 'http' ? undefined : i.raw.attributes
+  const attributes = isObj(a) ? attributesFromCheckRequest(i, a) : attributesFromHttp(i)
+  const trimmed = i.path.replace(/^\/+/, '')
+  const body = pluginBody(i, maxJsonDepth)
+  if (body.error !== undefined) ctx.refused ??= requestParseError(body.error)
+  else if (body.refusal !== undefined) ctx.refused ??= body.refusal
   const out: Record<string, unknown> = {
-    attributes: attributesProtoJson(i),
-    parsed_path: parsedPath,
+    attributes,
+    parsed_path: trimmed.split('/'),
     parsed_query: i.query,
-    truncated_body: i.bodyTruncated,
+    parsed_body: body.parsed,
+    truncated_body: body.truncated,
     version: { encoding: 'protojson', ext_authz: 'v3' },
   }
-  const body = ctx.parsedBody
-  if (body !== undefined) out.parsed_body = body
+  if (i.source.principal !== undefined && i.source.principal !== '') out.source_principal = i.source.principal
   if (ctx.jwt !== undefined) out.jwt = ctx.jwt
   const mcp = mcpView(ctx.mcp)
   if (mcp !== undefined) out.mcp = mcp

@@ -1,8 +1,12 @@
 /**
- * Results of `decide` rules: a boolean, or an OPA-Envoy decision object
- * (`allowed`, `headers`, `response_headers_to_add`, `request_headers_to_remove`,
- * `query_parameters_to_set`, `query_parameters_to_remove`, `body`, `http_status`,
- * `dynamic_metadata`). Anything else is an error, which the engine turns into a deny.
+ * Results of `decide` rules, mapped as the OPA-Envoy plugin maps them: a boolean, or an object
+ * with a boolean `allowed` and optional `headers`, `response_headers_to_add`,
+ * `request_headers_to_remove`, `query_parameters_to_set`, `query_parameters_to_remove`, `body`,
+ * `http_status`, `dynamic_metadata`. Other fields are ignored, as the plugin ignores them; `body`
+ * and `http_status` are read on a deny only. Headers: one entry per value, in order (a list value,
+ * or a list of header objects, gives several). Anything the plugin refuses is an
+ * error, which the engine turns into a deny; so is a header name or value Envoy would not accept
+ * (a control character), which the plugin passes on.
  */
 
 import type { HeaderEntry, QueryParameter } from './decision.js'
@@ -24,36 +28,33 @@ export interface ExternalDecision {
 
 const NONE: readonly never[] = []
 
-const KNOWN = new Set([
-  'allowed',
-  'headers',
-  'response_headers_to_add',
-  'request_headers_to_remove',
-  'query_parameters_to_set',
-  'query_parameters_to_remove',
-  'body',
-  'http_status',
-  'dynamic_metadata',
-])
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** `{name: value | [values]}` -> entries; repeated values append, as OPA-Envoy does. */
+/**
+ * `{name: value | [values]}`, or a list of such objects -> entries, in order. The first value of a
+ * name replaces what the request has (Envoy's documented default for ext_authz headers, where the
+ * plugin leaves the append action unset); further values of the same name are appended.
+ */
 function headerEntries(v: unknown, field: string): HeaderEntry[] | string {
   if (v === undefined) return []
-  if (!isObject(v)) return `${field} must be an object`
+  const maps = Array.isArray(v) ? v : [v]
   const out: HeaderEntry[] = []
-  for (const key of Object.keys(v)) {
-    if (!HEADER_NAME.test(key)) return `${field} has an invalid header name`
-    const val = v[key]
-    const list = Array.isArray(val) ? val : [val]
-    for (let i = 0; i < list.length; i++) {
-      const s = list[i]
-      if (typeof s !== 'string') return `${field}.${key} must be a string or a list of strings`
-      if (hasControlChar(s)) return `${field}.${key} has a control character`
-      out.push(i === 0 ? { key, value: s } : { key, value: s, append: 'append' })
+  const seen = new Set<string>()
+  for (const m of maps) {
+    if (!isObject(m)) return `${field} must be an object or a list of objects`
+    for (const key of Object.keys(m)) {
+      if (!HEADER_NAME.test(key)) return `${field} has an invalid header name`
+      const val = m[key]
+      const list = Array.isArray(val) ? val : [val]
+      for (const s of list) {
+        if (typeof s !== 'string') return `${field}.${key} must be a string or a list of strings`
+        if (hasControlChar(s)) return `${field}.${key} has a control character`
+        const name = key.toLowerCase()
+        out.push(seen.has(name) ? { key, value: s, append: 'append' } : { key, value: s })
+        seen.add(name)
+      }
     }
   }
   return out
@@ -81,14 +82,13 @@ export function toExternalDecision(value: unknown): ExternalDecision | string {
     }
   }
   if (!isObject(value)) return `result must be a boolean or a decision object, got ${describe(value)}`
-  for (const k of Object.keys(value))
-    if (!KNOWN.has(k)) return `result has an unknown field "${k.slice(0, 64)}"`
   const allowed = value.allowed
   if (typeof allowed !== 'boolean') {
     return allowed === undefined ? 'result has no "allowed" field' : '"allowed" must be a boolean'
   }
   let status: number | undefined
-  if (value.http_status !== undefined) {
+  // The plugin reads `http_status` and `body` for a denial only.
+  if (!allowed && value.http_status !== undefined) {
     if (!isValidHttpStatus(value.http_status))
       return `http_status ${describe(value.http_status)} is not a valid HTTP status`
     status = value.http_status
@@ -114,7 +114,7 @@ export function toExternalDecision(value: unknown): ExternalDecision | string {
       }
     }
   }
-  const body = value.body
+  const body = allowed ? undefined : value.body
   if (body !== undefined && typeof body !== 'string') return 'body must be a string'
   const dm = value.dynamic_metadata
   if (dm !== undefined && !isObject(dm)) return 'dynamic_metadata must be an object'
