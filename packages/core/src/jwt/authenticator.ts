@@ -25,6 +25,7 @@ import {
   FAILURES,
   isFailure,
   keysFor,
+  type ParsedToken,
   parseToken,
   type TokenFailure,
   verifySignature,
@@ -142,7 +143,8 @@ export interface AuthenticatorOptions {
 }
 
 export class JwtAuthenticator implements Authenticator {
-  private readonly byIssuer = new Map<string, Provider>()
+  /** Providers by issuer, in policy order: several may share one (other keys or audiences). */
+  private readonly byIssuer = new Map<string, Provider[]>()
   private readonly locations: SearchLocation[] = []
   private readonly maxTokenBytes: number
   private readonly cache: TokenCache<Provider, KeySet, Verified>
@@ -162,7 +164,9 @@ export class JwtAuthenticator implements Authenticator {
     this.cache = new TokenCache(config.cacheMaxEntries)
     const seen = new Set<string>()
     for (const p of providers) {
-      this.byIssuer.set(p.config.issuer, p)
+      const list = this.byIssuer.get(p.config.issuer)
+      if (list === undefined) this.byIssuer.set(p.config.issuer, [p])
+      else list.push(p)
       if (!seen.has(p.locationKey)) {
         seen.add(p.locationKey)
         this.locations.push(searchLocation(p.config.location))
@@ -255,18 +259,45 @@ export class JwtAuthenticator implements Authenticator {
     }
   }
 
+  /**
+   * Every provider with the token's issuer is tried in policy order (those reading another location
+   * are passed over); the first that verifies the token wins. When none does, the answer is the
+   * first provider's failure other than `jwt_unknown_key` (a provider without the token's key is
+   * not the one it was meant for, as agentgateway skips it), else `jwt_unknown_key`.
+   */
   private async verify(found: FoundToken, ctx: RequestContext): Promise<AuthOutcome | TokenFailure> {
-    const { token } = found
-    const parsed = parseToken(token)
+    const parsed = parseToken(found.token)
     if (isFailure(parsed)) return parsed
     const iss = parsed.payload.iss
-    const p = typeof iss === 'string' ? this.byIssuer.get(iss) : undefined
-    if (p === undefined) return FAILURES.unknownIssuer
-    if (p.locationKey !== found.key) return FAILURES.wrongLocation
+    const candidates = typeof iss === 'string' ? this.byIssuer.get(iss) : undefined
+    if (candidates === undefined) return FAILURES.unknownIssuer
+    let first: TokenFailure | undefined
+    let unknownKey: TokenFailure | undefined
+    let located = false
+    for (const p of candidates) {
+      if (p.locationKey !== found.key) continue
+      located = true
+      const r = await this.verifyWith(p, parsed, found, ctx)
+      if (!isFailure(r)) return r
+      if (r.code === FAILURES.unknownKey.code) unknownKey ??= r
+      else first ??= r
+    }
+    if (!located) return FAILURES.wrongLocation
+    return first ?? unknownKey ?? FAILURES.unknownKey
+  }
+
+  private async verifyWith(
+    p: Provider,
+    parsed: ParsedToken,
+    found: FoundToken,
+    ctx: RequestContext,
+  ): Promise<AuthOutcome | TokenFailure> {
+    const { token } = found
     if (token.length > p.config.maxTokenBytes) return FAILURES.tooLarge
     const signature = token.slice(token.lastIndexOf('.') + 1)
     const bad = checkHeader(parsed.header, p.algorithms, signature, p.config.tokenTypes)
     if (bad !== undefined) return bad
+    if (p.config.requireKid && parsed.header.kid === undefined) return FAILURES.missingKid
     // Waiting for remote keys ends by this time, whatever the fetch does.
     const deadline = performance.now() + this.maxWaitMs
     let set = p.fixed ?? p.remote!.peek(ctx.now)
@@ -281,14 +312,15 @@ export class JwtAuthenticator implements Authenticator {
         ? FAILURES.keysUnavailable
         : { ...FAILURES.keysUnavailable, reason: `${FAILURES.keysUnavailable.reason}: ${why}` }
     }
-    let keys = keysFor(set, parsed.header)
+    const requireKid = p.config.requireKid
+    let keys = keysFor(set, parsed.header, requireKid)
     if (keys === undefined && p.remote !== undefined && parsed.header.kid !== undefined) {
       // Key rotation: the issuer may have published a key we have not fetched yet.
       const fresh = await this.within(p.remote.refetchForUnknownKid(), deadline)
       if (fresh === TIMED_OUT) return this.waitedTooLong()
       if (fresh !== undefined) {
         set = fresh
-        keys = keysFor(set, parsed.header)
+        keys = keysFor(set, parsed.header, requireKid)
       }
     }
     if (keys === undefined) return FAILURES.unknownKey

@@ -49,6 +49,11 @@ export interface ProviderConfig {
   readonly maxLifetimeSeconds: number | undefined
   /** Accepted `typ` header values, normalized (`normalizeType`); empty: `typ` is not checked. */
   readonly tokenTypes: ReadonlySet<string>
+  /**
+   * A token must name its key (`kid`) and only a key with that `kid` verifies it (agentgateway's
+   * behaviour). Default false: a token without `kid` is tried against every key allowing its `alg`.
+   */
+  readonly requireKid: boolean
 }
 
 export interface JwtConfig {
@@ -139,6 +144,7 @@ const JWT_SCHEMA = {
             maxItems: 16,
             items: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
           },
+          requireKid: { type: 'boolean' },
         },
       },
     },
@@ -208,25 +214,24 @@ export function parseJwtConfig(raw: unknown, path: string): { config: JwtConfig 
       path: `${path}/remote`,
     })
   const names = new Set<string>()
-  const issuers = new Set<string>()
+  // Several providers may share an issuer (different keys, audiences or locations, as Envoy's
+  // jwt_authn and agentgateway allow): a token is tried against each of them in order.
+  const perIssuer = new Map<string, number>()
+  for (const p of c.providers as Obj[])
+    perIssuer.set(p.issuer as string, (perIssuer.get(p.issuer as string) ?? 0) + 1)
   const providers = (c.providers as Obj[]).map((p, i): ProviderConfig => {
     const at = `${path}/providers/${i}`
     const issuer = p.issuer as string
-    const providerName = (p.name as string | undefined) ?? issuer
+    // The default name is the issuer, or `<issuer>#<index>` when other providers share the issuer.
+    const providerName =
+      (p.name as string | undefined) ?? ((perIssuer.get(issuer) ?? 0) > 1 ? `${issuer}#${i}` : issuer)
     if (names.has(providerName))
       problems.push({
         code: 'jwt_config',
         message: `provider name "${providerName}" is used twice`,
         path: `${at}/name`,
       })
-    if (issuers.has(issuer))
-      problems.push({
-        code: 'jwt_config',
-        message: 'another provider has the same issuer',
-        path: `${at}/issuer`,
-      })
     names.add(providerName)
-    issuers.add(issuer)
     const jwks = p.jwks as Obj
     if (typeof jwks.url === 'string') {
       const bad = urlProblem(jwks.url, remote.allowInsecureHttp)
@@ -273,6 +278,7 @@ export function parseJwtConfig(raw: unknown, path: string): { config: JwtConfig 
       algorithms: new Set((p.algorithms as string[] | undefined) ?? SUPPORTED_ALGORITHMS),
       maxLifetimeSeconds: p.maxLifetimeSeconds as number | undefined,
       tokenTypes: new Set(((p.tokenTypes as string[] | undefined) ?? []).map(normalizeType)),
+      requireKid: p.requireKid === true,
     }
   })
   if (problems.length > 0) return { problems }

@@ -52,7 +52,14 @@ const problem = (message: string, path: string): { problem: Problem } => ({
 
 async function fixedKeys(jwks: unknown, p: ProviderConfig, path: string): Promise<Loaded> {
   const built = await buildKeySet(jwks, p.algorithms, true)
-  return built.ok ? { set: built.set } : problem(built.error, path)
+  if (!built.ok) return problem(built.error, path)
+  // agentgateway refuses a key set with a key lacking `kid`; with requireKid such a key could
+  // never verify anything, so it is a load problem here too.
+  if (p.requireKid) {
+    const i = built.set.keys.findIndex((k) => k.kid === undefined)
+    if (i !== -1) return problem(`key ${i} has no "kid", which requireKid needs`, path)
+  }
+  return { set: built.set }
 }
 
 /** JSON JWKS text or PEM text, as found in a file or an inline string. */

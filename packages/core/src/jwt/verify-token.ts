@@ -19,6 +19,7 @@ export const JWT_FAILURE_CODES = Object.freeze([
   'jwt_bad_algorithm',
   'jwt_crit',
   'jwt_bad_type',
+  'jwt_missing_kid',
   'jwt_keys_unavailable',
   'jwt_unknown_key',
   'jwt_bad_signature',
@@ -61,6 +62,7 @@ export const FAILURES = {
   badAlgorithm: { code: 'jwt_bad_algorithm', reason: 'algorithm not allowed' },
   crit: { code: 'jwt_crit', reason: 'unsupported critical header' },
   badType: { code: 'jwt_bad_type', reason: 'token type (typ) not accepted' },
+  missingKid: { code: 'jwt_missing_kid', reason: 'token names no key (kid) and the provider requires one' },
   unknownKey: { code: 'jwt_unknown_key', reason: 'unknown key' },
   keysUnavailable: { code: 'jwt_keys_unavailable', reason: 'signing keys unavailable' },
   badSignature: { code: 'jwt_bad_signature', reason: 'bad signature' },
@@ -186,10 +188,15 @@ export async function verifySignature(
   return FAILURES.badSignature
 }
 
-/** Keys to try for a token, or undefined when the set has none for its `kid` and `alg`. */
-export function keysFor(set: KeySet, header: Obj): KeyEntry[] | undefined {
-  const c = candidateKeys(set, header.alg as string, header.kid as string | undefined)
-  return c.length > 0 ? c : undefined
+/**
+ * Keys to try for a token, or undefined when the set has none for its `kid` and `alg`. With
+ * `requireKid` only keys carrying the token's `kid` count (never a key without one).
+ */
+export function keysFor(set: KeySet, header: Obj, requireKid = false): KeyEntry[] | undefined {
+  const kid = header.kid as string | undefined
+  const c = candidateKeys(set, header.alg as string, kid)
+  const keys = requireKid ? c.filter((k) => k.kid !== undefined && k.kid === kid) : c
+  return keys.length > 0 ? keys : undefined
 }
 
 const isNumericDate = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
