@@ -103,7 +103,7 @@ describe('decide rules: every result shape, as a case table', () => {
     [
       'denied, default status',
       { allowed: false },
-      { allowed: false, status: 403, code: 'denied', reason: 'denied by rule r' },
+      { allowed: false, status: 403, code: 'denied', reason: 'denied by rule r', body: '' },
     ],
     [
       'denied with status, headers, body, metadata',
@@ -152,14 +152,16 @@ describe('decide rules: every result shape, as a case table', () => {
       },
     ],
     [
-      'unknown field',
-      { allowed: true, allow: true },
-      {
-        allowed: false,
-        code: 'evaluator_error',
-        reason: 'rule r failed: result has an unknown field "allow"',
-      },
+      'unknown field: ignored, as the plugin ignores it',
+      { allowed: true, allow: false, reason: 'x' },
+      { allowed: true, code: 'allowed' },
     ],
+    [
+      'body and status of an allow: ignored, as the plugin ignores them',
+      { allowed: true, body: 5, http_status: 418 },
+      { allowed: true, code: 'allowed' },
+    ],
+
     [
       'header with a control character',
       { allowed: true, headers: { 'x-a': 'a\r\nx-b: b' } },
@@ -176,10 +178,10 @@ describe('decide rules: every result shape, as a case table', () => {
 
   test('a boolean result (from the input echo)', async () => {
     const engine = await engineFor({}, decideRule('fixture/input'))
-    // The OPA-Envoy input is an object, not a boolean or a decision: an error, so a deny.
+    // The OPA-Envoy input is an object without "allowed", not a decision: an error, so a deny.
     const d = await engine.decide(GET)
     expect(d).toMatchObject({ allowed: false, code: 'evaluator_error' })
-    expect(d.reason).toMatch(/^rule r failed: result has an unknown field "attributes"/)
+    expect(d.reason).toMatch(/^rule r failed: result has no "allowed" field/)
     engine.close()
   })
 

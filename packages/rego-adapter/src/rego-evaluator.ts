@@ -13,6 +13,7 @@ import {
   type RuleProgram,
   VerdictError,
 } from '@verdict/core'
+import { answersStatusOnly, statusOnlyDenial } from './plugin-denial.js'
 import {
   bundleFromWasm,
   DEFAULT_MAX_BUNDLE_BYTES,
@@ -351,6 +352,8 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
     }
     shared.users++
     const label = `rego ${cfg.entrypoint}`
+    // A denial without a body sends the status only, as OPA-Envoy does (plugin-denial.ts).
+    const statusOnly = answersStatusOnly(site.document, site.path)
     const policy = shared.policy
     let released = false
     const program: RuleProgram = {
@@ -364,7 +367,8 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
             error: `${label}: input could not be serialized: ${(e as Error)?.message ?? e}`,
           }
         }
-        return policy.evaluate(input, id, label)
+        const r = policy.evaluate(input, id, label)
+        return statusOnly && r.ok ? { ok: true, value: statusOnlyDenial(r.value) } : r
       },
       dispose() {
         if (released) return
