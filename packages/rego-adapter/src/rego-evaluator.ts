@@ -13,6 +13,7 @@ import {
   type RuleProgram,
   VerdictError,
 } from '@verdict/core'
+import { decisionScope, withDecisionScope } from './builtins.js'
 import { answersStatusOnly, statusOnlyDenial } from './plugin-denial.js'
 import {
   bundleFromWasm,
@@ -367,7 +368,7 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
             error: `${label}: input could not be serialized: ${(e as Error)?.message ?? e}`,
           }
         }
-        const r = policy.evaluate(input, id, label)
+        const r = withDecisionScope(decisionScope(ctx), () => policy.evaluate(input, id, label))
         return statusOnly && r.ok ? { ok: true, value: statusOnlyDenial(r.value) } : r
       },
       dispose() {

@@ -5,6 +5,8 @@
  */
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm'
 import type { EvalResult } from '@verdict/core'
+import { inScope } from './builtins/scope.js'
+import { HOST_BUILTINS, UNSUPPORTED_BUILTINS, unsupportedBuiltinMessage } from './builtins.js'
 
 /**
  * The parts of the WebAssembly JS API used here. Typed locally because the repo's `lib` (ES2023,
@@ -211,7 +213,8 @@ export async function loadRegoPolicy(
   const shape = checkShape(mod)
   if (shape.length > 0) return shape
 
-  const custom: Record<string, RegoBuiltin> = Object.create(null)
+  // verdict's host builtins (./builtins.ts), then the host's own, which win over ours.
+  const custom: Record<string, RegoBuiltin> = Object.assign(Object.create(null), HOST_BUILTINS)
   for (const [k, f] of Object.entries(options.builtins ?? {})) custom[k] = f
   let loaded: LoadedPolicy
   try {
@@ -250,7 +253,10 @@ export async function loadRegoPolicy(
   const sdk = new Set(SDK_BUILTINS)
   // The SDK looks builtins up with `obj[name]`, so a name such as `toString` would reach
   // Object.prototype instead of any host function: never dispatchable, so never provided.
-  const missingBuiltins = builtins.filter((b) => b in {} || (!sdk.has(b) && !Object.hasOwn(custom, b)))
+  let missingBuiltins = builtins.filter((b) => b in {} || (!sdk.has(b) && !Object.hasOwn(custom, b)))
+  for (const b of missingBuiltins.filter((b) => Object.hasOwn(UNSUPPORTED_BUILTINS, b)))
+    problems.push({ code: 'rego_builtin', message: unsupportedBuiltinMessage(b, UNSUPPORTED_BUILTINS[b]!) })
+  missingBuiltins = missingBuiltins.filter((b) => !Object.hasOwn(UNSUPPORTED_BUILTINS, b))
   if (missingBuiltins.length > 0) {
     problems.push({
       code: 'rego_builtin',
@@ -283,7 +289,7 @@ export async function loadRegoPolicy(
       if (p === undefined) return { ok: false, error: `${label}: the bundle was released (policy replaced)` }
       let rs: unknown
       try {
-        rs = p.evaluate(input, entrypoint)
+        rs = inScope(() => p.evaluate(input, entrypoint))
       } catch (e) {
         return { ok: false, error: `${label}: ${describeThrown(e, maxPages)}` }
       }

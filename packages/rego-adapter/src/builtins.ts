@@ -1,0 +1,88 @@
+/**
+ * Rego builtins that `opa build -t wasm` leaves to the host (the module's `builtins()` export
+ * names them) and that need no I/O, implemented in JavaScript with OPA's results. The list of host
+ * builtins comes from OPA itself (docs/rego.md, "Builtins"); `builtins.test.ts` derives it from
+ * the `opa` binary and checks every name is either here or in `UNSUPPORTED_BUILTINS`.
+ *
+ * Conventions of every implementation: arguments are the JSON the SDK dumped (a Rego set arrives
+ * as an array); a builtin error is `undefined` (OPA's default, non-strict `opa eval` makes the
+ * expression undefined); numbers beyond 2^53 are returned as raw JSON text (`exactInt`).
+ */
+import { cryptoBuiltins } from './builtins/crypto.js'
+import { miscBuiltins } from './builtins/misc.js'
+import { netBuiltins } from './builtins/net.js'
+import { type DecisionScope, setScope } from './builtins/scope.js'
+import { timeBuiltins } from './builtins/time.js'
+import type { RegoBuiltin } from './rego-policy.js'
+
+export { currentScope, type DecisionScope } from './builtins/scope.js'
+
+/** Every host builtin verdict provides, by Rego name. */
+export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freeze(
+  Object.assign(Object.create(null), miscBuiltins, cryptoBuiltins, netBuiltins, timeBuiltins),
+)
+
+const IO = 'network or host I/O, which verdict does not do inside a decision'
+const TODO = 'not implemented in verdict yet'
+
+/**
+ * Host builtins a module may import that verdict refuses at load, with the reason. A host that can
+ * do better registers its own in `RegoOptions.builtins`.
+ */
+export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null), {
+    'http.send': IO,
+    'net.lookup_ip_addr': IO,
+    'opa.runtime': "the OPA runtime's configuration and environment, which verdict has not",
+    'providers.aws.sign_req': TODO,
+    'crypto.parse_private_keys': TODO,
+    'crypto.x509.parse_and_verify_certificates': TODO,
+    'crypto.x509.parse_and_verify_certificates_with_options': TODO,
+    'crypto.x509.parse_certificate_request': TODO,
+    'crypto.x509.parse_certificates': TODO,
+    'crypto.x509.parse_keypair': TODO,
+    'crypto.x509.parse_rsa_private_key': TODO,
+    'graphql.is_valid': TODO,
+    'graphql.parse': TODO,
+    'graphql.parse_and_verify': TODO,
+    'graphql.parse_query': TODO,
+    'graphql.parse_schema': TODO,
+    'graphql.schema_is_valid': TODO,
+    'json.match_schema': TODO,
+    'json.verify_schema': TODO,
+    'regex.globs_match': TODO,
+    'rego.parse_module': TODO,
+    'strings.render_template': TODO,
+  }),
+)
+
+/** Run `fn` (one or more evaluations) with the decision's clock and per-decision caches. */
+export function withDecisionScope<T>(scope: DecisionScope, fn: () => T): T {
+  const prev = setScope(scope)
+  try {
+    return fn()
+  } finally {
+    setScope(prev)
+  }
+}
+
+const SCOPES = {}
+
+/**
+ * The scope of one verdict decision: `time.now_ns` is `ctx.now`, and `uuid.rfc4122` / `rand.intn`
+ * answer the same key with the same value for every rule of the decision.
+ */
+export function decisionScope(ctx: {
+  readonly now: number
+  memo<T>(key: object, make: () => T): T
+}): DecisionScope {
+  return ctx.memo(SCOPES, () => ({ nowMs: ctx.now, cache: new Map() }))
+}
+
+/** The load error for a module that imports a builtin verdict refuses. */
+export function unsupportedBuiltinMessage(name: string, reason: string): string {
+  return (
+    `module needs builtin "${name}" (${reason}); ` +
+    'remove the call from the Rego source or register an implementation in RegoOptions.builtins'
+  )
+}

@@ -1,0 +1,543 @@
+/**
+ * Strings, encodings, URL queries, units, semver, UUID parsing, regex variants, JSON helpers,
+ * graphs and the deprecated `cast_*` builtins (v0 modules only).
+ */
+import { randomInt, randomUUID } from 'node:crypto'
+import semver from 'semver'
+import type { RegoBuiltin } from '../rego-policy.js'
+import { currentScope, goJson, isInt, isObj, isStr, type Obj, strings } from './scope.js'
+
+const utf8 = (s: string) => Buffer.from(s, 'utf8')
+
+/** Go's `regexp.QuoteMeta`. */
+export function quoteMeta(s: string): string {
+  return s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&')
+}
+
+/** A Go (RE2) pattern as a JavaScript RegExp, or undefined when it does not compile. */
+export function goRegex(pattern: string, flags = ''): RegExp | undefined {
+  // RE2 flag groups (?i) at the start are common; JS has no inline flags before Node 23.
+  let p = pattern
+  let f = `${flags}u`
+  const m = /^\(\?([imsU]+)\)/.exec(p)
+  if (m !== null) {
+    if (m[1]!.includes('U')) return undefined
+    p = p.slice(m[0].length)
+    for (const c of m[1]!) if (!f.includes(c)) f += c
+  }
+  // RE2 named groups (?P<name>...) are JS (?<name>...).
+  p = p.replace(/\(\?P</g, '(?<')
+  try {
+    return new RegExp(p, f)
+  } catch {
+    return undefined
+  }
+}
+
+/** Go's FindAll: successive non-overlapping matches; an empty match next to the previous one is skipped. */
+function goMatches(re: RegExp, s: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = []
+  let prevEnd = -1
+  for (const m of s.matchAll(re)) {
+    if (m[0] === '' && m.index === prevEnd) continue
+    out.push(m as RegExpExecArray)
+    prevEnd = m.index + m[0].length
+  }
+  return out
+}
+
+/** Go's `Regexp.Expand` template: `$1`, `${1}`, `$name`, `${name}`, `$$`. */
+function expand(template: string, m: RegExpExecArray): string {
+  return template.replace(/\$(\$|\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]+))?/g, (all, _x, braced, bare) => {
+    if (all === '$$') return '$'
+    const name: string | undefined = braced ?? bare
+    if (name === undefined || name === '') return all === '$' ? '$' : ''
+    if (/^[0-9]+$/.test(name)) return m[Number(name)] ?? ''
+    return m.groups?.[name] ?? ''
+  })
+}
+
+function hexDecode(s: string): string | undefined {
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) return undefined
+  return Buffer.from(s, 'hex').toString('utf8')
+}
+
+/** Go's `url.QueryEscape`. */
+function queryEscape(s: string): string {
+  return encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+')
+}
+
+/** Go's `url.QueryUnescape`; undefined on a bad escape. */
+function queryUnescape(s: string): string | undefined {
+  if (/%(?![0-9a-fA-F]{2})/.test(s)) return undefined
+  const bytes: number[] = []
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!
+    if (c === '%') {
+      bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16))
+      i += 2
+    } else if (c === '+') bytes.push(0x20)
+    else bytes.push(...utf8(c))
+  }
+  return Buffer.from(bytes).toString('utf8')
+}
+
+const SI: Record<string, number> = {
+  '': 1,
+  m: 0.001,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+}
+const BIN: Record<string, number> = {
+  ki: 2 ** 10,
+  mi: 2 ** 20,
+  gi: 2 ** 30,
+  ti: 2 ** 40,
+  pi: 2 ** 50,
+  ei: 2 ** 60,
+}
+
+function splitUnit(raw: string): [number, string] | undefined {
+  const s = raw.replaceAll('"', '')
+  if (s.includes(' ')) return undefined
+  const m = /^([0-9]*\.?[0-9]*)(.*)$/.exec(s)!
+  if (m[1] === '' || m[1] === '.') return undefined
+  return [Number(m[1]), m[2]!]
+}
+
+function unitsParse(x: unknown): number | undefined {
+  if (!isStr(x)) return undefined
+  const p = splitUnit(x)
+  if (p === undefined) return undefined
+  let [n, u] = p
+  if (u.length > 1) u = u[0]! + u.slice(1).toLowerCase()
+  const lower = u.toLowerCase()
+  const f = u.length === 2 && lower.endsWith('i') ? BIN[lower] : SI[u]
+  return f === undefined ? undefined : n * f
+}
+
+function unitsParseBytes(x: unknown): number | undefined {
+  if (!isStr(x)) return undefined
+  const p = splitUnit(x.toLowerCase())
+  if (p === undefined) return undefined
+  const [n, u] = p
+  const base = u.replace(/b$/, '')
+  const f =
+    u === ''
+      ? 1
+      : base.endsWith('i')
+        ? BIN[base]
+        : u === 'b'
+          ? undefined
+          : SI[base.toUpperCase() === 'K' ? 'k' : base.toUpperCase()]
+  return f === undefined ? undefined : Math.floor(n * f)
+}
+
+/** RFC 4122 fields of a UUID, as `uuid.parse` returns them. */
+function uuidParse(x: unknown): Obj | undefined {
+  if (!isStr(x)) return undefined
+  let s = x
+  if (/^urn:uuid:/i.test(s)) s = s.slice(9)
+  else if (/^\{.*\}$/.test(s)) s = s.slice(1, -1)
+  if (/^[0-9a-fA-F]{32}$/.test(s))
+    s = `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`
+  if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s))
+    return undefined
+  const b = Buffer.from(s.replaceAll('-', ''), 'hex')
+  const version = b[6]! >> 4
+  const v = b[8]!
+  const variant =
+    (v & 0xc0) === 0x80
+      ? 'RFC4122'
+      : (v & 0xe0) === 0xc0
+        ? 'Microsoft'
+        : (v & 0x80) === 0
+          ? 'Reserved'
+          : 'Future'
+  const out: Obj = { version, variant }
+  if (version === 1 || version === 2) {
+    const t =
+      (BigInt(b.readUInt16BE(6) & 0x0fff) << 48n) |
+      (BigInt(b.readUInt16BE(4)) << 32n) |
+      BigInt(b.readUInt32BE(0))
+    out.time = Number((t - 122192928000000000n) * 100n)
+    out.clocksequence = b.readUInt16BE(8) & 0x3fff
+    out.nodeid = [...b.subarray(10)].map((c) => c.toString(16).padStart(2, '0')).join('-')
+    out.macvariables = `${b[10]! & 1 ? 'local' : 'global'}:${b[10]! & 2 ? 'multicast' : 'unicast'}`
+    if (version === 2) {
+      out.id = b.readUInt32BE(0)
+      out.domain = ['Person', 'Group', 'Org'][b[9]!] ?? `Domain${b[9]}`
+    }
+  }
+  return out
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  return goJson(a) === goJson(b)
+}
+
+function subset(sup: unknown, sub: unknown): boolean {
+  if (isObj(sup) && isObj(sub))
+    return Object.keys(sub).every((k) => Object.hasOwn(sup, k) && subset(sup[k], sub[k]))
+  if (Array.isArray(sup) && Array.isArray(sub)) {
+    // Arrays: sub is a contiguous run of sup. (Sets arrive as arrays too.)
+    if (sub.length === 0) return true
+    for (let i = 0; i + sub.length <= sup.length; i++)
+      if (sub.every((x, j) => deepEqual(sup[i + j], x))) return true
+    return false
+  }
+  return deepEqual(sup, sub)
+}
+
+/** JSON Pointer or array path to segments. */
+function patchPath(p: unknown): string[] | undefined {
+  if (Array.isArray(p)) return p.map((x) => String(x))
+  if (!isStr(p)) return undefined
+  if (p === '' || p === '/') return p === '' ? [] : ['']
+  if (!p.startsWith('/')) return undefined
+  return p
+    .slice(1)
+    .split('/')
+    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+}
+
+function clone<T>(v: T): T {
+  return structuredClone(v)
+}
+
+function getAt(doc: unknown, path: string[]): { ok: boolean; value?: unknown } {
+  let cur = doc
+  for (const seg of path) {
+    if (isObj(cur) && Object.hasOwn(cur, seg)) cur = cur[seg]
+    else if (Array.isArray(cur) && /^(0|[1-9][0-9]*)$/.test(seg) && Number(seg) < cur.length)
+      cur = cur[Number(seg)]
+    else return { ok: false }
+  }
+  return { ok: true, value: cur }
+}
+
+function addAt(
+  doc: unknown,
+  path: string[],
+  value: unknown,
+  replace: boolean,
+): { ok: boolean; doc?: unknown } {
+  if (path.length === 0) return { ok: true, doc: value }
+  const parent = getAt(doc, path.slice(0, -1))
+  if (!parent.ok) return { ok: false }
+  const last = path[path.length - 1]!
+  const p = parent.value
+  if (isObj(p)) {
+    if (replace && !Object.hasOwn(p, last)) return { ok: false }
+    p[last] = value
+  } else if (Array.isArray(p)) {
+    if (last === '-' && !replace) p.push(value)
+    else {
+      if (!/^(0|[1-9][0-9]*)$/.test(last)) return { ok: false }
+      const i = Number(last)
+      if (replace ? i >= p.length : i > p.length) return { ok: false }
+      p.splice(i, replace ? 1 : 0, value)
+    }
+  } else return { ok: false }
+  return { ok: true, doc }
+}
+
+function removeAt(doc: unknown, path: string[]): { ok: boolean; doc?: unknown } {
+  if (path.length === 0) return { ok: false }
+  const parent = getAt(doc, path.slice(0, -1))
+  if (!parent.ok) return { ok: false }
+  const last = path[path.length - 1]!
+  const p = parent.value
+  if (isObj(p) && Object.hasOwn(p, last)) delete p[last]
+  else if (Array.isArray(p) && /^(0|[1-9][0-9]*)$/.test(last) && Number(last) < p.length)
+    p.splice(Number(last), 1)
+  else return { ok: false }
+  return { ok: true, doc }
+}
+
+function jsonPatch(target: unknown, patches: unknown): unknown {
+  if (!Array.isArray(patches)) return undefined
+  let doc = clone(target)
+  for (const op of patches) {
+    if (!isObj(op)) return undefined
+    const path = patchPath(op.path)
+    if (path === undefined) return undefined
+    let r: { ok: boolean; doc?: unknown }
+    switch (op.op) {
+      case 'add':
+        r = addAt(doc, path, clone(op.value), false)
+        break
+      case 'replace':
+        r = addAt(doc, path, clone(op.value), true)
+        break
+      case 'remove':
+        r = removeAt(doc, path)
+        break
+      case 'test': {
+        const g = getAt(doc, path)
+        r = g.ok && deepEqual(g.value, op.value) ? { ok: true, doc } : { ok: false }
+        break
+      }
+      case 'move':
+      case 'copy': {
+        const from = patchPath(op.from)
+        if (from === undefined) return undefined
+        const g = getAt(doc, from)
+        if (!g.ok) return undefined
+        if (op.op === 'move') {
+          const rm = removeAt(doc, from)
+          if (!rm.ok) return undefined
+          doc = rm.doc
+        }
+        r = addAt(doc, path, clone(g.value), false)
+        break
+      }
+      default:
+        return undefined
+    }
+    if (!r.ok) return undefined
+    doc = r.doc
+  }
+  return doc
+}
+
+function neighbours(graph: Obj, node: unknown): unknown[] {
+  const e = graph[String(node)]
+  if (Array.isArray(e)) return e
+  return []
+}
+
+/** `graph.reachable_paths`: every path from an initial node to where it cannot go on. */
+function reachablePaths(graph: unknown, initial: unknown): unknown[] | undefined {
+  if (!isObj(graph) || !Array.isArray(initial)) return undefined
+  const out = new Map<string, unknown[]>()
+  const walk = (node: unknown, path: unknown[]) => {
+    if (!Object.hasOwn(graph, String(node))) {
+      if (path.length > 0) out.set(goJson(path), path)
+      return
+    }
+    const next = [...path, node]
+    const ns = neighbours(graph, node).filter((n) => !next.some((p) => deepEqual(p, n)))
+    if (ns.length === 0) out.set(goJson(next), next)
+    for (const n of ns) walk(n, next)
+  }
+  for (const n of initial) walk(n, [])
+  return sortSet([...out.values()])
+}
+
+/** Order of a Rego set of strings, numbers or arrays of them. */
+export function sortSet<T>(xs: T[]): T[] {
+  return xs.sort((a, b) => compareValues(a, b))
+}
+
+function typeRank(v: unknown): number {
+  if (v === null) return 0
+  if (typeof v === 'boolean') return 1
+  if (typeof v === 'number') return 2
+  if (typeof v === 'string') return 3
+  if (Array.isArray(v)) return 5
+  return 6
+}
+
+/** OPA's value order (null < boolean < number < string < array < object). */
+export function compareValues(a: unknown, b: unknown): number {
+  const ra = typeRank(a)
+  const rb = typeRank(b)
+  if (ra !== rb) return ra - rb
+  if (typeof a === 'number' || typeof a === 'boolean') return Number(a) - Number(b)
+  if (typeof a === 'string') return Buffer.compare(utf8(a), utf8(b as string))
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const c = compareValues(a[i], b[i])
+      if (c !== 0) return c
+    }
+    return a.length - b.length
+  }
+  if (isObj(a) && isObj(b)) return goJson(a) < goJson(b) ? -1 : goJson(a) > goJson(b) ? 1 : 0
+  return 0
+}
+
+function templateMatch(tpl: unknown, value: unknown, open: unknown, close: unknown): boolean | undefined {
+  if (
+    !isStr(tpl) ||
+    !isStr(value) ||
+    !isStr(open) ||
+    !isStr(close) ||
+    open.length !== 1 ||
+    close.length !== 1
+  )
+    return undefined
+  let re = '^'
+  let i = 0
+  while (i < tpl.length) {
+    const start = tpl.indexOf(open, i)
+    if (start === -1) {
+      re += quoteMeta(tpl.slice(i))
+      break
+    }
+    re += quoteMeta(tpl.slice(i, start))
+    let depth = 0
+    let j = start
+    for (; j < tpl.length; j++) {
+      if (tpl[j] === open) depth++
+      else if (tpl[j] === close && --depth === 0) break
+    }
+    if (j >= tpl.length) return undefined
+    re += `(${tpl.slice(start + 1, j)})`
+    i = j + 1
+  }
+  const r = goRegex(`${re}$`)
+  return r === undefined ? undefined : r.test(value)
+}
+
+/** A SemVer 2.0 string as OPA accepts it: no `v` prefix, no spaces, build metadata allowed. */
+function semverStrict(v: unknown): string | undefined {
+  return isStr(v) && /^[0-9][^\s]*[0-9A-Za-z]$|^[0-9]$/.test(v) && semver.parse(v) !== null ? v : undefined
+}
+
+const castOf =
+  (pred: (v: unknown) => boolean, map: (v: unknown) => unknown = (v) => v): RegoBuiltin =>
+  (v) =>
+    pred(v) ? map(v) : undefined
+
+export const miscBuiltins: Record<string, RegoBuiltin> = {
+  'base64url.encode_no_pad': (x) => (isStr(x) ? utf8(x).toString('base64url') : undefined),
+  'hex.encode': (x) => (isStr(x) ? utf8(x).toString('hex') : undefined),
+  'hex.decode': (x) => (isStr(x) ? hexDecode(x) : undefined),
+  'glob.quote_meta': (x) => (isStr(x) ? x.replace(/[*?\\[\]{}]/g, '\\$&') : undefined),
+  indexof_n: (s, search) => {
+    if (!isStr(s) || !isStr(search) || search === '') return undefined
+    const a = [...s]
+    const b = [...search]
+    const out: number[] = []
+    for (let i = 0; i + b.length <= a.length; i++) if (b.every((c, j) => a[i + j] === c)) out.push(i)
+    return out
+  },
+  'numbers.range_step': (a, b, step) => {
+    if (!isInt(a) || !isInt(b) || !isInt(step) || step <= 0) return undefined
+    const out: number[] = []
+    if (a <= b) for (let i = a; i <= b; i += step) out.push(i)
+    else for (let i = a; i >= b; i -= step) out.push(i)
+    return out
+  },
+  'object.subset': (sup, sub) => subset(sup, sub),
+  'strings.any_prefix_match': (search, base) => {
+    const s = strings(search)
+    const b = strings(base)
+    return s === undefined || b === undefined ? undefined : s.some((x) => b.some((p) => x.startsWith(p)))
+  },
+  'strings.any_suffix_match': (search, base) => {
+    const s = strings(search)
+    const b = strings(base)
+    return s === undefined || b === undefined ? undefined : s.some((x) => b.some((p) => x.endsWith(p)))
+  },
+  'strings.count': (s, sub) => {
+    if (!isStr(s) || !isStr(sub)) return undefined
+    if (sub === '') return [...s].length + 1
+    return s.split(sub).length - 1
+  },
+  trace: (x) => (isStr(x) ? true : undefined),
+  'units.parse': unitsParse,
+  'units.parse_bytes': unitsParseBytes,
+  'urlquery.encode': (x) => (isStr(x) ? queryEscape(x) : undefined),
+  'urlquery.decode': (x) => (isStr(x) ? queryUnescape(x) : undefined),
+  'urlquery.encode_object': (o) => {
+    if (!isObj(o)) return undefined
+    const parts: string[] = []
+    for (const k of Object.keys(o).sort()) {
+      const vs = strings(o[k])
+      if (vs === undefined) return undefined
+      for (const v of vs) parts.push(`${queryEscape(k)}=${queryEscape(v)}`)
+    }
+    return parts.join('&')
+  },
+  'urlquery.decode_object': (x) => {
+    if (!isStr(x)) return undefined
+    const out: Record<string, string[]> = Object.create(null)
+    for (const part of x.split('&')) {
+      if (part === '' || part.includes(';')) continue
+      const eq = part.indexOf('=')
+      const k = queryUnescape(eq === -1 ? part : part.slice(0, eq))
+      const v = queryUnescape(eq === -1 ? '' : part.slice(eq + 1))
+      if (k === undefined || v === undefined) return undefined
+      if (Object.hasOwn(out, k)) out[k]!.push(v)
+      else out[k] = [v]
+    }
+    return out
+  },
+  'uuid.parse': uuidParse,
+  'uuid.rfc4122': (k) => {
+    if (!isStr(k)) return undefined
+    const cache = currentScope().cache
+    const key = `uuid\u0000${k}`
+    if (!cache.has(key)) cache.set(key, randomUUID())
+    return cache.get(key)
+  },
+  'rand.intn': (k, n) => {
+    if (!isStr(k) || !isInt(n)) return undefined
+    if (n === 0) return 0
+    const m = Math.abs(n)
+    const cache = currentScope().cache
+    const key = `rand\u0000${k}\u0000${m}`
+    if (!cache.has(key)) cache.set(key, m > 2 ** 48 - 1 ? Math.floor(Math.random() * m) : randomInt(m))
+    return cache.get(key)
+  },
+  'json.marshal_with_options': (v, opts) => {
+    if (!isObj(opts)) return undefined
+    for (const k of Object.keys(opts)) if (!['pretty', 'indent', 'prefix'].includes(k)) return undefined
+    const { pretty, indent, prefix } = opts
+    if (
+      (pretty !== undefined && typeof pretty !== 'boolean') ||
+      (indent !== undefined && !isStr(indent)) ||
+      (prefix !== undefined && !isStr(prefix))
+    )
+      return undefined
+    const isPretty = pretty ?? (indent !== undefined || prefix !== undefined)
+    if (!isPretty) return goJson(v)
+    const pre = (prefix as string | undefined) ?? ''
+    return pre + goJson(v, (indent as string | undefined) ?? '\t', pre)
+  },
+  'json.patch': jsonPatch,
+  'graph.reachable_paths': reachablePaths,
+  'regex.find_n': (pattern, value, n) => {
+    if (!isStr(pattern) || !isStr(value) || !isInt(n)) return undefined
+    const re = goRegex(pattern, 'g')
+    if (re === undefined) return undefined
+    const all = goMatches(re, value).map((m) => m[0])
+    return n < 0 ? all : all.slice(0, n)
+  },
+  'regex.replace': (s, pattern, value) => {
+    if (!isStr(s) || !isStr(pattern) || !isStr(value)) return undefined
+    const re = goRegex(pattern, 'g')
+    if (re === undefined) return undefined
+    let out = ''
+    let last = 0
+    for (const m of goMatches(re, s)) {
+      out += s.slice(last, m.index) + expand(value, m)
+      last = m.index + m[0].length
+    }
+    return out + s.slice(last)
+  },
+  'regex.template_match': templateMatch,
+  'semver.is_valid': (v) => semverStrict(v) !== undefined,
+  'semver.compare': (a, b) => {
+    const x = semverStrict(a)
+    const y = semverStrict(b)
+    return x === undefined || y === undefined ? undefined : semver.compare(x, y)
+  },
+  cast_array: castOf(Array.isArray),
+  cast_set: castOf(Array.isArray, (v) =>
+    sortSet([...new Map((v as unknown[]).map((x) => [goJson(x), x])).values()]),
+  ),
+  cast_boolean: castOf((v) => typeof v === 'boolean'),
+  cast_null: castOf((v) => v === null),
+  cast_object: castOf(isObj),
+  cast_string: castOf(isStr),
+}
