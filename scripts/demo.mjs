@@ -1,10 +1,19 @@
 // `pnpm demo`: the seeds' scenarios end to end. Runs core's sample CheckRequests and every
 // `examples/<seed>/demo.mjs` (each exports `default async function scenarios()` returning rows
 // `{ scenario, request, expected, got }`, starting whatever servers it needs on loopback and
-// stopping them), prints one table and exits non-zero if any row differs.
-import { existsSync } from 'node:fs'
+// stopping them), prints one table and exits non-zero if any row differs. The Rego examples
+// (examples/rego/*) run when an `opa` binary is on PATH (or in OPA_BIN): compiled with
+// `opa build -t wasm` into a temporary directory, then their case files; without opa the demo
+// says how to get it and leaves them out.
+import { spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createEngine } from '@verdict/core'
+import { decisionSummary, runCaseFile } from '@verdict/core/testing'
+import { createRegoEvaluator } from '@verdict/rego-adapter'
 
 const root = new URL('../', import.meta.url)
 
@@ -73,10 +82,99 @@ rules:
   return rows
 }
 
+/** The `opa` binary, or why there is none. */
+function findOpa() {
+  const bin = process.env.OPA_BIN || 'opa'
+  const r = spawnSync(bin, ['version'], { encoding: 'utf8' })
+  if (r.error === undefined && r.status === 0) return { bin }
+  return {
+    why: process.env.OPA_BIN
+      ? `OPA_BIN=${bin} does not run`
+      : 'no `opa` binary on PATH (and OPA_BIN is not set)',
+  }
+}
+
+/** examples/rego/*: each compiled by real `opa build -t wasm`, then its case file decided by verdict. */
+async function regoScenarios(opa) {
+  const rows = []
+  const examples = [
+    ['envoy-authz', 'envoy/authz/allow'],
+    ['repo-allowlist', 'mcp/repos/allow'],
+  ]
+  for (const [name, entrypoint] of examples) {
+    const src = fileURLToPath(new URL(`examples/rego/${name}/`, root))
+    const dir = mkdtempSync(join(tmpdir(), `verdict-demo-rego-${name}-`))
+    try {
+      for (const f of ['policy.yaml', 'cases.yaml', 'bundle'])
+        cpSync(join(src, f), join(dir, f), { recursive: true })
+      const b = spawnSync(
+        opa,
+        [
+          'build',
+          '-t',
+          'wasm',
+          '-e',
+          entrypoint,
+          '-o',
+          join(dir, 'bundle.tar.gz'),
+          '-b',
+          join(dir, 'bundle'),
+        ],
+        { encoding: 'utf8' },
+      )
+      if (b.status !== 0) {
+        rows.push({
+          scenario: `rego/${name}`,
+          request: 'opa build -t wasm',
+          expected: 'builds',
+          got: `failed: ${(b.stderr || b.stdout).trim().split('\n')[0]}`,
+        })
+        continue
+      }
+      const r = await runCaseFile(join(dir, 'cases.yaml'), { evaluators: [createRegoEvaluator()] })
+      for (const c of r.results)
+        rows.push({
+          scenario: `rego/${name}`,
+          request: c.name,
+          expected: c.expected,
+          got: c.passed
+            ? decisionSummary(c.decision, c.expectation)
+            : `${decisionSummary(c.decision)} (${c.diffs.map((d) => d.field).join(', ')} differ)`,
+        })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  return rows
+}
+
 const rows = await coreScenarios()
+const notes = []
 const examplesDir = new URL('examples/', root)
 const seeds = existsSync(examplesDir) ? (await readdir(examplesDir)).sort() : []
 for (const seed of seeds) {
+  if (seed === 'rego') {
+    const opa = findOpa()
+    if (opa.bin === undefined) {
+      notes.push(
+        `rego: the Rego examples (examples/rego) did not run: ${opa.why}. Get OPA from ` +
+          'https://www.openpolicyagent.org/docs/#running-opa (a single binary: put it on PATH as `opa`, ' +
+          'or set OPA_BIN), then run `pnpm demo` again.',
+      )
+      continue
+    }
+    try {
+      rows.push(...(await regoScenarios(opa.bin)))
+    } catch (e) {
+      rows.push({
+        scenario: 'rego',
+        request: 'run the example',
+        expected: 'runs',
+        got: `crashed: ${e?.message ?? e}`,
+      })
+    }
+    continue
+  }
   const mod = new URL(`examples/${seed}/demo.mjs`, root)
   if (!existsSync(mod)) continue
   try {
@@ -107,5 +205,6 @@ console.log(line(head))
 console.log(widths.map((w) => '-'.repeat(w)).join('  '))
 for (const row of table.slice(1)) console.log(line(row))
 const bad = rows.filter((r) => r.expected !== r.got).length
+for (const n of notes) console.log(`\nnote: ${n}`)
 console.log(`\n${rows.length - bad} passed, ${bad} failed`)
 process.exit(bad === 0 ? 0 : 1)

@@ -135,3 +135,36 @@ test.skipIf(opa.bin === undefined)(
     }
   },
 )
+
+// `pnpm demo` (scripts/demo.mjs, on the built packages) has a Rego scenario with opa, and says how
+// to get opa without it; either way it exits 0.
+describe('pnpm demo', () => {
+  const demo = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url))
+
+  test('without opa: says how to get it, no Rego rows, exit 0', () => {
+    const r = spawnSync(process.execPath, [demo], {
+      encoding: 'utf8',
+      env: { ...process.env, OPA_BIN: '/nonexistent/opa' },
+    })
+    expect(r.status, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toContain(
+      'note: rego: the Rego examples (examples/rego) did not run: OPA_BIN=/nonexistent/opa',
+    )
+    expect(r.stdout).toContain('https://www.openpolicyagent.org/docs/#running-opa')
+    expect(r.stdout).not.toMatch(/^rego\//m)
+  }, 120_000)
+
+  test.skipIf(opa.bin === undefined)(
+    'with opa: both Rego examples are rows of the table, all ok',
+    () => {
+      const r = spawnSync(process.execPath, [demo], { encoding: 'utf8' })
+      expect(r.status, r.stdout + r.stderr).toBe(0)
+      const rego = r.stdout.split('\n').filter((l) => l.startsWith('rego/'))
+      expect(rego.filter((l) => l.startsWith('rego/envoy-authz '))).toHaveLength(5)
+      expect(rego.filter((l) => l.startsWith('rego/repo-allowlist '))).toHaveLength(8)
+      for (const l of rego) expect(l).toMatch(/ ok$/)
+      expect(r.stdout).not.toContain('did not run')
+    },
+    120_000,
+  )
+})
