@@ -14,19 +14,9 @@ import { createEngine, createFileResourceLoader, loadPolicyFile } from '@verdict
 import { checkRequest, runCaseFile } from '@verdict/core/testing'
 import { createRegoEvaluator } from '@verdict/rego-adapter'
 import { describe, expect, test } from 'vitest'
+import { findOpa } from '../../packages/rego-adapter/src/testing/find-opa.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-
-function findOpa(): { bin: string; why?: undefined } | { bin?: undefined; why: string } {
-  const bin = process.env.OPA_BIN || 'opa'
-  const r = spawnSync(bin, ['version'], { encoding: 'utf8' })
-  if (r.error === undefined && r.status === 0) return { bin }
-  return {
-    why: process.env.OPA_BIN
-      ? `OPA_BIN=${bin} does not run (${r.error?.message ?? r.stderr.trim()})`
-      : 'no `opa` binary on PATH and OPA_BIN is not set',
-  }
-}
 
 const opa = findOpa()
 if (opa.why !== undefined)

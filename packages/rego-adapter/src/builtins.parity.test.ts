@@ -8,9 +8,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createEngine } from '@verdict/core'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { HOST_BUILTINS, UNSUPPORTED_BUILTINS } from './builtins.js'
 import { KNOWN_DIFFERENCES, PARITY_CASES, PARITY_CASES_V0 } from './builtins.parity-cases.js'
+import { createRegoEvaluator } from './rego-evaluator.js'
 import { loadRegoPolicy, SDK_BUILTINS } from './rego-policy.js'
 import { buildWasm, deriveHostBuiltins, findOpa, runOpa } from './testing/find-opa.js'
 
@@ -132,4 +134,42 @@ describe.skipIf(opa.bin === undefined)('host builtins against opa', () => {
     const { want, got } = await both(PARITY_CASES_V0, true)
     expect(mismatches(PARITY_CASES_V0, want, got).join('\n')).toBe('')
   }, 60_000)
+
+  test('a module built by opa that calls http.send fails to load, naming the builtin and the rule', async () => {
+    const wasm = buildWasm(
+      opa.bin!,
+      'package t\n\nallow if http.send({"method": "get", "url": "https://example.com"}).status_code == 200\n',
+      't/allow',
+    )
+    const engine = createEngine(
+      { rules: [{ id: 'fetch', action: 'allow', rego: { bundle: 'b', entrypoint: 't/allow' } }] },
+      { evaluators: [createRegoEvaluator({ bundles: { b: { wasm } } })] },
+    )
+    await expect(engine).rejects.toThrow(
+      /\/rules\/0\/rego\/bundle.*\/policy\.wasm: module needs builtin "http\.send" \(network or host I\/O/s,
+    )
+  })
+
+  test('time.now_ns in a compiled module is the decision clock (two rules, one time)', async () => {
+    const now = 1_700_000_000_123
+    const wasm = buildWasm(
+      opa.bin!,
+      `package t\n\nallow if time.now_ns() == ${now}000000\n\nsame if time.now_ns() == time.now_ns()\n`,
+      ['t/allow', 't/same'],
+    )
+    const rules = [
+      { id: 'same', action: 'require', rego: { bundle: 'b', entrypoint: 't/same' } },
+      { id: 'now', action: 'decide', rego: { bundle: 'b', entrypoint: 't/allow' } },
+    ]
+    const engine = await createEngine(
+      { rules },
+      { evaluators: [createRegoEvaluator({ bundles: { b: { wasm } } })], now: () => now },
+    )
+    try {
+      const d = await engine.decide({ method: 'GET', path: '/', headers: { host: 'a' } })
+      expect(d.allowed, JSON.stringify(d)).toBe(true)
+    } finally {
+      engine.close()
+    }
+  })
 })

@@ -53,8 +53,8 @@ export function wasmOf(tarGz: Uint8Array): Uint8Array {
   throw new Error('bundle has no /policy.wasm')
 }
 
-/** Build Rego source with `opa build -t wasm -e <entrypoint>`; returns the module. */
-export function buildWasm(bin: string, rego: string, entrypoint: string, v0 = false): Uint8Array {
+/** Build Rego source with `opa build -t wasm -e <entrypoint>...`; returns the module. */
+export function buildWasm(bin: string, rego: string, entrypoint: string | string[], v0 = false): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-opa-'))
   try {
     writeFileSync(join(dir, 'p.rego'), rego)
@@ -63,8 +63,7 @@ export function buildWasm(bin: string, rego: string, entrypoint: string, v0 = fa
       'build',
       '-t',
       'wasm',
-      '-e',
-      entrypoint,
+      ...[entrypoint].flat().flatMap((e) => ['-e', e]),
       '-o',
       out,
       ...(v0 ? ['--v0-compatible'] : []),
