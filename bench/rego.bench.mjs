@@ -2,9 +2,11 @@
 // directly on the same module, data and input. Target (issue 5): a rule's cost within 1.3x of the
 // direct call. The module is the WAT fixture of packages/rego-adapter (it does almost nothing, so
 // the ratio shows the adapter's overhead at its largest); with `opa` on PATH or OPA_BIN set, the
-// example OPA-Envoy policy is compiled and measured too.
+// reference policy (bench/fixtures/reference.rego) and the example OPA-Envoy policy are compiled
+// with `opa build -t wasm` into a temporary directory and measured too, the reference policy also
+// against OPA's own Go evaluator (`opa bench`) on the same policy, data and input (issue 16).
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadPolicy } from '@open-policy-agent/opa-wasm'
@@ -12,7 +14,8 @@ import { createEngine } from '@verdict/core'
 import { createRegoEvaluator } from '@verdict/rego-adapter'
 import wabt from 'wabt'
 import { checkRequest } from './core.bench.mjs'
-import { compare, table } from './harness.mjs'
+import { compare, fmtNs, table } from './harness.mjs'
+import { createIssuer, REPOS, referenceCases, TOOLS } from './lib/reference-policy.mjs'
 
 const root = new URL('../', import.meta.url)
 
@@ -117,6 +120,245 @@ function findOpa() {
   return r.status === 0 ? bin : undefined
 }
 
+const NO_OPA = 'no `opa` binary on PATH and OPA_BIN is not set'
+const REFERENCE_TITLE =
+  "Rego: the reference policy compiled by opa, decide() vs opa-wasm evaluate() vs OPA's Go evaluator"
+
+/** Build `src` (a .rego file or a bundle directory) with `opa build -t wasm`; the bundle's parts. */
+async function opaBuild(opa, dir, entrypoint, src, asBundle) {
+  const out = join(dir, 'bundle.tar.gz')
+  const args = ['build', '-t', 'wasm', '-e', entrypoint, '-o', out, ...(asBundle ? ['-b'] : []), src]
+  const r = spawnSync(opa, args, { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`opa ${args.join(' ')} failed: ${r.stderr}${r.stdout}`)
+  const { readBundle } = await import('@verdict/rego-adapter')
+  const bundle = await readBundle(readFileSync(out))
+  if (Array.isArray(bundle)) throw new Error(bundle.join('\n'))
+  return { wasm: bundle.modules[0].bytes, data: JSON.parse(JSON.stringify(bundle.data)) }
+}
+
+/** `opa eval` (the Go evaluator) of `query` on the input document in `inputFile`. */
+function opaEval(opa, dir, query, inputFile) {
+  const args = ['eval', '-f', 'json', '-d', join(dir, 'reference.rego'), '-d', join(dir, 'data.json')]
+  const r = spawnSync(opa, [...args, '-i', inputFile, query], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`opa eval failed: ${r.stderr}${r.stdout}`)
+  return JSON.parse(r.stdout).result?.[0]?.expressions?.[0]?.value
+}
+
+/**
+ * `opa bench` (the Go evaluator, topdown, on a prepared query with the input parsed once) of
+ * `query`: one figure per round, nanoseconds per evaluation (T / N of Go's testing.Benchmark).
+ */
+function opaBench(opa, dir, query, inputFile, rounds) {
+  const args = [
+    'bench',
+    '--format',
+    'json',
+    '--metrics=false',
+    '--benchmem=false',
+    '--count',
+    String(rounds),
+    '-d',
+    join(dir, 'reference.rego'),
+    '-d',
+    join(dir, 'data.json'),
+    '-i',
+    inputFile,
+    query,
+  ]
+  const r = spawnSync(opa, args, { encoding: 'utf8', maxBuffer: 1 << 24 })
+  if (r.status !== 0) throw new Error(`opa ${args.join(' ')} failed: ${r.stderr}${r.stdout}`)
+  // --count n prints n JSON objects one after another.
+  const results = JSON.parse(`[${r.stdout.trim().replaceAll(/\}\s*\{/g, '},{')}]`)
+  return { perOp: results.map((x) => x.T / x.N), command: `opa ${args.slice(0, 8).join(' ')} ...` }
+}
+
+/**
+ * The input document a user calling opa-wasm directly would write for the HTTP-shaped request: the
+ * OPA-Envoy plugin's main fields (attributes.request.http, parsed_path, parsed_query, parsed_body),
+ * without verdict's input checks.
+ */
+function handInput(req) {
+  const url = new URL(req.path, 'http://x')
+  let parsedBody
+  try {
+    parsedBody = JSON.parse(req.body)
+  } catch {
+    parsedBody = undefined
+  }
+  const query = {}
+  for (const [k, v] of url.searchParams) {
+    query[k] ??= []
+    query[k].push(v)
+  }
+  return {
+    attributes: {
+      request: {
+        http: {
+          method: req.method,
+          path: req.path,
+          host: req.host,
+          scheme: req.scheme,
+          headers: req.headers,
+          body: req.body,
+        },
+      },
+    },
+    parsed_path: url.pathname.split('/').slice(1),
+    parsed_query: query,
+    ...(parsedBody !== undefined ? { parsed_body: parsedBody } : {}),
+    truncated_body: false,
+  }
+}
+
+/** A rule kind that only has core build the OPA-Envoy input document (no wasm), and allows. */
+const inputOnly = {
+  kind: 'inputonly',
+  compile: () => ({
+    ok: true,
+    program: { evaluate: (ctx) => ({ ok: true, value: ctx.opaEnvoyInput() !== undefined }) },
+  }),
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/**
+ * bench/fixtures/reference.rego compiled by real `opa build -t wasm`: verdict's decide() with it as
+ * the only rule, the adapter's rule evaluation, raw opa-wasm evaluate() on the same module, data
+ * and input document, and OPA's Go evaluator (`opa bench`) on the same Rego, data and input. All
+ * three first answer the reference cases alike.
+ */
+async function referencePolicy(report, opa, wasmFixture) {
+  const dir = mkdtempSync(join(tmpdir(), 'verdict-rego-reference-'))
+  try {
+    const rego = new URL('bench/fixtures/reference.rego', root).pathname
+    writeFileSync(join(dir, 'reference.rego'), readFileSync(rego))
+    const data = { reference: { tools: TOOLS, repos: REPOS } }
+    writeFileSync(join(dir, 'data.json'), JSON.stringify(data))
+    const { wasm } = await opaBuild(opa, dir, 'reference/allow', join(dir, 'reference.rego'), false)
+    const entrypoint = 'reference/allow'
+    const direct = await loadPolicy(wasm)
+    direct.setData(data)
+    const evaluator = createRegoEvaluator({ bundles: { ref: { wasm, data } } })
+    const site = {
+      ruleId: 'r',
+      path: '/rules/0/rego',
+      resources: { read: () => Promise.reject() },
+      document: {},
+    }
+    const compiled = await evaluator.compile({ bundle: 'ref', entrypoint, dialect: 'opa-envoy' }, site)
+    if (!compiled.ok) throw new Error(JSON.stringify(compiled.problems))
+    const program = compiled.program
+    const engine = await createEngine(
+      { rules: [{ id: 'reference', action: 'allow', rego: { bundle: 'ref', entrypoint } }] },
+      { evaluators: [createRegoEvaluator({ bundles: { ref: { wasm, data } } })] },
+    )
+    const baseline = await createEngine({
+      rules: [{ id: 'r', action: 'allow', match: { methods: ['POST'] } }],
+    })
+    const building = await createEngine(
+      { rules: [{ id: 'r', action: 'allow', inputonly: {} }] },
+      { evaluators: [inputOnly] },
+    )
+    // The same answers from the three before timing: each reference case's OPA-Envoy input document
+    // (as verdict builds it for the policy) through opa-wasm, the adapter, decide(), and `opa eval`.
+    const cases = await referenceCases(await createIssuer())
+    let allowed = 0
+    for (const [i, c] of cases.entries()) {
+      const input = await capturedInput(wasmFixture, c.request)
+      const inputFile = join(dir, `input-${i}.json`)
+      writeFileSync(inputFile, JSON.stringify(input))
+      const answers = {
+        'opa-wasm evaluate()': direct.evaluate(input, entrypoint)[0]?.result,
+        'rego-adapter rule': program.evaluate(context(input)).value,
+        'decide()': (await engine.decide(c.request)).allowed,
+        'opa eval (Go)': opaEval(opa, dir, 'data.reference.allow', inputFile),
+        'opa-wasm evaluate(), hand-built input': direct.evaluate(handInput(c.request), entrypoint)[0]?.result,
+      }
+      const values = new Set(Object.values(answers).map((v) => JSON.stringify(v)))
+      if (values.size !== 1 || typeof answers['decide()'] !== 'boolean')
+        throw new Error(`the contenders disagree on "${c.name}": ${JSON.stringify(answers)}`)
+      if (answers['decide()']) allowed++
+    }
+    if (allowed === 0 || allowed === cases.length) throw new Error(`the cases do not tell allow from deny`)
+    const allow = cases[0].request
+    const input = await capturedInput(wasmFixture, allow)
+    const inputFile = join(dir, 'input-0.json')
+    const DIRECT = 'opa-wasm evaluate() direct (input document prebuilt)'
+    const HAND = 'opa-wasm evaluate(), input document built from the request by hand-written code'
+    const ADAPTER = 'rego-adapter rule (serialize once + evaluate + checks)'
+    const DECIDE = 'decide(), the rego rule only (from the request)'
+    const BASE = 'decide(), one match rule (core baseline)'
+    const BUILD = 'decide(), a rule that only builds the OPA-Envoy input document (no wasm)'
+    const rows = await compare([
+      { name: DIRECT, fn: () => direct.evaluate(input, entrypoint) },
+      { name: HAND, fn: () => direct.evaluate(handInput(allow), entrypoint) },
+      { name: ADAPTER, fn: () => program.evaluate(context(input)) },
+      { name: DECIDE, fn: () => engine.decide(allow), async: true },
+      { name: BASE, fn: () => baseline.decide(allow), async: true },
+      { name: BUILD, fn: () => building.decide(allow), async: true },
+    ])
+    engine.close()
+    baseline.close()
+    building.close()
+    // The Go evaluator right after, in the same run (a child process: not interleaved).
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 7)
+    const go = opaBench(opa, dir, 'data.reference.allow', inputFile, rounds)
+    const goMed = median(go.perOp)
+    const goMin = Math.min(...go.perOp)
+    const goMax = Math.max(...go.perOp)
+    rows.push({
+      name: "OPA's Go evaluator (`opa bench`, topdown, prepared query)",
+      medianNs: goMed,
+      minNs: goMin,
+      maxNs: goMax,
+      spreadPct: ((goMax - goMin) / goMed) * 100,
+      opsPerSec: 1e9 / goMed,
+    })
+    const med = (n) => rows.find((r) => r.name === n).medianNs
+    const d = med(DECIDE)
+    const w = med(DIRECT)
+    const h = med(HAND)
+    const a = med(ADAPTER)
+    const met = (r) => (r <= 1.3 ? 'met' : '**missed**')
+    const version = spawnSync(opa, ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]
+    report.section(
+      REFERENCE_TITLE,
+      [
+        'bench/fixtures/reference.rego (the header, a `tools/call` whose tool is one of 3 and whose',
+        '`repoName` is one of 2, read from `input.attributes` and `input.parsed_body`) compiled at bench',
+        `time with \`opa build -t wasm -e reference/allow\` (OPA ${version.replace('Version: ', '')}) into a temporary`,
+        "directory, data `{reference: {tools, repos}}`. The request is the reference suite's allowed",
+        'Streamable HTTP tools/call (15 headers, a JWT, a JSON-RPC body); the OPA-Envoy input document',
+        `verdict builds for it is ${JSON.stringify(input).length} bytes of JSON. Before timing, opa-wasm \`evaluate()\` (on verdict's`,
+        "document and on the hand-built one), the rego-adapter rule, `decide()` and `opa eval` (OPA's Go",
+        `evaluator, on verdict's document) gave the same answer on each of the ${cases.length} reference cases (${allowed} allowed).`,
+        '',
+        'The JavaScript rows run interleaved. The Go row is `opa bench` on the same Rego, data and input',
+        `document, run right after them in the same run (${rounds} rounds of Go's testing.Benchmark, \`--count\`;`,
+        'ns/op = T/N). `opa bench` parses the input once and evaluates a prepared query; the wasm rows',
+        'serialize the input and copy it into the module on every call. `decide()` also normalizes the',
+        "request and builds the input document; the hand-built row's user code parses the body and",
+        "builds the plugin-shaped document without any of verdict's input checks.",
+        '',
+        table(rows, [DIRECT, HAND]),
+        '',
+        `- decide() / opa-wasm evaluate() on the prebuilt document: **${(d / w).toFixed(2)}x** (target ≤ 1.3x, ${met(d / w)})`,
+        `- decide() / opa-wasm evaluate() with the hand-built document: **${(d / h).toFixed(2)}x** (${met(d / h)})`,
+        `- rego-adapter rule / evaluate(): ${(a / w).toFixed(2)}x (${met(a / w)})`,
+        `- OPA's Go evaluator / decide(): ${(goMed / d).toFixed(2)}x (Go ${fmtNs(goMed)} per evaluation, decide() ${fmtNs(d)} per decision)`,
+        `- where decide() spends its time beyond the rule: core's decision (${fmtNs(med(BASE))}, the baseline row) and`,
+        `  building the OPA-Envoy input document (${fmtNs(med(BUILD) - med(BASE))}, the last JavaScript row less the baseline)`,
+      ].join('\n'),
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 export default async function (report) {
   const wasm = await fixtureWasm()
   const input = await capturedInput(wasm, checkRequest)
@@ -130,30 +372,28 @@ export default async function (report) {
   })
   const opa = findOpa()
   if (opa === undefined) {
+    console.log(`rego bench: SKIPPED the compiled policies: ${NO_OPA}`)
+    report.section(
+      REFERENCE_TITLE,
+      `Skipped: ${NO_OPA}, so bench/fixtures/reference.rego could not be compiled (install OPA, https://www.openpolicyagent.org/docs/#running-opa, or set OPA_BIN).`,
+    )
     report.section(
       'Rego adapter vs opa-wasm evaluate() (compiled example policy)',
-      'Skipped: no `opa` binary on PATH and OPA_BIN is not set, so `examples/rego/envoy-authz` could not be compiled.',
+      `Skipped: ${NO_OPA}, so \`examples/rego/envoy-authz\` could not be compiled.`,
     )
     return
   }
+  await referencePolicy(report, opa, wasm)
   const dir = mkdtempSync(join(tmpdir(), 'verdict-rego-bench-'))
   try {
-    const out = join(dir, 'bundle.tar.gz')
     const src = new URL('examples/rego/envoy-authz/bundle', root).pathname
-    const r = spawnSync(opa, ['build', '-t', 'wasm', '-e', 'envoy/authz/allow', '-o', out, '-b', src], {
-      encoding: 'utf8',
-    })
-    if (r.status !== 0) throw new Error(`opa build failed: ${r.stderr}`)
-    const { readBundle } = await import('@verdict/rego-adapter')
-    const bundle = await readBundle(readFileSync(out))
-    if (Array.isArray(bundle)) throw new Error(bundle.join('\n'))
-    const data = JSON.parse(JSON.stringify(bundle.data))
+    const built = await opaBuild(opa, dir, 'envoy/authz/allow', src, true)
     await measure(
       report,
       'Rego adapter vs opa-wasm evaluate() (examples/rego/envoy-authz compiled with opa)',
       {
-        wasm: bundle.modules[0].bytes,
-        data,
+        wasm: built.wasm,
+        data: built.data,
         entrypoint: 'envoy/authz/allow',
         request: checkRequest,
         input,
