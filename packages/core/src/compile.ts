@@ -18,7 +18,15 @@ import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
 import { compileJwtAuthentication, type JwtEnvironment } from './jwt/index.js'
 import { matchEvaluator } from './match.js'
+import {
+  baseProtocolPass,
+  mcpAuthorizationEntries,
+  mcpAuthorizationRules,
+  programScope,
+  scopedWhen,
+} from './mcp-authorization.js'
 import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp-call.js'
+import { intersectScopes, type McpMessageKind } from './mcp-scope.js'
 import { isValidHttpStatus } from './status.js'
 
 export type RuleAction = 'allow' | 'deny' | 'require' | 'decide'
@@ -38,6 +46,8 @@ export interface CompiledRule {
   readonly shadow: boolean
   readonly response: ResponseSpec | undefined
   readonly headers: readonly HeaderEntry[]
+  /** MCP messages the rule applies to (docs/mcp.md, "Scope"); undefined: every request. */
+  readonly mcpScope?: readonly McpMessageKind[]
 }
 
 export interface CompiledLayer {
@@ -253,10 +263,12 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
     }
     const kind = kindOf(rule, path, id, ENVELOPE)
     let when: RuleProgram | undefined
+    let whenScope: readonly McpMessageKind[] | undefined
     if (typeof rule.when === 'object' && rule.when !== null) {
       const wk = kindOf(rule.when as Obj, `${path}/when`, id, new Set())
       if (wk !== undefined && id !== undefined) {
         when = await compileBody(wk, (rule.when as Obj)[wk], id, `${path}/when/${wk}`)
+        whenScope = programScope(wk, (rule.when as Obj)[wk], when)
       }
     }
     const response = responseSpec(rule.response, `${path}/response`, problems, locate)
@@ -265,14 +277,18 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
     if (program === undefined) return undefined
     const action = rule.action as RuleAction
     if (!['allow', 'deny', 'require', 'decide'].includes(action)) return undefined
+    // A rule over mcp.tool / mcp.prompt / mcp.resource only (or an `mcp` rule that skips the base
+    // protocol) does not apply to other messages: it is skipped there, as when `when` is false.
+    const mcpScope = intersectScopes(programScope(kind, rule[kind], program), whenScope)
     return {
       id,
       action,
       program,
-      when,
+      when: mcpScope === undefined ? when : scopedWhen(when, mcpScope),
       shadow: rule.shadow === true || d.shadow === true,
       response,
       headers: headerList(rule.headers),
+      ...(mcpScope === undefined ? {} : { mcpScope }),
     }
   }
 
@@ -303,10 +319,46 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
     }
     const fallback =
       l.default === 'allow' || l.default === 'deny' ? l.default : by.allow.length > 0 ? 'deny' : 'allow'
+    // agentgateway's scope: when no allow rule of the layer applies to base-protocol messages, they
+    // pass it instead of meeting the fallback (unless the layer states its default).
+    if (fallback === 'deny' && l.default === undefined) {
+      const pass = baseProtocolPass(by.allow, new Set(seenIds.keys()))
+      if (pass !== undefined) by.allow.push(pass)
+    }
     return { name, ...by, fallback, denied: responseSpec(l.denied, `${path}/denied`, problems, locate) }
   }
 
   const layers: CompiledLayer[] = []
+  // agentgateway's `mcpAuthorization` section: a layer of its own, AND-ed with the others.
+  if (d.mcpAuthorization !== undefined) {
+    const entries = mcpAuthorizationEntries(d.mcpAuthorization)
+    if (entries.length > 0 && !evaluators.has('cel')) {
+      problems.push({
+        code: 'unknown_rule_kind',
+        message: 'mcpAuthorization rules are CEL: register the cel evaluator (@verdict/cel-adapter)',
+        path: '/mcpAuthorization',
+        ...at('/mcpAuthorization'),
+      })
+    } else if (entries.length > 0) {
+      const bodies = await Promise.all(entries.map((e) => compileBody('cel', e.expression, e.id, e.path)))
+      const rules = mcpAuthorizationRules(entries, bodies, d.shadow === true)
+      const by = { decide: [], deny: [], require: [], allow: [], shadow: [] } as Record<
+        RuleAction | 'shadow',
+        CompiledRule[]
+      >
+      for (const r of rules) (r.shadow ? by.shadow : by[r.action]).push(r)
+      layers.push({
+        name: 'mcpAuthorization',
+        decide: by.decide,
+        deny: by.deny,
+        require: by.require,
+        allow: by.allow,
+        shadow: by.shadow,
+        fallback: by.allow.length > 0 ? 'deny' : 'allow',
+        denied: undefined,
+      })
+    }
+  }
   if (Array.isArray(d.layers)) {
     for (let i = 0; i < d.layers.length; i++) {
       const l = d.layers[i]
@@ -328,7 +380,7 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
         ),
       )
     }
-  } else {
+  } else if (!(d.mcpAuthorization !== undefined && d.rules === undefined && d.default === undefined)) {
     layers.push(
       await compileLayer(
         { rules: d.rules, default: d.default },

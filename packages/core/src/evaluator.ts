@@ -8,6 +8,7 @@
 
 import type { RequestContext } from './context.js'
 import type { Problem } from './errors.js'
+import type { McpMessageKind } from './mcp-scope.js'
 
 /** Result of one evaluation: a value, or an error that core turns into a fail-closed outcome. */
 export type EvalResult =
@@ -28,6 +29,12 @@ export interface RuleProgram {
    * (CEL `request.headerValues`) or only presence leave them out.
    */
   readonly readsHeaders?: readonly string[] | 'all'
+  /**
+   * The MCP messages the rule applies to (docs/mcp.md, "Scope"): elsewhere it is skipped, as a rule
+   * whose `when` is false. Undefined: every request. `createMcpEvaluator` sets it for
+   * `baseProtocol: SKIP` rules; core works it out for CEL rules from the fields they read.
+   */
+  readonly mcpScope?: readonly McpMessageKind[]
   /** Optional: release resources when the policy is replaced. */
   dispose?(): void
 }

@@ -93,6 +93,14 @@ export {
   mcpDenialBody,
 } from './mcp-call.js'
 export {
+  celMcpScope,
+  isBaseProtocolMethod,
+  MCP_RESOURCE_KINDS,
+  type McpMessageKind,
+  mcpMessageKind,
+  NOT_BASE_PROTOCOL,
+} from './mcp-scope.js'
+export {
   createEngineFromFile,
   loadPolicyFile,
   type PolicyFile,

@@ -144,7 +144,10 @@ describe('mcp rule: methods, tools and base protocol', () => {
         ['NFD spelling of a listed NFC name', A, tool(nfd), false],
         ['__proto__ when listed', A, tool('__proto__'), true],
         ['constructor (a prototype key) not listed', A, tool('constructor'), false],
-        ['tools list does not allow tools/list', A, msg('tools/list'), false],
+        // Not by rule a: tools/list is base protocol, which no rule here applies to, so it passes
+        // the layer (agentgateway's scope) and its result is filtered instead.
+        ['tools/list passes: base protocol', A, msg('tools/list'), true],
+        ['tools/list passes for agent-b too (its list filters to nothing)', B, msg('tools/list'), true],
         ['empty tools list: get-sum', B, tool('get-sum'), false],
         ['empty tools list: echo', B, tool('echo'), false],
       ],
@@ -539,10 +542,13 @@ describe('client responses (sampling, elicitation, roots answers)', () => {
       },
     ],
   })
-  it('are base protocol: allowed with MATCH, not with SKIP', async () => {
+  it('are base protocol: allowed by the rule with MATCH, outside its scope with SKIP', async () => {
     const match = await createEngine(policy('MATCH'), { evaluators: [createMcpEvaluator()] })
     expect(await match.decide(answer)).toMatchObject({ allowed: true, rule: 'a' })
+    const other = { ...answer, source: { principal: 'spiffe://cluster.local/ns/agents/sa/x' } }
+    expect((await match.decide(other)).allowed).toBe(false)
+    // SKIP: the rule does not apply to the base protocol, and no other allow rule does: it passes.
     const skip = await createEngine(policy('SKIP'), { evaluators: [createMcpEvaluator()] })
-    expect((await skip.decide(answer)).allowed).toBe(false)
+    expect(await skip.decide(answer)).toMatchObject({ allowed: true, rule: 'mcp-base-protocol' })
   })
 })

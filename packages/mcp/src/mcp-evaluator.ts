@@ -17,8 +17,10 @@ import {
   type EvalResult,
   type Evaluator,
   fail,
+  isBaseProtocolMethod,
   MCP_RESPONSE_METHOD,
   type McpCall,
+  NOT_BASE_PROTOCOL,
   ok,
   type Problem,
   parseSpiffeId,
@@ -331,6 +333,19 @@ function evaluate(r: Compiled, ctx: RequestContext): EvalResult {
   return inexact ? INEXACT_ERROR : TRUE
 }
 
+/** Method categories that hold base-protocol methods (`tools/list`, `notifications/...`). */
+const BASE_CATEGORIES = new Set(['tools', 'prompts', 'resources', 'notifications', 'completion', 'logging'])
+
+/**
+ * True when the rule is about tool calls, prompts or resources only: `baseProtocol` is not MATCH,
+ * and it lists tools or methods, none of which is a base-protocol method or category.
+ */
+function skipsBaseProtocol(c: McpRuleConfig): boolean {
+  if (c.baseProtocol === 'MATCH') return false
+  if (c.methods === undefined && c.tools === undefined) return false
+  return (c.methods ?? []).every((m) => !isBaseProtocolMethod(m.name) && !BASE_CATEGORIES.has(m.name))
+}
+
 /**
  * The `mcp` rule body evaluator. Register it with the engine:
  *
@@ -347,7 +362,16 @@ export function createMcpEvaluator(options: McpEvaluatorOptions = {}): Evaluator
     compile(config: unknown, site): CompileResult {
       const c = compileConfig(config as McpRuleConfig, site.path, trustDomain)
       if (Array.isArray(c)) return { ok: false, problems: c }
-      return { ok: true, program: { evaluate: (ctx) => evaluate(c, ctx) } }
+      const evaluate_ = (ctx: RequestContext) => evaluate(c, ctx)
+      // baseProtocol SKIP with tools or methods that name no base-protocol method: the rule does
+      // not apply to base-protocol messages (agentgateway's scope, docs/mcp.md "Scope"). MATCH, or
+      // methods naming a base method or category: it applies to every request and decides itself.
+      return {
+        ok: true,
+        program: skipsBaseProtocol(config as McpRuleConfig)
+          ? { evaluate: evaluate_, mcpScope: NOT_BASE_PROTOCOL }
+          : { evaluate: evaluate_ },
+      }
     },
   }
 }
