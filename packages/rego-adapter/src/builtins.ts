@@ -13,13 +13,14 @@ import { miscBuiltins } from './builtins/misc.js'
 import { netBuiltins } from './builtins/net.js'
 import { type DecisionScope, setScope } from './builtins/scope.js'
 import { timeBuiltins } from './builtins/time.js'
+import { valueBuiltins } from './builtins/values.js'
 import type { RegoBuiltin } from './rego-policy.js'
 
 export { currentScope, type DecisionScope } from './builtins/scope.js'
 
 /** Every host builtin verdict provides, by Rego name. */
 export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freeze(
-  Object.assign(Object.create(null), miscBuiltins, cryptoBuiltins, netBuiltins, timeBuiltins),
+  Object.assign(Object.create(null), miscBuiltins, valueBuiltins, cryptoBuiltins, netBuiltins, timeBuiltins),
 )
 
 const IO = 'network or host I/O, which verdict does not do inside a decision'

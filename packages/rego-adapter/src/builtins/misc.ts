@@ -1,11 +1,11 @@
 /**
- * Strings, encodings, URL queries, units, semver, UUID parsing, regex variants, JSON helpers,
- * graphs and the deprecated `cast_*` builtins (v0 modules only).
+ * Strings, encodings, URL queries, units, semver, UUIDs (parsing, and `uuid.rfc4122` / `rand.intn`
+ * per decision), regex variants, `trace`.
  */
 import { randomInt, randomUUID } from 'node:crypto'
 import semver from 'semver'
 import type { RegoBuiltin } from '../rego-policy.js'
-import { currentScope, goJson, isInt, isObj, isStr, type Obj, strings } from './scope.js'
+import { currentScope, isInt, isObj, isStr, type Obj, strings } from './scope.js'
 
 const utf8 = (s: string) => Buffer.from(s, 'utf8')
 
@@ -179,191 +179,6 @@ function uuidParse(x: unknown): Obj | undefined {
   return out
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  return goJson(a) === goJson(b)
-}
-
-function subset(sup: unknown, sub: unknown): boolean {
-  if (isObj(sup) && isObj(sub))
-    return Object.keys(sub).every((k) => Object.hasOwn(sup, k) && subset(sup[k], sub[k]))
-  if (Array.isArray(sup) && Array.isArray(sub)) {
-    // Arrays: sub is a contiguous run of sup. (Sets arrive as arrays too.)
-    if (sub.length === 0) return true
-    for (let i = 0; i + sub.length <= sup.length; i++)
-      if (sub.every((x, j) => deepEqual(sup[i + j], x))) return true
-    return false
-  }
-  return deepEqual(sup, sub)
-}
-
-/** JSON Pointer or array path to segments. */
-function patchPath(p: unknown): string[] | undefined {
-  if (Array.isArray(p)) return p.map((x) => String(x))
-  if (!isStr(p)) return undefined
-  if (p === '' || p === '/') return p === '' ? [] : ['']
-  if (!p.startsWith('/')) return undefined
-  return p
-    .slice(1)
-    .split('/')
-    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
-}
-
-function clone<T>(v: T): T {
-  return structuredClone(v)
-}
-
-function getAt(doc: unknown, path: string[]): { ok: boolean; value?: unknown } {
-  let cur = doc
-  for (const seg of path) {
-    if (isObj(cur) && Object.hasOwn(cur, seg)) cur = cur[seg]
-    else if (Array.isArray(cur) && /^(0|[1-9][0-9]*)$/.test(seg) && Number(seg) < cur.length)
-      cur = cur[Number(seg)]
-    else return { ok: false }
-  }
-  return { ok: true, value: cur }
-}
-
-function addAt(
-  doc: unknown,
-  path: string[],
-  value: unknown,
-  replace: boolean,
-): { ok: boolean; doc?: unknown } {
-  if (path.length === 0) return { ok: true, doc: value }
-  const parent = getAt(doc, path.slice(0, -1))
-  if (!parent.ok) return { ok: false }
-  const last = path[path.length - 1]!
-  const p = parent.value
-  if (isObj(p)) {
-    if (replace && !Object.hasOwn(p, last)) return { ok: false }
-    p[last] = value
-  } else if (Array.isArray(p)) {
-    if (last === '-' && !replace) p.push(value)
-    else {
-      if (!/^(0|[1-9][0-9]*)$/.test(last)) return { ok: false }
-      const i = Number(last)
-      if (replace ? i >= p.length : i > p.length) return { ok: false }
-      p.splice(i, replace ? 1 : 0, value)
-    }
-  } else return { ok: false }
-  return { ok: true, doc }
-}
-
-function removeAt(doc: unknown, path: string[]): { ok: boolean; doc?: unknown } {
-  if (path.length === 0) return { ok: false }
-  const parent = getAt(doc, path.slice(0, -1))
-  if (!parent.ok) return { ok: false }
-  const last = path[path.length - 1]!
-  const p = parent.value
-  if (isObj(p) && Object.hasOwn(p, last)) delete p[last]
-  else if (Array.isArray(p) && /^(0|[1-9][0-9]*)$/.test(last) && Number(last) < p.length)
-    p.splice(Number(last), 1)
-  else return { ok: false }
-  return { ok: true, doc }
-}
-
-function jsonPatch(target: unknown, patches: unknown): unknown {
-  if (!Array.isArray(patches)) return undefined
-  let doc = clone(target)
-  for (const op of patches) {
-    if (!isObj(op)) return undefined
-    const path = patchPath(op.path)
-    if (path === undefined) return undefined
-    let r: { ok: boolean; doc?: unknown }
-    switch (op.op) {
-      case 'add':
-        r = addAt(doc, path, clone(op.value), false)
-        break
-      case 'replace':
-        r = addAt(doc, path, clone(op.value), true)
-        break
-      case 'remove':
-        r = removeAt(doc, path)
-        break
-      case 'test': {
-        const g = getAt(doc, path)
-        r = g.ok && deepEqual(g.value, op.value) ? { ok: true, doc } : { ok: false }
-        break
-      }
-      case 'move':
-      case 'copy': {
-        const from = patchPath(op.from)
-        if (from === undefined) return undefined
-        const g = getAt(doc, from)
-        if (!g.ok) return undefined
-        if (op.op === 'move') {
-          const rm = removeAt(doc, from)
-          if (!rm.ok) return undefined
-          doc = rm.doc
-        }
-        r = addAt(doc, path, clone(g.value), false)
-        break
-      }
-      default:
-        return undefined
-    }
-    if (!r.ok) return undefined
-    doc = r.doc
-  }
-  return doc
-}
-
-function neighbours(graph: Obj, node: unknown): unknown[] {
-  const e = graph[String(node)]
-  if (Array.isArray(e)) return e
-  return []
-}
-
-/** `graph.reachable_paths`: every path from an initial node to where it cannot go on. */
-function reachablePaths(graph: unknown, initial: unknown): unknown[] | undefined {
-  if (!isObj(graph) || !Array.isArray(initial)) return undefined
-  const out = new Map<string, unknown[]>()
-  const walk = (node: unknown, path: unknown[]) => {
-    if (!Object.hasOwn(graph, String(node))) {
-      if (path.length > 0) out.set(goJson(path), path)
-      return
-    }
-    const next = [...path, node]
-    const ns = neighbours(graph, node).filter((n) => !next.some((p) => deepEqual(p, n)))
-    if (ns.length === 0) out.set(goJson(next), next)
-    for (const n of ns) walk(n, next)
-  }
-  for (const n of initial) walk(n, [])
-  return sortSet([...out.values()])
-}
-
-/** Order of a Rego set of strings, numbers or arrays of them. */
-export function sortSet<T>(xs: T[]): T[] {
-  return xs.sort((a, b) => compareValues(a, b))
-}
-
-function typeRank(v: unknown): number {
-  if (v === null) return 0
-  if (typeof v === 'boolean') return 1
-  if (typeof v === 'number') return 2
-  if (typeof v === 'string') return 3
-  if (Array.isArray(v)) return 5
-  return 6
-}
-
-/** OPA's value order (null < boolean < number < string < array < object). */
-export function compareValues(a: unknown, b: unknown): number {
-  const ra = typeRank(a)
-  const rb = typeRank(b)
-  if (ra !== rb) return ra - rb
-  if (typeof a === 'number' || typeof a === 'boolean') return Number(a) - Number(b)
-  if (typeof a === 'string') return Buffer.compare(utf8(a), utf8(b as string))
-  if (Array.isArray(a) && Array.isArray(b)) {
-    for (let i = 0; i < Math.min(a.length, b.length); i++) {
-      const c = compareValues(a[i], b[i])
-      if (c !== 0) return c
-    }
-    return a.length - b.length
-  }
-  if (isObj(a) && isObj(b)) return goJson(a) < goJson(b) ? -1 : goJson(a) > goJson(b) ? 1 : 0
-  return 0
-}
-
 function templateMatch(tpl: unknown, value: unknown, open: unknown, close: unknown): boolean | undefined {
   if (
     !isStr(tpl) ||
@@ -402,11 +217,6 @@ function semverStrict(v: unknown): string | undefined {
   return isStr(v) && /^[0-9][^\s]*[0-9A-Za-z]$|^[0-9]$/.test(v) && semver.parse(v) !== null ? v : undefined
 }
 
-const castOf =
-  (pred: (v: unknown) => boolean, map: (v: unknown) => unknown = (v) => v): RegoBuiltin =>
-  (v) =>
-    pred(v) ? map(v) : undefined
-
 export const miscBuiltins: Record<string, RegoBuiltin> = {
   'base64url.encode_no_pad': (x) => (isStr(x) ? utf8(x).toString('base64url') : undefined),
   'hex.encode': (x) => (isStr(x) ? utf8(x).toString('hex') : undefined),
@@ -427,7 +237,6 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     else for (let i = a; i >= b; i -= step) out.push(i)
     return out
   },
-  'object.subset': (sup, sub) => subset(sup, sub),
   'strings.any_prefix_match': (search, base) => {
     const s = strings(search)
     const b = strings(base)
@@ -489,23 +298,6 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     if (!cache.has(key)) cache.set(key, m > 2 ** 48 - 1 ? Math.floor(Math.random() * m) : randomInt(m))
     return cache.get(key)
   },
-  'json.marshal_with_options': (v, opts) => {
-    if (!isObj(opts)) return undefined
-    for (const k of Object.keys(opts)) if (!['pretty', 'indent', 'prefix'].includes(k)) return undefined
-    const { pretty, indent, prefix } = opts
-    if (
-      (pretty !== undefined && typeof pretty !== 'boolean') ||
-      (indent !== undefined && !isStr(indent)) ||
-      (prefix !== undefined && !isStr(prefix))
-    )
-      return undefined
-    const isPretty = pretty ?? (indent !== undefined || prefix !== undefined)
-    if (!isPretty) return goJson(v)
-    const pre = (prefix as string | undefined) ?? ''
-    return pre + goJson(v, (indent as string | undefined) ?? '\t', pre)
-  },
-  'json.patch': jsonPatch,
-  'graph.reachable_paths': reachablePaths,
   'regex.find_n': (pattern, value, n) => {
     if (!isStr(pattern) || !isStr(value) || !isInt(n)) return undefined
     const re = goRegex(pattern, 'g')
@@ -532,12 +324,4 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     const y = semverStrict(b)
     return x === undefined || y === undefined ? undefined : semver.compare(x, y)
   },
-  cast_array: castOf(Array.isArray),
-  cast_set: castOf(Array.isArray, (v) =>
-    sortSet([...new Map((v as unknown[]).map((x) => [goJson(x), x])).values()]),
-  ),
-  cast_boolean: castOf((v) => typeof v === 'boolean'),
-  cast_null: castOf((v) => v === null),
-  cast_object: castOf(isObj),
-  cast_string: castOf(isStr),
 }

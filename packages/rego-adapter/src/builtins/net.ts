@@ -1,8 +1,8 @@
 /** `net.cidr_*` builtins, with addresses as BigInt (Go's net.ParseIP / net.ParseCIDR rules). */
 import { isIPv4, isIPv6 } from 'node:net'
 import type { RegoBuiltin } from '../rego-policy.js'
-import { sortSet } from './misc.js'
 import { isObj, isStr } from './scope.js'
+import { sortSet } from './values.js'
 
 interface Net {
   readonly v6: boolean
