@@ -208,10 +208,11 @@ function socketAddress(v: Obj): Obj {
   if (protocol === 'UDP' || protocol === 1) out.protocol = 1
   const address = str(v.address)
   if (address !== undefined) out.address = address
-  const port = num(pick(v, 'portValue', 'port_value'))
-  if (port !== undefined) out.portValue = port
-  const named = str(pick(v, 'namedPort', 'named_port'))
-  if (named !== undefined) out.namedPort = named
+  // `port_value` and `named_port` are a oneof: set means present, zero included.
+  const port = pick(v, 'portValue', 'port_value')
+  if (port !== undefined) out.portValue = num(port) ?? 0
+  const named = pick(v, 'namedPort', 'named_port')
+  if (typeof named === 'string') out.namedPort = named
   const resolver = str(pick(v, 'resolverName', 'resolver_name'))
   if (resolver !== undefined) out.resolverName = resolver
   if (pick(v, 'ipv4Compat', 'ipv4_compat') === true) out.ipv4Compat = true
@@ -236,8 +237,8 @@ function address(v: Obj): Obj {
   const internal = pick(v, 'envoyInternalAddress', 'envoy_internal_address')
   if (isObj(internal)) {
     const e: Obj = {}
-    const listener = str(pick(internal, 'serverListenerName', 'server_listener_name'))
-    if (listener !== undefined) e.serverListenerName = listener
+    const listener = pick(internal, 'serverListenerName', 'server_listener_name')
+    if (typeof listener === 'string') e.serverListenerName = listener
     const endpoint = str(pick(internal, 'endpointId', 'endpoint_id'))
     if (endpoint !== undefined) e.endpointId = endpoint
     out.envoyInternalAddress = e
@@ -478,9 +479,10 @@ function pluginBody(i: CheckInput, maxDepth: number): PluginBody {
       : { parsed: form, truncated: false }
   }
   const syntax = goJsonError(src.bytes)
-  if (syntax !== undefined) return { parsed: null, truncated: false, error: syntax }
-  // Valid for Go; invalid UTF-8 reads as U+FFFD, as Go's decoder reads it.
-  const text = new TextDecoder('utf-8').decode(src.bytes)
+  if ('error' in syntax) return { parsed: null, truncated: false, error: syntax.error }
+  // Valid for Go, which reads the first value only (a trailing `null` token passes); invalid
+  // UTF-8 reads as U+FFFD, as Go's decoder reads it.
+  const text = new TextDecoder('utf-8').decode(src.bytes.subarray(0, syntax.end))
   const r = parseJsonLimited(text, maxDepth)
   if ('error' in r) {
     if (r.refusal !== undefined)
@@ -738,34 +740,32 @@ function scanGoNumber(b: Uint8Array, at: number): Scan {
 }
 
 /**
- * The error the plugin reports for a JSON body, or undefined when it reads it: OPA decodes one
- * value with Go's decoder, then reads one more token and refuses anything but the end of the
- * text (or a `null`, which Go's tokenizer reports as no token).
+ * The error the plugin reports for a JSON body, or where its value ends when it reads it: OPA
+ * decodes one value with Go's decoder, then reads one more token and refuses anything but the end
+ * of the text (or a `null`, which Go's tokenizer reports as no token).
  */
-function goJsonError(b: Uint8Array): string | undefined {
+function goJsonError(b: Uint8Array): { error: string } | { end: number } {
   let i = 0
   while (i < b.length && isWs(b[i]!)) i++
-  if (i >= b.length) return 'EOF'
+  if (i >= b.length) return { error: 'EOF' }
   const first = scanGoValue(b, i)
-  if ('error' in first) return first.error
-  i = first.end
+  if ('error' in first) return first
+  const end = first.end
+  i = end
   while (i < b.length && isWs(b[i]!)) i++
-  if (i >= b.length) return undefined
+  if (i >= b.length) return { end }
   const c = b[i]!
   if (c === 0x5d || c === 0x7d || c === 0x3a || c === 0x2c)
-    return `invalid character ${quoteChar(c)} looking for beginning of value`
-  if (c === 0x5b || c === 0x7b) return `error: invalid character ${quoteChar(c)} after top-level value`
+    return { error: `invalid character ${quoteChar(c)} looking for beginning of value` }
+  if (c === 0x5b || c === 0x7b)
+    return { error: `error: invalid character '${String.fromCharCode(c)}' after top-level value` }
   const next = scanGoValue(b, i)
-  if ('error' in next) return next.error
+  if ('error' in next) return next
   const token = Buffer.from(b.subarray(i, next.end)).toString('utf8')
-  if (token === 'null') return undefined
-  // The token's text as Go prints it: a string's first byte once unquoted, else its first byte.
-  let lead = c
-  if (c === 0x22) {
-    const s = JSON.parse(token) as string
-    lead = s === '' ? 0x22 : Buffer.from(s, 'utf8')[0]!
-  }
-  return `error: invalid character ${quoteChar(lead)} after top-level value`
+  if (token === 'null') return { end }
+  // OPA names the token as Go prints it: a string unquoted, a number or literal as written.
+  const text = c === 0x22 ? (JSON.parse(token) as string) : token
+  return { error: `error: invalid character '${text}' after top-level value` }
 }
 
 /** Go's `url.QueryUnescape`: the text (bytes as UTF-8, invalid sequences U+FFFD) or the error. */
