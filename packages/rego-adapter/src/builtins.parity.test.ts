@@ -146,7 +146,7 @@ describe.skipIf(opa.bin === undefined)('host builtins against opa', () => {
       { evaluators: [createRegoEvaluator({ bundles: { b: { wasm } } })] },
     )
     await expect(engine).rejects.toThrow(
-      /\/rules\/0\/rego\/bundle.*\/policy\.wasm: module needs builtin "http\.send" \(network or host I\/O/s,
+      /\/rules\/0\/rego\/bundle.*\/policy\.wasm: module needs builtin "http\.send", called in data\.t\.allow \(network or host I\/O/s,
     )
   })
 

@@ -80,10 +80,18 @@ export function decisionScope(ctx: {
   return ctx.memo(SCOPES, () => ({ nowMs: ctx.now, cache: new Map() }))
 }
 
-/** The load error for a module that imports a builtin verdict refuses. */
-export function unsupportedBuiltinMessage(name: string, reason: string): string {
+/**
+ * The load error for a module that imports a builtin verdict refuses, with the Rego rules that
+ * call it when the module names its functions (`called in data.envoy.authz.allow`).
+ */
+export function unsupportedBuiltinMessage(
+  name: string,
+  reason: string,
+  callers: readonly string[] = [],
+): string {
+  const where = callers.length > 0 ? `, called in ${callers.slice(0, 5).join(', ')}` : ''
   return (
-    `module needs builtin "${name}" (${reason}); ` +
+    `module needs builtin "${name}"${where} (${reason}); ` +
     'remove the call from the Rego source or register an implementation in RegoOptions.builtins'
   )
 }

@@ -5,6 +5,7 @@
  */
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm'
 import type { EvalResult } from '@verdict/core'
+import { builtinCallers } from './builtins/callers.js'
 import { inScope } from './builtins/scope.js'
 import { HOST_BUILTINS, UNSUPPORTED_BUILTINS, unsupportedBuiltinMessage } from './builtins.js'
 
@@ -239,12 +240,14 @@ export async function loadRegoPolicy(
   }
 
   let builtins: string[]
+  let builtinIds: Readonly<Record<string, unknown>> = {}
   try {
     const addr = (exports.opa_json_dump as (a: number) => number)((exports.builtins as () => number)())
     const mem = new Uint8Array(loaded.mem.buffer)
     const end = mem.indexOf(0, addr)
     const map: unknown = JSON.parse(new TextDecoder().decode(mem.subarray(addr, end === -1 ? addr : end)))
     builtins = typeof map === 'object' && map !== null ? Object.keys(map) : []
+    if (typeof map === 'object' && map !== null) builtinIds = map as Record<string, unknown>
   } catch (e) {
     return [
       { code: 'rego_abi', message: `module's builtins() is unreadable: ${describeThrown(e, maxPages)}` },
@@ -255,7 +258,14 @@ export async function loadRegoPolicy(
   // Object.prototype instead of any host function: never dispatchable, so never provided.
   let missingBuiltins = builtins.filter((b) => b in {} || (!sdk.has(b) && !Object.hasOwn(custom, b)))
   for (const b of missingBuiltins.filter((b) => Object.hasOwn(UNSUPPORTED_BUILTINS, b)))
-    problems.push({ code: 'rego_builtin', message: unsupportedBuiltinMessage(b, UNSUPPORTED_BUILTINS[b]!) })
+    problems.push({
+      code: 'rego_builtin',
+      message: unsupportedBuiltinMessage(
+        b,
+        UNSUPPORTED_BUILTINS[b]!,
+        builtinCallers(wasm, Number(builtinIds[b])),
+      ),
+    })
   missingBuiltins = missingBuiltins.filter((b) => !Object.hasOwn(UNSUPPORTED_BUILTINS, b))
   if (missingBuiltins.length > 0) {
     problems.push({
