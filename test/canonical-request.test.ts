@@ -131,7 +131,7 @@ describe('2. numbers JSON cannot hold', () => {
   beforeAll(async () => {
     e = await engine(`
 rules:
-  - { id: small, action: allow, cel: 'request.body.amount <= 1000.0' }
+  - { id: small, action: allow, cel: 'request.json.amount <= 1000.0' }
 `)
   })
   const json = (body: string): Req =>
@@ -500,7 +500,7 @@ describe('found by the generated corpus', () => {
 rules:
   - { id: no-admin, action: deny, match: { headers: [{ name: x-role, exact: admin }] } }
   - { id: no-admin-path, action: deny, cel: 'request.path.startsWith("/admin")' }
-  - { id: small, action: deny, cel: 'has(request.body) && has(request.body.amount) && request.body.amount > 1000' }
+  - { id: small, action: deny, cel: 'has(request.json) && has(request.json.amount) && request.json.amount > 1000' }
   - { id: rest, action: allow, match: { always: true } }
 `)
   })
@@ -549,5 +549,23 @@ rules:
     expectRefused(await e.decide(json('{"amount":5000,"amount":1}')), 'duplicate_json_key')
     expectRefused(await e.decide(json('{"a":{"amount":1,"\\u0061mount":2}}')), 'duplicate_json_key')
     expect((await e.decide(json('{"amount":1,"a":{"amount":2}}'))).allowed).toBe(true)
+  })
+})
+
+describe('bytes are the body as sent', () => {
+  it('a raw_body starting with a byte order mark keeps it, so its content-length matches', async () => {
+    const e = await engine(`
+rules:
+  - { id: a, action: allow, cel: 'request.body.ok == true' }
+`)
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"ok":true}')])
+    const d = await e.decide(
+      check({
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
+        rawBody: bytes.toString('base64'),
+      }),
+    )
+    expect(d.allowed, d.reason).toBe(true)
   })
 })

@@ -466,7 +466,9 @@ function bytesOf(v: unknown, at: string): Uint8Array {
   return bad(at, 'must be bytes (base64 in JSON)')
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM keeps a leading byte order mark in the text: the body is what was sent (its length
+// is checked against content-length), and JSON parsing skips the mark itself.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** Bytes as ISO-8859-1 (one character per byte: not TextDecoder's 'latin1', which is windows-1252). */
 function latin1(b: Uint8Array): string {
