@@ -122,15 +122,21 @@ function decodeVerify(jwt: unknown, constraints: unknown): unknown {
   if ((cert !== undefined && !isStr(cert)) || (secret !== undefined && !isStr(secret))) return undefined
   if ((cert === undefined) === (secret === undefined)) return undefined
   const t = decodeToken(jwt)
-  if (t === undefined) return INVALID
+  if (t === undefined) return undefined
+  const p = t.payload
+  // A malformed exp or nbf is an error in OPA, not an invalid token.
+  if (
+    (p.exp !== undefined && typeof p.exp !== 'number') ||
+    (p.nbf !== undefined && typeof p.nbf !== 'number')
+  )
+    return undefined
   const talg = t.header.alg
   if (!isStr(talg) || (alg !== undefined && talg !== alg)) return INVALID
   if ((cert !== undefined) === talg.startsWith('HS')) return INVALID
   if (verifyWith(talg, t, (cert ?? secret) as string) !== true) return INVALID
   const nowNs = typeof time === 'number' ? time : currentScope().nowMs * 1e6
-  const p = t.payload
-  if (p.exp !== undefined && (typeof p.exp !== 'number' || nowNs >= p.exp * 1e9)) return INVALID
-  if (p.nbf !== undefined && (typeof p.nbf !== 'number' || nowNs < p.nbf * 1e9)) return INVALID
+  if (typeof p.exp === 'number' && nowNs >= p.exp * 1e9) return INVALID
+  if (typeof p.nbf === 'number' && nowNs < p.nbf * 1e9) return INVALID
   if (iss !== undefined && p.iss !== iss) return INVALID
   if (aud !== undefined) {
     const list = isStr(p.aud) ? [p.aud] : Array.isArray(p.aud) ? p.aud : undefined

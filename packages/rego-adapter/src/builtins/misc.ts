@@ -3,7 +3,6 @@
  * per decision), regex variants, `trace`.
  */
 import { randomInt, randomUUID } from 'node:crypto'
-import semver from 'semver'
 import type { RegoBuiltin } from '../rego-policy.js'
 import { currentScope, isInt, isObj, isStr, type Obj, strings } from './scope.js'
 
@@ -12,6 +11,23 @@ const utf8 = (s: string) => Buffer.from(s, 'utf8')
 /** Go's `regexp.QuoteMeta`. */
 export function quoteMeta(s: string): string {
   return s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&')
+}
+
+const POSIX: Record<string, string> = {
+  alnum: '0-9A-Za-z',
+  alpha: 'A-Za-z',
+  ascii: '\\x00-\\x7F',
+  blank: '\\t ',
+  cntrl: '\\x00-\\x1F\\x7F',
+  digit: '0-9',
+  graph: '!-~',
+  lower: 'a-z',
+  print: ' -~',
+  punct: '!-/:-@[-`{-~',
+  space: '\\t\\n\\v\\f\\r ',
+  upper: 'A-Z',
+  word: '0-9A-Za-z_',
+  xdigit: '0-9A-Fa-f',
 }
 
 /** A Go (RE2) pattern as a JavaScript RegExp, or undefined when it does not compile. */
@@ -25,8 +41,11 @@ export function goRegex(pattern: string, flags = ''): RegExp | undefined {
     p = p.slice(m[0].length)
     for (const c of m[1]!) if (!f.includes(c)) f += c
   }
-  // RE2 named groups (?P<name>...) are JS (?<name>...).
-  p = p.replace(/\(\?P</g, '(?<')
+  // RE2 named groups (?P<name>...) are JS (?<name>...); ASCII classes [[:alpha:]] are spelled out.
+  p = p.replace(/\(\?P</g, '(?<').replace(/\[:(\^?)([a-z]+):\]/g, (all, neg: string, name: string) => {
+    const set = POSIX[name]
+    return set === undefined || neg !== '' ? all : set
+  })
   try {
     return new RegExp(p, f)
   } catch {
@@ -84,42 +103,82 @@ function queryUnescape(s: string): string | undefined {
   return Buffer.from(bytes).toString('utf8')
 }
 
-const SI: Record<string, number> = {
+const K = 1e3
+const KI = 2 ** 10
+/** `units.parse` factors, by unit after lowercasing all but its first letter (OPA's table). */
+const UNITS: Record<string, number> = {
   '': 1,
   m: 0.001,
-  k: 1e3,
-  K: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
+  k: K,
+  K: K,
+  ki: KI,
+  Ki: KI,
+  M: K ** 2,
+  mi: KI ** 2,
+  Mi: KI ** 2,
+  ...Object.fromEntries(
+    ['g', 't', 'p', 'e'].flatMap((u, i) => {
+      const [si, bin] = [K ** (i + 3), KI ** (i + 3)]
+      const U = u.toUpperCase()
+      return [
+        [u, si],
+        [U, si],
+        [`${u}i`, bin],
+        [`${U}i`, bin],
+      ]
+    }),
+  ),
 }
-const BIN: Record<string, number> = {
-  ki: 2 ** 10,
-  mi: 2 ** 20,
-  gi: 2 ** 30,
-  ti: 2 ** 40,
-  pi: 2 ** 50,
-  ei: 2 ** 60,
+/** `units.parse_bytes` factors, by lowercased unit. */
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  ...Object.fromEntries(
+    ['k', 'm', 'g', 't', 'p', 'e'].flatMap((u, i) => [
+      [u, K ** (i + 1)],
+      [`${u}b`, K ** (i + 1)],
+      [`${u}i`, KI ** (i + 1)],
+      [`${u}ib`, KI ** (i + 1)],
+    ]),
+  ),
 }
 
+/**
+ * OPA's `extractNumAndUnit`: the number runs over digits, '.', and an exponent (`e` followed by a
+ * digit or sign); the rest is the unit. Quotes are removed; spaces are an error.
+ */
 function splitUnit(raw: string): [number, string] | undefined {
   const s = raw.replaceAll('"', '')
   if (s.includes(' ')) return undefined
-  const m = /^([0-9]*\.?[0-9]*)(.*)$/.exec(s)!
-  if (m[1] === '' || m[1] === '.') return undefined
-  return [Number(m[1]), m[2]!]
+  let end = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!
+    if (/[0-9.+-]/.test(c)) continue
+    if (c === 'e' || c === 'E') {
+      const next = s[i + 1]
+      if (next === undefined || !/[0-9+-]/.test(next)) {
+        end = i
+        break
+      }
+      if (next === '+' || next === '-') i++
+      continue
+    }
+    end = i
+    break
+  }
+  const num = s.slice(0, end)
+  if (num === '') return undefined
+  // Go's big.Float SetString: a decimal with optional sign, fraction and exponent.
+  if (!/^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(num)) return undefined
+  return [Number(num), s.slice(end)]
 }
 
 function unitsParse(x: unknown): number | undefined {
   if (!isStr(x)) return undefined
   const p = splitUnit(x)
   if (p === undefined) return undefined
-  let [n, u] = p
-  if (u.length > 1) u = u[0]! + u.slice(1).toLowerCase()
-  const lower = u.toLowerCase()
-  const f = u.length === 2 && lower.endsWith('i') ? BIN[lower] : SI[u]
+  const [n, unit] = p
+  const u = unit.length > 1 ? unit[0]! + unit.slice(1).toLowerCase() : unit
+  const f = Object.hasOwn(UNITS, u) ? UNITS[u]! : undefined
   return f === undefined ? undefined : n * f
 }
 
@@ -128,16 +187,8 @@ function unitsParseBytes(x: unknown): number | undefined {
   const p = splitUnit(x.toLowerCase())
   if (p === undefined) return undefined
   const [n, u] = p
-  const base = u.replace(/b$/, '')
-  const f =
-    u === ''
-      ? 1
-      : base.endsWith('i')
-        ? BIN[base]
-        : u === 'b'
-          ? undefined
-          : SI[base.toUpperCase() === 'K' ? 'k' : base.toUpperCase()]
-  return f === undefined ? undefined : Math.floor(n * f)
+  const f = Object.hasOwn(BYTE_UNITS, u) ? BYTE_UNITS[u]! : undefined
+  return f === undefined ? undefined : Math.trunc(n * f)
 }
 
 /** RFC 4122 fields of a UUID, as `uuid.parse` returns them. */
@@ -170,7 +221,7 @@ function uuidParse(x: unknown): Obj | undefined {
     out.time = Number((t - 122192928000000000n) * 100n)
     out.clocksequence = b.readUInt16BE(8) & 0x3fff
     out.nodeid = [...b.subarray(10)].map((c) => c.toString(16).padStart(2, '0')).join('-')
-    out.macvariables = `${b[10]! & 1 ? 'local' : 'global'}:${b[10]! & 2 ? 'multicast' : 'unicast'}`
+    out.macvariables = `${b[10]! & 2 ? 'local' : 'global'}:${b[10]! & 1 ? 'multicast' : 'unicast'}`
     if (version === 2) {
       out.id = b.readUInt32BE(0)
       out.domain = ['Person', 'Group', 'Org'][b[9]!] ?? `Domain${b[9]}`
@@ -212,9 +263,48 @@ function templateMatch(tpl: unknown, value: unknown, open: unknown, close: unkno
   return r === undefined ? undefined : r.test(value)
 }
 
-/** A SemVer 2.0 string as OPA accepts it: no `v` prefix, no spaces, build metadata allowed. */
-function semverStrict(v: unknown): string | undefined {
-  return isStr(v) && /^[0-9][^\s]*[0-9A-Za-z]$|^[0-9]$/.test(v) && semver.parse(v) !== null ? v : undefined
+/** A version as OPA's vendored coreos/go-semver parses it (leading zeros and empty pre-release allowed). */
+function parseSemver(v: unknown): { nums: bigint[]; pre: string } | undefined {
+  if (!isStr(v)) return undefined
+  const ident = /^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$/
+  let rest = v
+  const plus = rest.indexOf('+')
+  const meta = plus === -1 ? '' : rest.slice(plus + 1)
+  if (plus !== -1) rest = rest.slice(0, plus)
+  const dash = rest.indexOf('-')
+  const pre = dash === -1 ? '' : rest.slice(dash + 1)
+  if (dash !== -1) rest = rest.slice(0, dash)
+  const parts = rest.split('.')
+  if (parts.length !== 3 || !parts.every((x) => /^[+-]?[0-9]+$/.test(x))) return undefined
+  if ((pre !== '' && !ident.test(pre)) || (meta !== '' && !ident.test(meta))) return undefined
+  const nums = parts.map((x) => BigInt(x))
+  if (nums.some((n) => n > 2n ** 63n - 1n || n < -(2n ** 63n))) return undefined
+  return { nums, pre }
+}
+
+function comparePre(a: string, b: string): number {
+  if (a === b) return 0
+  if (a === '') return 1
+  if (b === '') return -1
+  const xs = a.split('.')
+  const ys = b.split('.')
+  for (let i = 0; ; i++) {
+    if (i >= xs.length) return i >= ys.length ? 0 : -1
+    if (i >= ys.length) return 1
+    const [x, y] = [xs[i]!, ys[i]!]
+    const [xi, yi] = [/^[+-]?[0-9]+$/.test(x), /^[+-]?[0-9]+$/.test(y)]
+    if (xi !== yi) return xi ? -1 : 1
+    if (xi && BigInt(x) !== BigInt(y)) return BigInt(x) < BigInt(y) ? -1 : 1
+    if (x !== y) return Buffer.compare(Buffer.from(x), Buffer.from(y))
+  }
+}
+
+function semverCompare(a: unknown, b: unknown): number | undefined {
+  const x = parseSemver(a)
+  const y = parseSemver(b)
+  if (x === undefined || y === undefined) return undefined
+  for (let i = 0; i < 3; i++) if (x.nums[i] !== y.nums[i]) return x.nums[i]! < y.nums[i]! ? -1 : 1
+  return comparePre(x.pre, y.pre)
 }
 
 export const miscBuiltins: Record<string, RegoBuiltin> = {
@@ -271,7 +361,8 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     if (!isStr(x)) return undefined
     const out: Record<string, string[]> = Object.create(null)
     for (const part of x.split('&')) {
-      if (part === '' || part.includes(';')) continue
+      if (part.includes(';')) return undefined
+      if (part === '') continue
       const eq = part.indexOf('=')
       const k = queryUnescape(eq === -1 ? part : part.slice(0, eq))
       const v = queryUnescape(eq === -1 ? '' : part.slice(eq + 1))
@@ -318,10 +409,6 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     return out + s.slice(last)
   },
   'regex.template_match': templateMatch,
-  'semver.is_valid': (v) => semverStrict(v) !== undefined,
-  'semver.compare': (a, b) => {
-    const x = semverStrict(a)
-    const y = semverStrict(b)
-    return x === undefined || y === undefined ? undefined : semver.compare(x, y)
-  },
+  'semver.is_valid': (v) => parseSemver(v) !== undefined,
+  'semver.compare': semverCompare,
 }

@@ -51,6 +51,8 @@ const mask = (width: number, bits: number) =>
   ((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - bits)) - 1n)
 
 function fmt(v6: boolean, addr: bigint): string {
+  // Go writes an IPv4-mapped IPv6 address as IPv4.
+  if (v6 && addr >> 32n === 0xffffn) return fmt(false, addr & 0xffffffffn)
   if (!v6) return [24n, 16n, 8n, 0n].map((s) => ((addr >> s) & 0xffn).toString()).join('.')
   const g = Array.from({ length: 8 }, (_, i) => Number((addr >> BigInt(112 - 16 * i)) & 0xffffn))
   // Longest run of two or more zero groups becomes "::" (RFC 5952, as Go).
@@ -78,7 +80,16 @@ function netOf(s: string): Net | undefined {
   return ip === undefined ? undefined : { ...ip, bits: ip.v6 ? 128 : 32 }
 }
 
-function contains(outer: Net, inner: Net): boolean {
+/** An IPv4-mapped IPv6 network (::ffff:a.b.c.d/96 and longer) as the IPv4 network it is. */
+function unmapped(n: Net): Net {
+  if (n.v6 && n.bits >= 96 && n.addr >> 32n === 0xffffn)
+    return { v6: false, addr: n.addr & 0xffffffffn, bits: n.bits - 96 }
+  return n
+}
+
+function contains(o: Net, i: Net): boolean {
+  const outer = unmapped(o)
+  const inner = unmapped(i)
   if (outer.v6 !== inner.v6 || inner.bits < outer.bits) return false
   return (inner.addr & mask(outer.v6 ? 128 : 32, outer.bits)) === outer.addr
 }

@@ -54,19 +54,19 @@ export function sortKeys(o: Obj): string[] {
   return Object.keys(o).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
 }
 
-/** Go's `json.Marshal` of a value: sorted keys, `<>&` and U+2028/9 escaped. */
-export function goJson(v: unknown, indent = '', prefix = '', depth = 0): string {
-  const nl = indent === '' && prefix === '' ? '' : `\n${prefix}${indent.repeat(depth + 1)}`
-  const end = indent === '' && prefix === '' ? '' : `\n${prefix}${indent.repeat(depth)}`
-  const sep = indent === '' && prefix === '' ? ':' : ': '
+/** Go's `json.Marshal` (or `MarshalIndent` when `pretty`): sorted keys, `<>&` and U+2028/9 escaped. */
+export function goJson(v: unknown, indent = '', prefix = '', depth = 0, pretty = false): string {
+  const nl = pretty ? `\n${prefix}${indent.repeat(depth + 1)}` : ''
+  const end = pretty ? `\n${prefix}${indent.repeat(depth)}` : ''
+  const sep = pretty ? ': ' : ':'
   if (Array.isArray(v)) {
     if (v.length === 0) return '[]'
-    return `[${v.map((x) => nl + goJson(x, indent, prefix, depth + 1)).join(',')}${end}]`
+    return `[${v.map((x) => nl + goJson(x, indent, prefix, depth + 1, pretty)).join(',')}${end}]`
   }
   if (isObj(v)) {
     const keys = sortKeys(v)
     if (keys.length === 0) return '{}'
-    return `{${keys.map((k) => `${nl}${goString(k)}${sep}${goJson(v[k], indent, prefix, depth + 1)}`).join(',')}${end}}`
+    return `{${keys.map((k) => `${nl}${goString(k)}${sep}${goJson(v[k], indent, prefix, depth + 1, pretty)}`).join(',')}${end}}`
   }
   if (typeof v === 'string') return goString(v)
   return JSON.stringify(v)

@@ -115,8 +115,12 @@ function fields(ns: bigint, z: Zone): Fields {
 
 /** An `x` argument: ns, or [ns, zone], or [ns, zone, layout] when `layout` is allowed. */
 function timeArg(x: unknown, withLayout = false): { ns: bigint; z: Zone; layout?: string } | undefined {
-  const num = (v: unknown) =>
-    typeof v === 'number' && Number.isFinite(v) ? BigInt(Math.trunc(v)) : undefined
+  // Nanoseconds outside int64 are an error in OPA.
+  const num = (v: unknown) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return undefined
+    const ns = BigInt(Math.trunc(v))
+    return inRange(ns) ? ns : undefined
+  }
   if (typeof x === 'number') {
     const ns = num(x)
     return ns === undefined ? undefined : { ns, z: { name: 'UTC' } }

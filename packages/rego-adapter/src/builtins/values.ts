@@ -11,6 +11,12 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return goJson(a) === goJson(b)
 }
 
+/** `object.subset`: both objects, or both arrays (sets arrive as arrays); else an error. */
+function subsetTop(sup: unknown, sub: unknown): boolean | undefined {
+  if ((isObj(sup) && isObj(sub)) || (Array.isArray(sup) && Array.isArray(sub))) return subset(sup, sub)
+  return undefined
+}
+
 function subset(sup: unknown, sub: unknown): boolean {
   if (isObj(sup) && isObj(sub))
     return Object.keys(sub).every((k) => Object.hasOwn(sup, k) && subset(sup[k], sub[k]))
@@ -28,10 +34,9 @@ function subset(sup: unknown, sub: unknown): boolean {
 function patchPath(p: unknown): string[] | undefined {
   if (Array.isArray(p)) return p.map((x) => String(x))
   if (!isStr(p)) return undefined
-  if (p === '' || p === '/') return p === '' ? [] : ['']
-  if (!p.startsWith('/')) return undefined
-  return p
-    .slice(1)
+  if (p === '') return []
+  // OPA reads a path without the leading '/' as if it had one.
+  return (p.startsWith('/') ? p.slice(1) : p)
     .split('/')
     .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
 }
@@ -146,17 +151,34 @@ function neighbours(graph: Obj, node: unknown): unknown[] {
 function reachablePaths(graph: unknown, initial: unknown): unknown[] | undefined {
   if (!isObj(graph) || !Array.isArray(initial)) return undefined
   const out = new Map<string, unknown[]>()
-  const walk = (node: unknown, path: unknown[]) => {
-    if (!Object.hasOwn(graph, String(node))) {
-      if (path.length > 0) out.set(goJson(path), path)
+  const add = (path: unknown[]) => {
+    if (path.length > 0) out.set(goJson(path), path)
+  }
+  // OPA's pathBuilder, quirks included: `reached` is shared by every walk from one initial node,
+  // and the paths of one node's already-reached neighbours accumulate.
+  const walk = (root: unknown, path: unknown[], reached: Set<string>) => {
+    if (!Object.hasOwn(graph, String(root))) {
+      add(path)
       return
     }
-    const next = [...path, node]
-    const ns = neighbours(graph, node).filter((n) => !next.some((p) => deepEqual(p, n)))
-    if (ns.length === 0) out.set(goJson(next), next)
-    for (const n of ns) walk(n, next)
+    const here = [...path, root]
+    const edges = neighbours(graph, root)
+    if (edges.length === 0) {
+      add(here)
+      return
+    }
+    let paths: unknown[] = []
+    for (const n of edges) {
+      if (reached.has(goJson(n))) {
+        paths = [...paths, ...here]
+        add(paths)
+      } else {
+        reached.add(goJson(root))
+        walk(n, here, reached)
+      }
+    }
   }
-  for (const n of initial) walk(n, [])
+  for (const n of initial) walk(n, [], new Set())
   return sortSet([...out.values()])
 }
 
@@ -198,7 +220,7 @@ const castOf =
     pred(v) ? map(v) : undefined
 
 export const valueBuiltins: Record<string, RegoBuiltin> = {
-  'object.subset': (sup, sub) => subset(sup, sub),
+  'object.subset': subsetTop,
   'json.marshal_with_options': (v, opts) => {
     if (!isObj(opts)) return undefined
     for (const k of Object.keys(opts)) if (!['pretty', 'indent', 'prefix'].includes(k)) return undefined
@@ -212,7 +234,7 @@ export const valueBuiltins: Record<string, RegoBuiltin> = {
     const isPretty = pretty ?? (indent !== undefined || prefix !== undefined)
     if (!isPretty) return goJson(v)
     const pre = (prefix as string | undefined) ?? ''
-    return pre + goJson(v, (indent as string | undefined) ?? '\t', pre)
+    return pre + goJson(v, (indent as string | undefined) ?? '\t', pre, 0, true)
   },
   'json.patch': jsonPatch,
   'graph.reachable_paths': reachablePaths,
