@@ -24,6 +24,8 @@ export const VARIABLE_NAMES = [
   'mcp',
   'metadata',
   'context',
+  'apiKey',
+  'basicAuth',
 ] as const
 
 export type VariableName = (typeof VARIABLE_NAMES)[number]
@@ -150,6 +152,14 @@ export class RequestVariables {
   }
   get context(): CelValue | undefined {
     return this.#view('context', () => this.#ctx.input.contextExtensions)
+  }
+  /** The verified API key's metadata (agentgateway's `apiKey`, the key itself left out); absent without one. */
+  get apiKey(): CelValue | undefined {
+    return this.#view('apiKey', () => this.#ctx.identity?.apiKey?.metadata)
+  }
+  /** Verified basic-auth credentials: `{username}`; absent without them. */
+  get basicAuth(): CelValue | undefined {
+    return this.#view('basicAuth', () => this.#ctx.identity?.basicAuth)
   }
 }
 

@@ -2,7 +2,8 @@
  * Compile a policy document into the structure `decide()` walks. Every problem in the document is
  * collected and reported at once, each with its JSON path (and line/column for text).
  */
-import type { Authenticator } from './auth.js'
+import { compileApiKeyAuthentication, compileBasicAuthentication } from './apikey/index.js'
+import { type AuthCompileResult, type Authenticator, CombinedAuthenticator } from './auth.js'
 import type { HeaderEntry } from './decision.js'
 import {
   compileSchema,
@@ -403,6 +404,13 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
 
   let authenticator: Authenticator | undefined
   const auth = (d.authentication ?? {}) as Obj
+  const authenticators: Authenticator[] = []
+  const addAuth = (res: AuthCompileResult, path: string) => {
+    // A section the schema already refused is not compiled further.
+    if (problems.some((p) => p.path.startsWith(path))) return
+    if (res.ok) authenticators.push(res.authenticator)
+    else for (const p of res.problems) problems.push({ ...p, ...(p.line === undefined ? at(p.path) : {}) })
+  }
   if (auth.jwt !== undefined) {
     // The decision deadline bounds how long a decision waits for remote keys (a 401, not a timeout).
     const authEnv: JwtEnvironment = {
@@ -412,9 +420,18 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
       decisionTimeoutMs: typeof d.timeoutMs === 'number' ? d.timeoutMs : DEFAULT_TIMEOUT_MS,
     }
     const res = await compileJwtAuthentication(auth.jwt, '/authentication/jwt', authEnv)
-    if (res.ok) authenticator = res.authenticator
+    if (res.ok) authenticators.push(res.authenticator)
     else for (const p of res.problems) problems.push({ ...p, ...(p.line === undefined ? at(p.path) : {}) })
   }
+  // API keys and basic auth (agentgateway's apiKey and basicAuth), after JWT.
+  if (auth.basicAuth !== undefined)
+    addAuth(
+      await compileBasicAuthentication(auth.basicAuth, '/authentication/basicAuth', env.resources),
+      '/authentication/basicAuth',
+    )
+  if (auth.apiKey !== undefined)
+    addAuth(compileApiKeyAuthentication(auth.apiKey, '/authentication/apiKey'), '/authentication/apiKey')
+  authenticator = authenticators.length > 1 ? new CombinedAuthenticator(authenticators) : authenticators[0]
 
   const mcpDoc = (typeof d.mcp === 'object' && d.mcp !== null ? d.mcp : {}) as Obj
   const mcp: McpSettings = {

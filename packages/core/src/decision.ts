@@ -46,9 +46,12 @@ export type DecisionCode =
 
 /** Who the request was established to come from. */
 export interface Identity {
-  /** `jwt` when a token verified, `peer` when only the TLS peer principal is known. */
-  readonly kind: 'jwt' | 'peer'
-  /** JWT `sub` or the peer principal. */
+  /**
+   * `jwt` when a token verified, `apiKey` / `basicAuth` when one of those verified (and no JWT),
+   * `peer` when only the TLS peer principal is known.
+   */
+  readonly kind: 'jwt' | 'peer' | 'apiKey' | 'basicAuth'
+  /** JWT `sub`, the API key's metadata `name` / `user` / `sub`, the basic-auth user, or the peer principal. */
   readonly subject: string | undefined
   /** JWT issuer (kind `jwt`). */
   readonly issuer?: string
@@ -58,6 +61,10 @@ export interface Identity {
   readonly claims?: Readonly<Record<string, unknown>>
   /** The peer principal (SPIFFE ID or certificate subject), when known. */
   readonly principal?: string
+  /** A verified API key: the metadata the policy gives it (never the key). CEL `apiKey`. */
+  readonly apiKey?: { readonly metadata: Readonly<Record<string, unknown>> }
+  /** Verified basic-auth credentials: the user name (never the password). CEL `basicAuth`. */
+  readonly basicAuth?: { readonly username: string }
 }
 
 /** What a rule marked `shadow: true` would have done, recorded instead of enforced. */

@@ -414,7 +414,7 @@ function authDenial(
   const status = o.status ?? 401
   const headers: HeaderEntry[] = []
   if (status === 401)
-    headers.push({ key: 'www-authenticate', value: challenge(policy, input, o.tokenPresent) })
+    headers.push({ key: 'www-authenticate', value: o.challenge ?? challenge(policy, input, o.tokenPresent) })
   for (const h of spec?.headers ?? EMPTY_LIST) headers.push(h)
   return deny(spec?.status ?? status, `unauthenticated: ${o.reason}`, {
     code: 'unauthenticated',
