@@ -1082,24 +1082,24 @@ rules:
   ]),
   numbersFamily([
     {
-      name: 'CEL request.body.amount',
+      name: 'CEL request.json.amount',
       source: `
 rules:
   - id: deny-amount
     action: deny
-    cel: 'request.body.amount > 1000'${ALLOW_REST}`,
+    cel: 'request.json.amount > 1000'${ALLOW_REST}`,
     },
     {
-      name: 'CEL allow-list on request.body.amount (layer default deny)',
+      name: 'CEL allow-list on request.json.amount (layer default deny)',
       source: `
 default: deny
 rules:
   - id: deny-amount
     action: deny
-    cel: 'request.body.amount > 1000'
+    cel: 'request.json.amount > 1000'
   - id: small-amounts
     action: allow
-    cel: 'request.body.amount <= 1000'`,
+    cel: 'request.json.amount <= 1000'`,
     },
   ]),
   mcpFamily([

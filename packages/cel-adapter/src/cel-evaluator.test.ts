@@ -370,10 +370,10 @@ describe('variables (agentgateway names)', () => {
   }
   const rows: Array<[string, Record<string, unknown>]> = [
     ['request.method == "POST" && request.path == "/api/items x"', input],
-    ['request.uri == "/api/items%20x?page=2&tag=a&tag=b" && request.host == "api.example"', input],
+    ['request.pathAndQuery == "/api/items%20x?page=2&tag=a&tag=b" && request.host == "api.example"', input],
     ['request.scheme == "https" && request.headers["x-team"] == "blue"', input],
     ['request.query.page == ["2"] && request.query.tag[1] == "b"', input],
-    ['request.body.amount == 12 && request.body.items[0].id == "a"', input],
+    ['request.json.amount == 12 && request.json.items[0].id == "a"', input],
     ['source.address == "10.1.2.3" && source.port == 51234', input],
     ['source.principal == "spiffe://cluster.local/ns/agents/sa/agent-a"', input],
     ['source.spiffeId == source.principal && source.identity.trustDomain == "cluster.local"', input],
@@ -381,7 +381,7 @@ describe('variables (agentgateway names)', () => {
     ['destination.port == 8080 && !has(destination.principal) && !has(destination.identity)', input],
     ['context.route == "items"', input],
     ['metadata["envoy.filters.http.jwt_authn"].payload.sub == "meta-user"', input],
-    ['!has(request.body)', get()],
+    ['!has(request.json)', get()],
     ['size(request.headers) == 0 && size(context) == 0', get()],
     ['mcp.method == "tools/call" && mcp.id == 9 && mcp.tool.name == "t"', toolCall('t', {}, 9)],
     [
@@ -502,7 +502,7 @@ describe('functions', () => {
     const rule = {
       id: 'r',
       action: 'allow' as const,
-      cel: 'request.body.q.replace("a", "b").startsWith("bbb")',
+      cel: 'request.json.q.replace("a", "b").startsWith("bbb")',
     }
     expect((await decide([rule], input)).allowed).toBe(true)
   })

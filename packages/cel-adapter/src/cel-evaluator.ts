@@ -1,7 +1,6 @@
 /**
  * `createCelEvaluator`: CEL rule bodies (`cel: 'jwt.sub == "alice"'`) for verdict policies.
  */
-import { type CelValue, isCelList, isCelMap, isCelType, isCelUint } from '@bufbuild/cel'
 import type {
   CompileResult,
   CompileSite,
@@ -11,7 +10,10 @@ import type {
   RequestContext,
 } from '@verdict/core'
 import { type CelLimits, compileCel, createCelEnvironment } from './compile-cel.js'
+import { toPlain } from './plain.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
+
+export { toPlain }
 
 /** Options of the CEL evaluator: the limits of `CelLimits`, each optional. */
 export type CelOptions = Partial<CelLimits> & {
@@ -38,39 +40,6 @@ const CONFIG_SCHEMA = {
     },
   ],
 } as const
-
-const MAX_RESULT_NODES = 10_000
-
-/**
- * A non-boolean result as plain JSON-like data, for `decide` rules and for error messages:
- * ints become numbers (strings beyond 2^53), bytes stay `Uint8Array`, timestamps ISO strings.
- */
-export function toPlain(v: CelValue, budget = { nodes: MAX_RESULT_NODES }): unknown {
-  if (--budget.nodes < 0) throw new Error(`result has more than ${MAX_RESULT_NODES} values`)
-  switch (typeof v) {
-    case 'bigint':
-      return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()
-    case 'object':
-      break
-    default:
-      return v
-  }
-  if (v === null || v instanceof Uint8Array) return v
-  if (isCelUint(v)) return toPlain(v.value, budget)
-  if (isCelType(v)) return v.name
-  if (isCelList(v)) return Array.from(v, (x) => toPlain(x, budget))
-  if (isCelMap(v)) {
-    const out: Record<string, unknown> = Object.create(null)
-    for (const [k, x] of v) out[String(isCelUint(k) ? k.value : k)] = toPlain(x, budget)
-    return out
-  }
-  const m = (v as { message?: { $typeName?: string; seconds?: bigint; nanos?: number } }).message
-  if (m?.$typeName === 'google.protobuf.Timestamp') {
-    return new Date(Number(m.seconds ?? 0n) * 1000 + Math.floor((m.nanos ?? 0) / 1e6)).toISOString()
-  }
-  if (m?.$typeName === 'google.protobuf.Duration') return `${m.seconds ?? 0n}s`
-  return String(v)
-}
 
 /**
  * Create the CEL evaluator. Every expression is compiled when the policy loads: syntax errors,

@@ -19,16 +19,20 @@ import {
   type Expr,
   type Expr_Call,
   Expr_CallSchema,
+  Expr_ComprehensionSchema,
+  Expr_CreateListSchema,
   ExprSchema,
   type ParsedExpr,
 } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import { create } from '@bufbuild/protobuf'
 import { NullValue } from '@bufbuild/protobuf/wkt'
+import { MAP_PUT, NEW_MAP } from './agentgateway.js'
 import { compileFast, type FastProgram } from './fast-path.js'
 import { STRINGS_EXTENSION, VERDICT_FUNCTIONS } from './functions.js'
 import { headerReads } from './header-reads.js'
 import { createRegexCache, type RegexEngine } from './regex-cache.js'
 import { withBudget } from './value-view.js'
+import { VARIABLES_BINDING } from './variables.js'
 
 /** Load-time and run-time limits of CEL expressions. */
 export interface CelLimits {
@@ -65,6 +69,7 @@ export type CelProblemCode =
   | 'cel_unknown_function'
   | 'cel_limit'
   | 'cel_regex'
+  | 'cel_unavailable_variable'
 
 /** One problem in an expression; `line`/`column` are 1-based, inside the expression. */
 export interface CelProblem {
@@ -164,6 +169,35 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return out
 }
 
+/**
+ * agentgateway variables that have no value when a request is authorized, with the reason: using
+ * one is a load problem (`cel_unavailable_variable`), not an expression that fails on every request.
+ */
+export const UNAVAILABLE_VARIABLES: ReadonlyMap<string, string> = new Map([
+  ['response', 'response-time data: agentgateway evaluates it after the upstream answers'],
+  ['llm', 'LLM routing data: agentgateway fills it only for its own AI backends'],
+  ['llmRequest', "LLM routing data: the raw LLM request, only inside agentgateway's LLM policies"],
+  ['backend', 'LLM and backend routing data: the backend agentgateway selected'],
+  ['extproc', "metadata of agentgateway's ext_proc filters, which run around the upstream call"],
+  ['extauthz', 'metadata returned by an external authorizer to agentgateway (verdict is the authorizer)'],
+  ['mcpGuardrails', "metadata of agentgateway's MCP guardrail processors"],
+  ['proxy', "agentgateway's gateway, listener and route names and timings"],
+  ['env', "agentgateway's pod and gateway names"],
+  ['apiKey', 'API-key identities are not supported by verdict yet'],
+  ['basicAuth', 'basic-auth identities are not supported by verdict yet'],
+])
+
+/** Fields of available variables that only exist after the response. */
+const UNAVAILABLE_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['request.endTime', 'response-time data: the time the request completed'],
+])
+
+/** Variables that are absent rather than failing: `jwt == null` is true without a token. */
+const NULLABLE_VARIABLES = new Set(['jwt', 'mcp', 'source', 'destination', 'metadata', 'context', 'request'])
+
+/** agentgateway's functions that take an expression, with their arity. */
+const MACROS = new Set(['with', 'mapValues', 'filterKeys'])
+
 /** Calls the planner implements itself instead of looking them up as functions. */
 const PLANNER_CALLS = new Set([
   '_&&_',
@@ -232,6 +266,10 @@ class Checker {
     this.problems.push({ code, message: `${line}:${column}: ${what}`, line, column })
   }
 
+  private unavailable(e: Expr, name: string, why: string): void {
+    this.report('cel_unavailable_variable', e, `'${name}' is not available at authorization time: ${why}`)
+  }
+
   private isConstant(name: string): boolean {
     let known = this.cenv.constants.get(name)
     if (known === undefined) {
@@ -270,12 +308,20 @@ class Checker {
         const name = k.value.name
         if (scope.has(name)) return
         if (this.cenv.variables.has(name)) this.useRoot(name)
+        else if (UNAVAILABLE_VARIABLES.has(name)) this.unavailable(e, name, UNAVAILABLE_VARIABLES.get(name)!)
         else if (!this.isConstant(name)) this.report('cel_unknown_variable', e, `unknown variable '${name}'`)
         return
       }
       case 'selectExpr': {
         const q = qualifiedName(e)
         const root = q?.split('.')[0]
+        if (q !== undefined && root !== undefined && !scope.has(root)) {
+          const why = UNAVAILABLE_FIELDS.get(q)
+          if (why !== undefined) {
+            this.unavailable(e, q, why)
+            return
+          }
+        }
         if (q !== undefined && root !== undefined && this.unknownIdent(root, scope)) {
           // A variable with a dotted name (`a.b`), or a qualified constant such as
           // `google.protobuf.Timestamp` or an enum value.
@@ -330,7 +376,27 @@ class Checker {
 
   private visitCall(e: Expr, call: Expr_Call, scope: ReadonlySet<string>, d: number, comp: number): void {
     const fn = call.function
+    if (MACROS.has(fn) && call.target !== undefined) {
+      this.visitMacro(e, call, scope, d, comp)
+      return
+    }
+    if (fn === 'variables' && call.target === undefined && call.args.length === 0) {
+      e.exprKind = { case: 'identExpr', value: { $typeName: 'cel.expr.Expr.Ident', name: VARIABLES_BINDING } }
+      return
+    }
     for (const a of call.args) this.visit(a, scope, d, comp)
+    if (
+      fn === 'coalesce' &&
+      call.target === undefined &&
+      this.cenv.env.funcs.find('coalesce') === undefined
+    ) {
+      if (call.args.length === 0)
+        this.report('cel_unknown_function', e, 'coalesce() takes at least one argument')
+      else this.rewriteCoalesce(e, call.args)
+      return
+    }
+    if ((fn === '_==_' || fn === '_!=_') && call.args.length === 2 && this.rewriteNullCompare(e, call, scope))
+      return
     if (PLANNER_CALLS.has(fn)) {
       this.visit(call.target, scope, d, comp)
       return
@@ -426,6 +492,158 @@ class Checker {
       case: 'callExpr',
       value: create(Expr_CallSchema, { function: IN_SET_FUNCTION, args: [call.args[0]!, indexConst] }),
     }
+    return true
+  }
+
+  private ident(e: Expr, name: string): Expr {
+    return this.node(e, { case: 'identExpr', value: { $typeName: 'cel.expr.Expr.Ident', name } })
+  }
+
+  private call(e: Expr, fn: string, args: Expr[], target?: Expr): Expr {
+    return this.node(e, { case: 'callExpr', value: create(Expr_CallSchema, { function: fn, args, target }) })
+  }
+
+  private constant(
+    e: Expr,
+    constantKind: { case: 'nullValue'; value: NullValue } | { case: 'boolValue'; value: boolean },
+  ): Expr {
+    return this.node(e, { case: 'constExpr', value: { $typeName: 'cel.expr.Constant', constantKind } })
+  }
+
+  /**
+   * A comprehension that runs `result` once with `name` bound to `value` (cel-go's `cel.bind`):
+   * no elements, so the accumulator is the value.
+   */
+  private bind(e: Expr, name: string, value: Expr, result: Expr): Expr {
+    const empty = this.node(e, { case: 'listExpr', value: create(Expr_CreateListSchema, {}) })
+    return this.node(e, {
+      case: 'comprehensionExpr',
+      value: create(Expr_ComprehensionSchema, {
+        iterVar: '@unused',
+        iterRange: empty,
+        accuVar: name,
+        accuInit: value,
+        loopCondition: this.constant(e, { case: 'boolValue', value: false }),
+        loopStep: this.ident(e, name),
+        result,
+      }),
+    })
+  }
+
+  /**
+   * agentgateway's `x.with(name, expr)`, `m.mapValues(v, expr)` and `m.filterKeys(k, expr)`: the
+   * second argument is evaluated with the first bound, so they are rewritten into comprehensions.
+   */
+  private visitMacro(e: Expr, call: Expr_Call, scope: ReadonlySet<string>, d: number, comp: number): void {
+    const fn = call.function
+    const [id, body] = call.args
+    const name = id?.exprKind.case === 'identExpr' ? id.exprKind.value.name : undefined
+    if (call.args.length !== 2 || name === undefined) {
+      this.report(
+        'cel_unknown_function',
+        e,
+        `${fn}() takes a variable name and an expression, as in x.${fn}(v, v...)`,
+      )
+      return
+    }
+    const target = call.target!
+    this.visit(target, scope, d, comp)
+    // `with` runs its expression once; the map functions once per entry, as a comprehension does.
+    const inner = fn === 'with' ? comp : comp + 1
+    if (inner > this.cenv.limits.maxComprehensionDepth) {
+      this.report(
+        'cel_limit',
+        e,
+        `comprehensions nested deeper than ${this.cenv.limits.maxComprehensionDepth}`,
+      )
+      return
+    }
+    this.visit(body, new Set(scope).add(name), d, inner)
+    if (fn === 'with') {
+      e.exprKind = this.bind(e, name, target, body!).exprKind
+      return
+    }
+    // m.mapValues(v, E): with m as @m, for each key @k: put(@acc, @k, with @m[@k] as v: E)
+    // m.filterKeys(k, E): with m as @m, for each key @k: (with @k as k: E) ? put(@acc, @k, @m[@k]) : @acc
+    const m = '@m'
+    const k = '@k'
+    const acc = '@acc'
+    const entry = () => this.call(e, '_[_]', [this.ident(e, m), this.ident(e, k)])
+    const step =
+      fn === 'mapValues'
+        ? this.call(e, MAP_PUT, [this.ident(e, acc), this.ident(e, k), this.bind(e, name, entry(), body!)])
+        : this.call(e, '_?_:_', [
+            this.bind(e, name, this.ident(e, k), body!),
+            this.call(e, MAP_PUT, [this.ident(e, acc), this.ident(e, k), entry()]),
+            this.ident(e, acc),
+          ])
+    const loop = this.node(e, {
+      case: 'comprehensionExpr',
+      value: create(Expr_ComprehensionSchema, {
+        iterVar: k,
+        iterRange: this.ident(e, m),
+        accuVar: acc,
+        accuInit: this.call(e, NEW_MAP, []),
+        loopCondition: this.constant(e, { case: 'boolValue', value: true }),
+        loopStep: step,
+        result: this.ident(e, acc),
+      }),
+    })
+    e.exprKind = this.bind(e, m, target, loop).exprKind
+  }
+
+  /**
+   * `coalesce(a, b, ..., z)`: the first argument that is neither null nor an error; when every one
+   * is, null if one of them was null, else the error. Rewritten into conditionals, as `default`.
+   */
+  private rewriteCoalesce(e: Expr, args: readonly Expr[]): void {
+    const nullOrError = (x: Expr) =>
+      this.call(e, '@not_strictly_false', [
+        this.call(e, '_==_', [x, this.constant(e, { case: 'nullValue', value: NullValue.NULL_VALUE })]),
+      ])
+    const last = args[args.length - 1]!
+    // After the last argument: null when an earlier one was null, else the last one's outcome.
+    let tail: Expr = last
+    if (args.length > 1) {
+      const earlierNull = args
+        .slice(0, -1)
+        .map((x) =>
+          this.call(e, '_==_', [x, this.constant(e, { case: 'nullValue', value: NullValue.NULL_VALUE })]),
+        )
+        .reduce((l, r) => this.call(e, '_||_', [l, r]))
+      tail = this.call(e, '_?_:_', [
+        nullOrError(last),
+        this.call(e, '_?_:_', [
+          earlierNull,
+          this.constant(e, { case: 'nullValue', value: NullValue.NULL_VALUE }),
+          last,
+        ]),
+        last,
+      ])
+    }
+    let out = tail
+    for (let i = args.length - 2; i >= 0; i--) {
+      out = this.call(e, '_?_:_', [nullOrError(args[i]!), out, args[i]!])
+    }
+    e.exprKind = out.exprKind
+  }
+
+  /**
+   * `jwt == null` (or `mcp`, ...): agentgateway leaves a variable out when the request has none, so
+   * comparing it with null is true then; the absent variable's error counts as null.
+   */
+  private rewriteNullCompare(e: Expr, call: Expr_Call, scope: ReadonlySet<string>): boolean {
+    const [a, b] = call.args as [Expr, Expr]
+    const isNull = (x: Expr) =>
+      x.exprKind.case === 'constExpr' && x.exprKind.value.constantKind.case === 'nullValue'
+    const isVar = (x: Expr) =>
+      x.exprKind.case === 'identExpr' &&
+      NULLABLE_VARIABLES.has(x.exprKind.value.name) &&
+      !scope.has(x.exprKind.value.name)
+    if (!((isVar(a) && isNull(b)) || (isNull(a) && isVar(b)))) return false
+    const eq = this.call(e, '_==_', [a, b])
+    const guard = this.call(e, '@not_strictly_false', [eq])
+    e.exprKind = (call.function === '_==_' ? guard : this.call(e, '!_', [guard])).exprKind
     return true
   }
 

@@ -99,8 +99,8 @@ const ATOMS = [
   'request.headers.missing',
   'request.method',
   'request.nope',
-  'request.body.k',
-  'request.body.list',
+  'request.json.k',
+  'request.json.list',
   'mcp.tool.name',
   'mcp.tool.arguments.repo',
   'mcp.tool.arguments.flag',
@@ -113,7 +113,7 @@ const ATOMS = [
   'request.query',
   'request.query.x',
   'request.headers',
-  'request.body',
+  'request.json',
   'mcp.params',
   'mcp.resource',
   'metadata',
@@ -199,7 +199,7 @@ describe('fast path', () => {
     // 2 + 2 x 2 = 6 elements: within the limit.
     expect(limited('jwt.roles.all(r, jwt.roles.all(s, s != ""))').fast?.(ctx)).toBe(true)
     // 2 + 2 x (2 + 2 x 2) = 14 elements: over it.
-    expectEngineReportsLimit('request.body.list.all(a, request.body.list.all(b, jwt.roles.all(c, c != "")))')
+    expectEngineReportsLimit('request.json.list.all(a, request.json.list.all(b, jwt.roles.all(c, c != "")))')
     // `+` is not covered: the whole expression runs on the engine.
     expect(limited('jwt.roles.exists(r, jwt.roles.exists(s, s == r + ""))').fast).toBeUndefined()
   })

@@ -16,7 +16,14 @@
 import type { Expr, Expr_Comprehension } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import type { RequestContext } from '@verdict/core'
 import type { RegexEngine } from './regex-cache.js'
-import { IDENTITY_READERS, MCP_READERS, PEER_READERS, REQUEST_READERS } from './variables.js'
+import {
+  ENGINE_ONLY_REQUEST_FIELDS,
+  IDENTITY_READERS,
+  jwtClaims,
+  MCP_READERS,
+  PEER_READERS,
+  REQUEST_READERS,
+} from './variables.js'
 
 /** A CEL error value (a missing key, an absent variable): `&&` and `||` may still absorb it. */
 const ERR: unique symbol = Symbol('cel-error')
@@ -192,7 +199,7 @@ class FastCompiler {
   private root(name: string): Node {
     switch (name) {
       case 'jwt':
-        return (ctx) => ctx.jwt ?? ERR
+        return (ctx) => jwtClaims(ctx) ?? ERR
       case 'metadata':
         return (ctx) => ctx.input.filterMetadata
       case 'context':
@@ -212,6 +219,7 @@ class FastCompiler {
     const name = k.value.name
     switch (name) {
       case 'request': {
+        if (ENGINE_ONLY_REQUEST_FIELDS.has(field)) throw UNSUPPORTED
         const read = REQUEST_READERS[field]
         return read === undefined ? () => undefined : read
       }
@@ -220,7 +228,18 @@ class FastCompiler {
         return (ctx) => {
           const m = ctx.mcp
           if (m === undefined) return ERR
-          return read === undefined ? undefined : read(m)
+          return read === undefined ? undefined : read(m, ctx)
+        }
+      }
+      case 'jwt': {
+        // Claims other than `rawToken` are read from the verified claims themselves.
+        if (field === 'rawToken') return undefined
+        return (ctx) => {
+          const claims = ctx.jwt
+          if (claims === undefined) return ERR
+          if (!hasOwn(claims, field)) return undefined
+          const v = claims[field]
+          return typeof v === 'function' || typeof v === 'symbol' ? undefined : v
         }
       }
       case 'source':
@@ -233,7 +252,7 @@ class FastCompiler {
             return s === undefined ? undefined : new Fields(IDENTITY_READERS, s)
           }
         }
-        return (ctx) => read(ctx.input[name])
+        return (ctx) => read(ctx.input[name], ctx, name)
       }
       default:
         return undefined

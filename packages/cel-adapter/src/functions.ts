@@ -7,18 +7,28 @@
  */
 
 import { BlockList, isIP } from 'node:net'
-import { type CelFunc, CelScalar, celFunc, celMethod, objectType } from '@bufbuild/cel'
+import { type CelFunc, CelScalar, type CelValue, celFunc, celMethod, objectType } from '@bufbuild/cel'
 import { strings } from '@bufbuild/cel/ext'
 import { create } from '@bufbuild/protobuf'
+import { reflect } from '@bufbuild/protobuf/reflect'
 import { TimestampSchema } from '@bufbuild/protobuf/wkt'
+import { agentgatewayFunctions } from './agentgateway.js'
 import { NUMBER_FUNCTIONS } from './numbers.js'
 
-const { STRING, BYTES, BOOL, INT } = CelScalar
+const { STRING, BOOL, INT } = CelScalar
 const TIMESTAMP = objectType(TimestampSchema)
 
 /** Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, CEL's timestamp range. */
 const MIN_SECONDS = -62135596800n
 const MAX_SECONDS = 253402300799n
+
+/** A CEL timestamp value (what `timestamp(...)` returns), for variables such as `request.startTime`. */
+export function timestampValue(seconds: bigint, nanos: number): CelValue {
+  return reflect(
+    TimestampSchema,
+    create(TimestampSchema, { seconds, nanos: Math.floor(nanos) }),
+  ) as unknown as CelValue
+}
 
 function timestampFromSeconds(s: bigint) {
   if (s < MIN_SECONDS || s > MAX_SECONDS) throw new Error('timestamp out of range')
@@ -62,14 +72,6 @@ function contains(cidr: string, ip: string): boolean {
   const list = parseCidr(cidr)
   const fam = family(parseIp(ip))
   return list.check(ip, fam === 4 ? 'ipv4' : 'ipv6')
-}
-
-/** Standard base64 with or without padding; anything else is an error, never a partial decode. */
-function decodeBase64(s: string): Uint8Array {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || (s.includes('=') && s.length % 4 !== 0) || s.length % 4 === 1) {
-    throw new Error('invalid base64')
-  }
-  return new Uint8Array(Buffer.from(s, 'base64'))
 }
 
 /** Longest string `replace` may build; past it, an error (a deny rule then denies). */
@@ -137,11 +139,10 @@ export const VERDICT_FUNCTIONS: readonly CelFunc[] = [
   celMethod('containsIP', STRING, [STRING], BOOL, function (ip) {
     return contains(this, ip)
   }),
-  celFunc('base64.encode', [BYTES], STRING, (b) => Buffer.from(b).toString('base64')),
-  celFunc('base64.encode', [STRING], STRING, (s) => Buffer.from(s, 'utf8').toString('base64')),
-  celFunc('base64.decode', [STRING], BYTES, decodeBase64),
   celMethod('replace', STRING, [STRING, STRING], STRING, replace),
   celMethod('replace', STRING, [STRING, STRING, INT], STRING, replace),
   // Comparing or computing with an integer beyond 2^53 from the request is an error (numbers.ts).
   ...NUMBER_FUNCTIONS,
+  // agentgateway's library (agentgateway.ts).
+  ...agentgatewayFunctions(),
 ]

@@ -96,7 +96,7 @@ describe('CEL: integers beyond 2^53 from the request', () => {
   })
 
   it('a value kept by a variable view from an earlier evaluation is still rounded', () => {
-    // The variables of one decision are shared by its rules: `request.body` is read once.
+    // The variables of one decision are shared by its rules: `request.json` is read once.
     const v = fieldsView(['n'], () => 2 ** 53)
     expect(compiled('type(v.n) == double').run({ v })).toEqual({ ok: true, value: true })
     const r = compiled('v.n == 9007199254740992').run({ v })
@@ -110,7 +110,7 @@ describe('CEL: integers beyond 2^53 from the request', () => {
     const mcp: McpCall = {
       method: 'tools/call',
       id: 1,
-      params: {},
+      params: { name: 't', arguments: args },
       tool: { name: 't', arguments: args },
       from: 'body',
     }
@@ -186,7 +186,7 @@ describe('CEL rules on MCP arguments and JSON bodies beyond 2^53', () => {
     expect(d.reason).toMatch(ROUNDED)
   })
 
-  it('request.body numbers too, and every rule of the decision sees the value as rounded', async () => {
+  it('request.json numbers too, and every rule of the decision sees the value as rounded', async () => {
     const body = (text: string) => ({
       method: 'POST',
       path: '/api',
@@ -194,18 +194,27 @@ describe('CEL rules on MCP arguments and JSON bodies beyond 2^53', () => {
       body: text,
     })
     const rules = [
-      { id: 'typed', action: 'deny', cel: 'type(request.body) == string' },
-      { id: 'exact', action: 'allow', cel: 'request.body == 9007199254740992' },
+      { id: 'typed', action: 'deny', cel: 'type(request.json) == string' },
+      { id: 'exact', action: 'allow', cel: 'request.json == 9007199254740992' },
     ]
     expect((await decide(rules, body('9007199254740991'))).allowed).toBe(false)
     const d = await decide(rules, body('9007199254740993'))
     expect(d.allowed).toBe(false)
     expect(d.reason).toMatch(ROUNDED)
     const deny = [
-      { id: 'cap', action: 'deny', cel: 'request.body.limit >= 100' },
+      { id: 'cap', action: 'deny', cel: 'request.json.limit >= 100' },
       { id: 'rest', action: 'allow', cel: 'true' },
     ]
     expect((await decide(deny, body('{"limit":99}'))).allowed).toBe(true)
     expect((await decide(deny, body('{"limit":90071992547409930}'))).allowed).toBe(false)
+    // agentgateway's spelling reads the same parsed body.
+    const json = [
+      { id: 'cap', action: 'deny', cel: 'json(request.body).limit >= 100' },
+      { id: 'rest', action: 'allow', cel: 'true' },
+    ]
+    expect((await decide(json, body('{"limit":99}'))).allowed).toBe(true)
+    const big = await decide(json, body('{"limit":90071992547409930}'))
+    expect(big.allowed).toBe(false)
+    expect(big.reason).toMatch(ROUNDED)
   })
 })

@@ -12,6 +12,7 @@
  * minutes.
  */
 import type { CelList, CelMap, CelUint, CelValue } from '@bufbuild/cel'
+import { isReflectMessage } from '@bufbuild/protobuf/reflect'
 
 const CEL_MAP = Symbol.for('@bufbuild/cel/map')
 const CEL_LIST = Symbol.for('@bufbuild/cel/list')
@@ -99,6 +100,8 @@ export function celView(v: unknown): CelValue | undefined {
       if (Array.isArray(v)) return asCelList(new ListView(v))
       if (v instanceof Uint8Array) return v
       if (CEL_MAP in v || CEL_LIST in v) return v as unknown as CelValue
+      // A CEL timestamp or duration (a reflected protobuf message).
+      if (isReflectMessage(v)) return v as unknown as CelValue
       return asCelMap(new MapView(v as Readonly<Record<string, unknown>>))
     default:
       return undefined
