@@ -16,6 +16,12 @@ const ES256_TOKEN =
   '"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlzcyI6Im1lIiwiZXhwIjo0MTAyNDQ0ODAwfQ.rJDhhtix1ZPWs9PYZydKwND4lyzh0U4o1KFZ_MLvGLDLk75Sw5Aw6oSuyw59Bsjr7ZB3QCmx5BfSMQcTsgzF8g"'
 const PS256_TOKEN =
   '"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.O7gTbxWDblZrmeqV5kb9GC0meVPilEqAutB_yc7M2TTTIeT0LLs238JLMVSzOj1hB3UHu0E23oJCA7JM5xNztUgNTctJWzOyNnHQATzQ4akLja89d9TM6xRtAdKKE1hV0ttJjinMLmcT2nAm3_R3sRhm6uUEcCRhyfUpUyhn0R8"'
+const RSA_PKCS1 =
+  '"-----BEGIN RSA PRIVATE KEY-----\\nMIICXwIBAAKBgQC6xE04/bVPwIyeMZ5ej0F18nujVgOK27c74JKLcZAYp9PX/L+o\\nCp5Q/axh28nCTomozgYIY2Wedi/aAV3zSPJvXJnBPQYgLC1+oNCSVoJsig8UnBoE\\nP9wrVYHn466PhKr/KYPYpIiJ6EXy4ygNRqurY18FSdFU86qB2iFBpChDowIDAQAB\\nAoGBAKjmCzvl3IjiBYiuMJ0tCjLi9cKxb4SszBj/LyehrIFPjLm/3YbXC3MM5U6e\\nF+h7Y+xfXH9LfEOAeCe7or33kx1rqJNDZJsDVcitqFmPXolgS+tWLYw7uE7e38WL\\nftH95+zKiW0PBZAwQ0fZY+CUsuvS8eC76MdAfiveis69gxchAkEA7P4ss+8i4AY7\\niPkkj8jAEq6OwjC31DhAejUgvHc+dcN8g/Zp0mQAPT5YQ/qDZiWAdIEJ6JPZODls\\nHMHQrELhkwJBAMm+6MKkfPM0QCU24PbAr2vpd8Pep1W1S9guzbaYBtWPU3fC3bY5\\nOP6m5mUOhnDLnznPhH4b662G6e3O3CLwn7ECQQDbyYHVwcJ7NuyBxGU2/7u5169H\\nwvzJUP3jGGBqyL/hYVGZ5K4RU3KxWZ9sM+kmk0MFSSLSUkOSlBaCuPB4wXIHAkEA\\nq3eT8uLExBwTrM2A1JgeQHR080fJJ0JojPvyoY+Ct34SrgY0VE08UMtfpGJ9B185\\nHHRwopJuc9Tn+9PGK/ghcQJBANU6Ixeib5Y4+L8o9hdZCGlyIPM1btVMlXpOLeMb\\nsyOBqJ0kj/Ol7bPjAJcrVT3QNAWa+HyGA7bqM8T+SH2NIWM=\\n-----END RSA PRIVATE KEY-----\\n"'
+const RSA_PKCS8 =
+  '"-----BEGIN PRIVATE KEY-----\\nMIICeQIBADANBgkqhkiG9w0BAQEFAASCAmMwggJfAgEAAoGBALrETTj9tU/AjJ4x\\nnl6PQXXye6NWA4rbtzvgkotxkBin09f8v6gKnlD9rGHbycJOiajOBghjZZ52L9oB\\nXfNI8m9cmcE9BiAsLX6g0JJWgmyKDxScGgQ/3CtVgefjro+Eqv8pg9ikiInoRfLj\\nKA1Gq6tjXwVJ0VTzqoHaIUGkKEOjAgMBAAECgYEAqOYLO+XciOIFiK4wnS0KMuL1\\nwrFvhKzMGP8vJ6GsgU+Mub/dhtcLcwzlTp4X6Htj7F9cf0t8Q4B4J7uivfeTHWuo\\nk0NkmwNVyK2oWY9eiWBL61YtjDu4Tt7fxYt+0f3n7MqJbQ8FkDBDR9lj4JSy69Lx\\n4Lvox0B+K96Kzr2DFyECQQDs/iyz7yLgBjuI+SSPyMASro7CMLfUOEB6NSC8dz51\\nw3yD9mnSZAA9PlhD+oNmJYB0gQnok9k4OWwcwdCsQuGTAkEAyb7owqR88zRAJTbg\\n9sCva+l3w96nVbVL2C7NtpgG1Y9Td8Ldtjk4/qbmZQ6GcMufOc+EfhvrrYbp7c7c\\nIvCfsQJBANvJgdXBwns27IHEZTb/u7nXr0fC/MlQ/eMYYGrIv+FhUZnkrhFTcrFZ\\nn2wz6SaTQwVJItJSQ5KUFoK48HjBcgcCQQCrd5Py4sTEHBOszYDUmB5AdHTzR8kn\\nQmiM+/Khj4K3fhKuBjRUTTxQy1+kYn0HXzkcdHCikm5z1Of708Yr+CFxAkEA1Toj\\nF6Jvljj4vyj2F1kIaXIg8zVu1UyVek4t4xuzI4GonSSP86Xts+MAlytVPdA0BZr4\\nfIYDtuozxP5IfY0hYw==\\n-----END PRIVATE KEY-----\\n"'
+const EC_PKCS8 =
+  '"-----BEGIN PRIVATE KEY-----\\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg2ogZEVkjKKUoSmd4\\nVyJgaH2MX9ymlTPMxRXqCLgNRQuhRANCAAR2gDE/ctthMSDxdE1LoNbLhVOQFY8S\\n589GM+fpvMptHSe2rJTnCQZCyciZjrzyzEJPjtgP2Dl/QGl/oea8VXpu\\n-----END PRIVATE KEY-----\\n"'
 const HS_JWK = '{"kty": "oct", "k": "c2VjcmV0"}'
 const HS_TOKEN = `io.jwt.encode_sign({"alg": "HS256", "typ": "JWT"}, {"sub": "alice", "iss": "me", "aud": "api", "exp": 4102444800, "nbf": 1000}, ${HS_JWK})`
 const RS_TOKEN = `io.jwt.encode_sign({"alg": "RS256"}, {"sub": "bob", "exp": 1000}, ${RSA_JWK})`
@@ -136,6 +142,13 @@ export const PARITY_CASES: readonly string[] = [
   'crypto.hmac.equal("abc", "abc")',
   'crypto.hmac.equal("abc", "abd")',
   'crypto.hmac.equal("abc", "ab")',
+  `crypto.x509.parse_rsa_private_key(${RSA_PKCS1})`,
+  `crypto.x509.parse_rsa_private_key(${RSA_PKCS8})`,
+  `crypto.x509.parse_rsa_private_key(base64.encode(${RSA_PKCS1}))`,
+  `crypto.x509.parse_rsa_private_key(${EC_PKCS8})`,
+  'crypto.x509.parse_rsa_private_key("junk")',
+  'crypto.x509.parse_rsa_private_key("")',
+  'crypto.x509.parse_rsa_private_key("-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n")',
   // JWT
   HS_TOKEN,
   RS_TOKEN,
@@ -286,6 +299,7 @@ export const PARITY_CASES: readonly string[] = [
   'regex.find_n("a", "aaa", 0)',
   'regex.find_n("\\\\d+", "a12b345", 1)',
   'regex.find_n("[[:alpha:]]+", "ab1cd", -1)',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Go's ${name} template syntax
   'regex.replace("2024-01-05", "(?P<y>\\\\d{4})-(?P<m>\\\\d{2})-(?P<d>\\\\d{2})", "${d}/${m}/${y}")',
   'regex.replace("aaa", "a", "$0$0")',
   'regex.replace("abc", "", "-")',

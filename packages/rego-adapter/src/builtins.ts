@@ -42,7 +42,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'crypto.x509.parse_certificate_request': TODO,
     'crypto.x509.parse_certificates': TODO,
     'crypto.x509.parse_keypair': TODO,
-    'crypto.x509.parse_rsa_private_key': TODO,
     'graphql.is_valid': TODO,
     'graphql.parse': TODO,
     'graphql.parse_and_verify': TODO,

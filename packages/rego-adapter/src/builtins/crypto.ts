@@ -178,7 +178,30 @@ function signToken(header: Obj, headerText: string, payloadText: string, jwk: Ob
   return `${signed}.${sig.toString('base64url')}`
 }
 
+/** PEM text, given as is or base64-encoded (OPA accepts both). */
+function pemText(x: string): string {
+  return x.startsWith('-----BEGIN') ? x : Buffer.from(x, 'base64').toString('utf8')
+}
+
+/**
+ * `crypto.x509.parse_rsa_private_key`: a PKCS #1 or PKCS #8 RSA key as a JWK. OPA's edges kept:
+ * text without a PEM block is null, an EC key is `{"kty": "EC"}`, other keys are errors.
+ */
+function rsaPrivateJwk(x: unknown): unknown {
+  if (!isStr(x) || x === '') return undefined
+  const pem = pemText(x)
+  if (!/-----BEGIN [A-Z ]+-----/.test(pem)) return null
+  try {
+    const key = createPrivateKey(pem)
+    if (key.asymmetricKeyType === 'ec') return { kty: 'EC' }
+    return key.asymmetricKeyType === 'rsa' ? key.export({ format: 'jwk' }) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export const cryptoBuiltins: Record<string, RegoBuiltin> = {
+  'crypto.x509.parse_rsa_private_key': rsaPrivateJwk,
   'crypto.md5': hash('md5'),
   'crypto.sha1': hash('sha1'),
   'crypto.sha256': hash('sha256'),
