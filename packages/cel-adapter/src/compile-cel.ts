@@ -183,8 +183,6 @@ export const UNAVAILABLE_VARIABLES: ReadonlyMap<string, string> = new Map([
   ['mcpGuardrails', "metadata of agentgateway's MCP guardrail processors"],
   ['proxy', "agentgateway's gateway, listener and route names and timings"],
   ['env', "agentgateway's pod and gateway names"],
-  ['apiKey', 'API-key identities are not supported by verdict yet'],
-  ['basicAuth', 'basic-auth identities are not supported by verdict yet'],
 ])
 
 /** Fields of available variables that only exist after the response. */
@@ -193,7 +191,17 @@ const UNAVAILABLE_FIELDS: ReadonlyMap<string, string> = new Map([
 ])
 
 /** Variables that are absent rather than failing: `jwt == null` is true without a token. */
-const NULLABLE_VARIABLES = new Set(['jwt', 'mcp', 'source', 'destination', 'metadata', 'context', 'request'])
+const NULLABLE_VARIABLES = new Set([
+  'jwt',
+  'apiKey',
+  'basicAuth',
+  'mcp',
+  'source',
+  'destination',
+  'metadata',
+  'context',
+  'request',
+])
 
 /** agentgateway's functions that take an expression, with their arity. */
 const MACROS = new Set(['with', 'mapValues', 'filterKeys'])
