@@ -18,7 +18,7 @@ import { type CelEnvironment, compileCel, createCelEnvironment } from './compile
 /**
  * Sections whose tests need no protobuf message types (proto2, proto2_ext, proto3, enums, wrappers
  * and namespace do), restricted to CEL's core and the extensions verdict enables (strings,
- * encoders). Not enabled, so not run: bindings_ext, block_ext, math_ext, optionals, and macros2
+ * encoders, math). Not enabled, so not run: bindings_ext, block_ext, optionals, and macros2
  * (two-variable comprehensions, which @bufbuild/cel does not implement).
  */
 const SECTIONS = [
@@ -30,6 +30,7 @@ const SECTIONS = [
   'fields',
   'fp_math',
   'integer_math',
+  'math_ext',
   'lists',
   'logic',
   'macros',
