@@ -120,14 +120,13 @@ describe('seed 001: MCP tool arguments', () => {
     expect((await decide([rule], toolCall(tool, args))).allowed).toBe(allowed)
   })
 
-  test('tools/list is not a tool call: the allow rule fails to match', async () => {
+  test('tools/list is not a tool call: the tool rule does not apply, the base protocol passes (agentgateway scope)', async () => {
     const input = {
       ...toolCall('x', {}),
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     }
     const d = await decide([rule], input)
-    expect(d).toMatchObject({ allowed: false, code: 'no_match' })
-    expect(d.reason).toMatch(/deepwiki-repos: .*field not found: tool/)
+    expect(d).toMatchObject({ allowed: true, rule: 'mcp-base-protocol' })
   })
 })
 
