@@ -556,7 +556,7 @@ describe('bytes are the body as sent', () => {
   it('a raw_body starting with a byte order mark keeps it, so its content-length matches', async () => {
     const e = await engine(`
 rules:
-  - { id: a, action: allow, cel: 'request.body.ok == true' }
+  - { id: a, action: allow, cel: 'request.json.ok == true' }
 `)
     const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"ok":true}')])
     const d = await e.decide(
