@@ -3,6 +3,8 @@
  * entrypoint calls builtin #0 on the input), the decision clock and per-decision caches, refusals.
  * Parity with `opa eval` is in builtins.parity.test.ts.
  */
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import type { CompileSite, RequestContext, RuleProgram } from '@verdict/core'
 import { describe, expect, test } from 'vitest'
 import { HOST_BUILTINS, UNSUPPORTED_BUILTINS, withDecisionScope } from './builtins.js'
@@ -60,6 +62,40 @@ describe('host builtins load and run', () => {
   test("a host's own registration wins over verdict's", async () => {
     const p = await moduleCalling('crypto.md5', { builtins: { 'crypto.md5': () => 'mine' } })
     expect(call(p, 'x')).toBe('mine')
+  })
+})
+
+describe("the SDK's own sprintf and yaml.* give OPA's results", () => {
+  test('yaml.unmarshal through a module reads YAML 1.1 as OPA does (the SDK read 1.2)', async () => {
+    const p = await moduleCalling('yaml.unmarshal')
+    expect(call(p, 'a: yes\nb: [x, y]\nc: 2024-01-01\n')).toEqual({
+      a: true,
+      b: ['x', true],
+      c: '2024-01-01',
+    })
+  })
+
+  test("the SDK's dispatch table holds verdict's implementations", () => {
+    const require = createRequire(import.meta.url)
+    const sdk = require(join(dirname(require.resolve('@open-policy-agent/opa-wasm')), 'builtins', 'index.js'))
+    for (const name of ['sprintf', 'yaml.marshal', 'yaml.unmarshal', 'yaml.is_valid'])
+      expect(sdk[name], name).toBe(HOST_BUILTINS[name])
+  })
+
+  test.each([
+    ['%v', [{ b: [1], a: 'x' }], '{"a": "x", "b": [1]}'],
+    ['%q|%5.1f|%05d', ['x"y', 2.25, 42], '"x\\"y"|  2.2|00042'],
+    ['%v %v %v', [null, 1.5e300, 123456789.5], 'null 1.5e+300 1.234567895e+08'],
+    ['%d %s', [1], '1 %!s(MISSING)'],
+    ['%d', [1, 'a'], '1%!(EXTRA string=a)'],
+  ])('sprintf(%j, %j) is %j', (format, args, want) => {
+    expect(HOST_BUILTINS.sprintf!(format, args)).toBe(want)
+  })
+
+  test('yaml.marshal: sorted keys, unindented sequences, quotes as yaml.v2', () => {
+    expect(HOST_BUILTINS['yaml.marshal']!({ b: 'yes', a: [1, { c: null }], d: 'a: b' })).toBe(
+      'a:\n- 1\n- c: null\nb: "yes"\nd: \'a: b\'\n',
+    )
   })
 })
 

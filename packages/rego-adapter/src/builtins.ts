@@ -12,6 +12,7 @@ import { cryptoBuiltins } from './builtins/crypto.js'
 import { miscBuiltins } from './builtins/misc.js'
 import { netBuiltins } from './builtins/net.js'
 import { type DecisionScope, setScope } from './builtins/scope.js'
+import { patchSdkBuiltins, sdkBuiltins } from './builtins/sdk.js'
 import { timeBuiltins } from './builtins/time.js'
 import { valueBuiltins } from './builtins/values.js'
 import type { RegoBuiltin } from './rego-policy.js'
@@ -20,8 +21,19 @@ export { currentScope, type DecisionScope } from './builtins/scope.js'
 
 /** Every host builtin verdict provides, by Rego name. */
 export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freeze(
-  Object.assign(Object.create(null), miscBuiltins, valueBuiltins, cryptoBuiltins, netBuiltins, timeBuiltins),
+  Object.assign(
+    Object.create(null),
+    miscBuiltins,
+    valueBuiltins,
+    cryptoBuiltins,
+    netBuiltins,
+    timeBuiltins,
+    sdkBuiltins,
+  ),
 )
+
+// The SDK dispatches `sprintf` and `yaml.*` to its own implementations first; make those OPA's.
+patchSdkBuiltins()
 
 const IO = 'network or host I/O, which verdict does not do inside a decision'
 const TODO = 'not implemented in verdict yet'
