@@ -227,7 +227,8 @@ export function jwtClaims(ctx: RequestContext): Readonly<Record<string, unknown>
   const claims = ctx.jwt
   if (claims === undefined) return undefined
   return ctx.memo(JWT, () => {
-    const token = bearerToken(ctx.input)
+    // The token the provider verified, wherever it was (header, query, cookie).
+    const token = ctx.jwtToken ?? bearerToken(ctx.input)
     if (token === undefined) return claims
     return Object.freeze(
       Object.assign(Object.create(null) as Record<string, unknown>, claims, { rawToken: token }),

@@ -24,6 +24,8 @@ export type AuthOutcome =
       readonly identity: Identity
       /** Verified JWT claims (CEL `jwt`); absent for API keys and basic auth. */
       readonly claims?: Readonly<Record<string, unknown>>
+      /** The JWT that verified, wherever it was found (CEL `jwt.rawToken`). Never logged. */
+      readonly token?: string
       /** Request headers to strip before forwarding (the credential, unless forwardToken). */
       readonly headersToRemove: readonly string[]
       /** Query parameters to strip (a token passed in the query). */

@@ -30,6 +30,8 @@ export interface RequestContext {
   readonly input: CheckInput
   /** Verified JWT claims; undefined when no token verified (so CEL `has(jwt.sub)` is false). */
   readonly jwt: Readonly<Record<string, unknown>> | undefined
+  /** The JWT that verified, wherever the provider found it (CEL `jwt.rawToken`); never logged. */
+  readonly jwtToken: string | undefined
   /** The identity established so far (JWT, else peer principal). */
   readonly identity: Identity | undefined
   /** The MCP message being authorized (one element at a time for a batch), if this is MCP traffic. */
@@ -59,6 +61,7 @@ const NOT_PARSED = Symbol('not-parsed')
 /** The engine's implementation of `RequestContext`. Not exported from the package. */
 export class DecisionContext implements RequestContext {
   jwt: Readonly<Record<string, unknown>> | undefined = undefined
+  jwtToken: string | undefined = undefined
   identity: Identity | undefined = undefined
   mcp: McpCall | undefined = undefined
   private body: unknown = NOT_PARSED

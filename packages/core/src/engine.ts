@@ -544,6 +544,7 @@ function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<u
       acc.headersToRemove.push(...o.headersToRemove)
     if (o.kind === 'authenticated') {
       ctx.jwt = o.claims
+      ctx.jwtToken = o.token
       identity =
         input.source.principal === undefined
           ? o.identity

@@ -45,6 +45,8 @@ export interface Provider {
 
 /** What a verified token yields, computed once and shared by cache hits. */
 interface Verified {
+  /** The token that verified (CEL `jwt.rawToken`). */
+  readonly token: string
   readonly identity: Identity
   readonly claims: Readonly<Record<string, unknown>>
   /** Claim headers to add upstream. */
@@ -94,6 +96,7 @@ function outcomeOf(v: Verified, removal: Removal): AuthOutcome {
     kind: 'authenticated',
     identity: v.identity,
     claims: v.claims,
+    token: v.token,
     headersToRemove: v.strip.length > 0 ? [...removal.headersToRemove, ...v.strip] : removal.headersToRemove,
     queryParametersToRemove: removal.queryParametersToRemove,
     headers: removal.headers.length > 0 ? [...removal.headers, ...v.headers] : v.headers,
@@ -104,7 +107,12 @@ function outcomeOf(v: Verified, removal: Removal): AuthOutcome {
  * `foreign`: the claim headers of the other providers, which this token does not set. They are
  * stripped too: a token of one issuer must not let the client supply another issuer's claims.
  */
-function verified(p: Provider, claims: Record<string, unknown>, foreign: readonly string[]): Verified {
+function verified(
+  p: Provider,
+  claims: Record<string, unknown>,
+  foreign: readonly string[],
+  token: string,
+): Verified {
   freeze(claims)
   const headers: HeaderEntry[] = []
   const strip: string[] = [...foreign]
@@ -120,7 +128,7 @@ function verified(p: Provider, claims: Record<string, unknown>, foreign: readonl
     provider: p.config.name,
     claims,
   }
-  const base: Verified = { identity, claims, headers, strip, outcome: undefined }
+  const base: Verified = { token, identity, claims, headers, strip, outcome: undefined }
   const removal = p.config.forwardToken ? NO_REMOVAL : p.removal
   return removal === undefined ? base : { ...base, outcome: outcomeOf(base, removal) }
 }
@@ -328,7 +336,7 @@ export class JwtAuthenticator implements Authenticator {
     if (sig !== undefined) return sig
     const window = checkClaims(parsed.payload, p.config, ctx.now)
     if (isFailure(window)) return window
-    const v = verified(p, parsed.payload, this.foreignClaimHeaders.get(p) ?? [])
+    const v = verified(p, parsed.payload, this.foreignClaimHeaders.get(p) ?? [], token)
     this.cache.set(token, { provider: p, keySet: set, ...window, value: v })
     return this.success(p, v, ctx)
   }
