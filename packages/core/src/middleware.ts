@@ -96,6 +96,9 @@ export function createHttpMiddleware(engine: Engine, options: HttpMiddlewareOpti
     const input: Record<string, unknown> = {
       method: req.method ?? 'GET',
       path: req.originalUrl ?? req.url ?? '/',
+      // The scheme this service is reached by: the WWW-Authenticate realm and host canonicalization
+      // use it (without it the realm would claim https:// on a plain-HTTP service).
+      scheme: (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http',
       // Every field line, as sent: req.headers drops repeated authorization, host, ... lines.
       headers: headerFieldLines(req.rawHeaders, CLIENT_OMITS),
       source: {
