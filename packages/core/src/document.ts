@@ -43,18 +43,7 @@ export function parsePolicyText(text: string, origin?: string): SourceDocument {
   // Warnings too: an unresolved tag (`!custom`, `!!js/function`) would silently become a string.
   const issues = [...doc.errors, ...doc.warnings]
   if (issues.length > 0) {
-    throw new PolicyError(
-      issues.map((e) => {
-        const lp = lineCounter.linePos(e.pos[0])
-        const pos = { line: lp.line, col: lp.col }
-        return {
-          code: 'policy_parse',
-          message: e.message.split('\n')[0] ?? e.message,
-          path: '',
-          ...(pos !== undefined ? { line: pos.line, column: pos.col } : {}),
-        }
-      }),
-    )
+    throw new PolicyError(issues.map((e) => yamlProblem(text, lineCounter, e.code, e.pos[0], e.message)))
   }
   let value: unknown
   try {
@@ -70,6 +59,67 @@ export function parsePolicyText(text: string, origin?: string): SourceDocument {
     return { line: p.line, column: p.col }
   }
   return origin === undefined ? { value, locate } : { value, locate, origin }
+}
+
+/**
+ * A YAML error located at the token that causes it. The parser reports some errors where it gave
+ * up (the end of the text, the start of the next line): an unclosed `[`/`{` is reported at the
+ * bracket, an unterminated quoted string at its opening quote, an error at the start of an indented
+ * line at its first character; the message quotes the token found there.
+ */
+function yamlProblem(text: string, lines: LineCounter, code: string, pos: number, raw: string): Problem {
+  let at = Math.min(pos, text.length)
+  let message = raw.split('\n')[0] ?? raw
+  const unclosed = /end with a ([\]}])/.exec(message)
+  if (unclosed !== undefined && unclosed !== null) {
+    const open = unclosedBracket(text, at, unclosed[1] === ']' ? '[' : '{')
+    if (open !== -1) {
+      at = open
+      message = `"${text[open]}" is never closed: expected "${unclosed[1]}" (or the collection is not indented enough)`
+    }
+  } else if (/Missing closing (["'])/.test(message)) {
+    const q = /Missing closing (["'])/.exec(message)![1]!
+    const open = text.lastIndexOf(q, Math.max(0, at - 1))
+    if (open !== -1) {
+      at = open
+      message = `the string starting with ${q} is never closed: expected a closing ${q}`
+    }
+  }
+  // From where the parser stopped (end of text, start of a line) to the token itself.
+  while (at > 0 && at >= text.length) at--
+  while (at > 0 && /\s/.test(text[at] ?? '') && (text[at] === '\n' || at === text.length - 1)) at--
+  while (at < text.length && text[at] === ' ' && lines.linePos(at).col === 1) {
+    let j = at
+    while (text[j] === ' ') j++
+    if (text[j] === '\n' || j >= text.length) break
+    at = j
+  }
+  const token = /^[^\s,:[\]{}]+|^\S/.exec(text.slice(at))?.[0]
+  if (token !== undefined && code !== 'BAD_INDENT' && !message.includes('never closed'))
+    message = `${message} (at ${JSON.stringify(token.length > 40 ? `${token.slice(0, 40)}...` : token)})`
+  const lp = lines.linePos(at)
+  return { code: 'policy_parse', message, path: '', line: lp.line, column: lp.col }
+}
+
+/** Offset of the last `open` bracket before `end` that is not closed before it (outside quotes); -1 if none. */
+function unclosedBracket(text: string, end: number, open: '[' | '{'): number {
+  const close = open === '[' ? ']' : '}'
+  const stack: number[] = []
+  let quote: string | undefined
+  for (let i = 0; i < end && i < text.length; i++) {
+    const c = text[i]
+    if (quote !== undefined) {
+      if (c === '\\' && quote === '"') i++
+      else if (c === quote) quote = undefined
+      continue
+    }
+    if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i < end && text[i] !== '\n') i++
+    } else if (c === '"' || c === "'") quote = c
+    else if (c === open) stack.push(i)
+    else if (c === close) stack.pop()
+  }
+  return stack.at(-1) ?? -1
 }
 
 function nodeAt(root: Node | null, pointer: string): Node | undefined {
@@ -127,7 +177,8 @@ export function schemaProblems(
     if (e.keyword === 'additionalProperties')
       message = `unknown field "${String(e.params.additionalProperty)}"`
     else if (e.keyword === 'enum')
-      message = `must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`
+      message = `must be one of: ${(e.params.allowedValues as unknown[]).map(shown).join(', ')}`
+    else if (e.keyword === 'const') message = `must be one of: ${shown(e.params.allowedValue)}`
     else if (e.keyword === 'not' && path === '') {
       // Not an object at all (an empty file): the type error says it; this one would mislead.
       if (errors.some((x) => x.keyword === 'type' && x.instancePath === '')) continue
@@ -146,11 +197,32 @@ export function schemaProblems(
   return out
 }
 
-/** Validate against the policy schema; returns problems (empty when valid). */
+/** An allowed value as a message shows it: strings bare, anything else as JSON. */
+function shown(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v)
+}
+
+/**
+ * Validate against the policy schema; returns problems (empty when valid). A top-level `"$schema"`
+ * string (editors read it to find `policy.schema.json`) is allowed and ignored.
+ */
 export function validatePolicyShape(src: SourceDocument): Problem[] {
   const validate = validateFn()
-  if (validate(src.value)) return []
-  return schemaProblems(validate.errors, '', src.locate)
+  let value = src.value
+  const problems: Problem[] = []
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && '$schema' in value) {
+    const { $schema, ...rest } = value as Record<string, unknown>
+    if (typeof $schema !== 'string')
+      problems.push({
+        code: 'schema',
+        message: 'must be string',
+        path: '/$schema',
+        ...(src.locate('/$schema') ?? {}),
+      })
+    value = rest
+  }
+  if (validate(value)) return problems
+  return [...problems, ...schemaProblems(validate.errors, '', src.locate)]
 }
 
 /** Escape a key for use in a JSON pointer. */

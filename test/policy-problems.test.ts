@@ -1,0 +1,86 @@
+// Load problems a new user meets: a "$schema" key, enum and const values, YAML syntax errors.
+import { createEngine, PolicyError, type Problem, parsePolicyText } from '@verdict/core'
+import { describe, expect, test } from 'vitest'
+
+async function problemsOf(text: string): Promise<readonly Problem[]> {
+  try {
+    await createEngine(parsePolicyText(text))
+  } catch (e) {
+    if (e instanceof PolicyError) return e.problems
+    throw e
+  }
+  return []
+}
+
+describe('"$schema" in a policy', () => {
+  test('a JSON policy naming its schema loads', async () => {
+    const text = JSON.stringify({
+      $schema: './node_modules/@verdict/core/dist/policy.schema.json',
+      default: 'deny',
+    })
+    expect(await problemsOf(text)).toEqual([])
+  })
+
+  test('so does a YAML one', async () => {
+    expect(await problemsOf('$schema: https://example.com/policy.schema.json\ndefault: allow\n')).toEqual([])
+  })
+
+  test('a $schema that is not a string is a problem at its place', async () => {
+    const problems = await problemsOf('{\n  "$schema": 1,\n  "default": "deny"\n}\n')
+    expect(problems).toEqual([expect.objectContaining({ path: '/$schema', line: 2, column: 14 })])
+  })
+})
+
+describe('enum and const problems name the allowed values', () => {
+  test('version: verdict/v2', async () => {
+    const problems = await problemsOf('version: verdict/v2\ndefault: deny\n')
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: '/version',
+        message: 'must be one of: verdict/v1',
+        line: 1,
+        column: 10,
+      }),
+    ])
+  })
+
+  test('an enum lists its values', async () => {
+    const problems = await problemsOf('default: maybe\n')
+    expect(problems).toContainEqual(
+      expect.objectContaining({ path: '/default', message: 'must be one of: allow, deny' }),
+    )
+  })
+})
+
+describe('YAML errors point at the offending token', () => {
+  const first = (text: string): Problem => {
+    try {
+      parsePolicyText(text)
+    } catch (e) {
+      return (e as PolicyError).problems[0]!
+    }
+    throw new Error('parsed')
+  }
+
+  test('an unclosed flow sequence is reported at its "["', () => {
+    const p = first('rules:\n  - id: a\n    action: allow\n    match: { methods: [GET, POST }\n')
+    expect(p).toMatchObject({ code: 'policy_parse', line: 4, column: 23 })
+    expect(p.message).toMatch(/"\[" is never closed: expected "\]"/)
+  })
+
+  test('an unterminated string at its opening quote', () => {
+    const p = first('name: "abc\ndefault: deny\n')
+    expect(p).toMatchObject({ line: 1, column: 7 })
+    expect(p.message).toMatch(/never closed: expected a closing "/)
+  })
+
+  test('a mis-indented line at its first token, which the message quotes', () => {
+    const p = first('rules:\n  - id: a\n   action: allow\n')
+    expect(p).toMatchObject({ line: 3, column: 4 })
+    expect(p.message).toContain('(at "action")')
+  })
+
+  test('a tab used as indentation at the tab', () => {
+    expect(first('rules:\n\t- id: a\n')).toMatchObject({ line: 2, column: 1 })
+  })
+})
