@@ -2,7 +2,9 @@
  * Vitest matchers for decisions: `expect.extend(verdictMatchers)` then
  * `expect(decision).toAllow()` / `expect(decision).toDeny({ status: 403 })`.
  */
-import type {} from 'vitest'
+/// <reference types="vitest" preserve="true" />
+// The reference is kept in the emitted .d.ts (an `import type {} from 'vitest'` is dropped), so the
+// `declare module 'vitest'` below augments vitest whatever order a test file imports them in.
 import type { Decision } from '../decision.js'
 
 export interface DenyExpectation {
