@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources, so `pnpm test` needs no build first.
     alias: [
+      { find: /^@verdict\/core\/internal$/, replacement: src('./packages/core/src/internal.ts') },
       { find: /^@verdict\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
       { find: /^@verdict\/mcp\/testing$/, replacement: src('./packages/mcp/src/testing/mcp-peers.ts') },
       { find: /^@verdict\/core\/middleware$/, replacement: src('./packages/core/src/middleware.ts') },

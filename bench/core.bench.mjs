@@ -1,7 +1,7 @@
 // decide() with a trivial allow rule on a realistic CheckRequest (15 headers, JSON body), next to a
 // hand-written function doing the same normalization and check. Target: core's own overhead at
 // most 2 µs per decision on this machine.
-import { createEngine, normalizeInput } from '@verdict/core'
+import { createEngine, normalizeInput } from '@verdict/core/internal'
 import { compare, table } from './harness.mjs'
 
 export const checkRequest = {

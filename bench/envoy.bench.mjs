@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parsePolicyText } from '@verdict/core'
+import { parsePolicyText } from '@verdict/core/internal'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { optionalImport } from './lib/packages.mjs'
 

@@ -11,7 +11,7 @@
  */
 import { connect } from 'node:net'
 import { createCelEvaluator } from '@verdict/cel-adapter'
-import { createEngine, type Decision, type Engine, httpStatusFromName } from '@verdict/core'
+import { createEngine, type Decision, type Engine, httpStatusFromName } from '@verdict/core/internal'
 import {
   type CheckClient,
   createCheckClient,

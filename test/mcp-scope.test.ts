@@ -4,7 +4,7 @@
  * list is filtered; `mcpAuthorization` in agentgateway's own form; the CEL scope reader.
  */
 import { createCelEvaluator } from '@verdict/cel-adapter'
-import { celMcpScope, createEngine, type Engine, PolicyError } from '@verdict/core'
+import { celMcpScope, createEngine, type Engine, PolicyError } from '@verdict/core/internal'
 import { createMcpEvaluator, filterListResult } from '@verdict/mcp'
 import { describe, expect, it } from 'vitest'
 

@@ -1,5 +1,5 @@
 // Load problems a new user meets: a "$schema" key, enum and const values, YAML syntax errors.
-import { createEngine, PolicyError, type Problem, parsePolicyText } from '@verdict/core'
+import { createEngine, PolicyError, type Problem, parsePolicyText } from '@verdict/core/internal'
 import { describe, expect, test } from 'vitest'
 
 async function problemsOf(text: string): Promise<readonly Problem[]> {

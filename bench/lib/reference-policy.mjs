@@ -10,7 +10,7 @@ import {
   extractMcp,
   isDecision,
   normalizeInput,
-} from '@verdict/core'
+} from '@verdict/core/internal'
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 
 export const ISSUER = 'https://idp.bench.example'

@@ -31,7 +31,7 @@ import {
   isJsonContentType,
   parseJsonLimited,
   type RequestContext,
-} from '@verdict/core'
+} from '@verdict/core/internal'
 import { toPlainValue } from './plain.js'
 import { regexReplace } from './regex-replace.js'
 import { celView } from './value-view.js'

@@ -1,6 +1,6 @@
 // The fast path must give @bufbuild/cel's answer whenever it answers at all: every expression of a
 // generated corpus is run both ways on several requests, and the answers compared.
-import { type CheckInput, type McpCall, normalizeInput, type RequestContext } from '@verdict/core'
+import { type CheckInput, type McpCall, normalizeInput, type RequestContext } from '@verdict/core/internal'
 import { createSeededRandom } from '@verdict/core/testing'
 import { describe, expect, test } from 'vitest'
 import { compileCel, createCelEnvironment } from './compile-cel.js'

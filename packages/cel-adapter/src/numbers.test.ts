@@ -1,7 +1,7 @@
 // Issue 15, class 2: an integer beyond 2^53 from the request (JSON.parse rounded it) is never
 // compared as if it were exact. Every comparison with another number is an error, on the engine
 // and through the fast path, which leaves numbers to the engine.
-import { type CheckInput, createEngine, type McpCall, normalizeInput } from '@verdict/core'
+import { type CheckInput, createEngine, type McpCall, normalizeInput } from '@verdict/core/internal'
 import { describe, expect, it } from 'vitest'
 import { compileCel, createCelEnvironment } from './compile-cel.js'
 import { createCelEvaluator } from './index.js'

@@ -13,7 +13,7 @@ import {
   type PeerInfo,
   type RequestContext,
   type SpiffeId,
-} from '@verdict/core'
+} from '@verdict/core/internal'
 import { bearerToken, certificateFields, HeaderView, RequestBodyBytes } from './agentgateway.js'
 import { timestampValue } from './functions.js'
 import { celView, fieldsView } from './value-view.js'

@@ -2,7 +2,7 @@
  * `verdict serve`: run the ext_authz sidecar (gRPC, HTTP service mode, operations) for a policy
  * file, reloading it when it changes or on SIGHUP and draining on SIGTERM.
  */
-import { isValidHttpStatus, watchPolicyFile } from '@verdict/core'
+import { isValidHttpStatus, watchPolicyFile } from '@verdict/core/internal'
 import {
   type BoundAddresses,
   createExtAuthzServer,

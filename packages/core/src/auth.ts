@@ -3,10 +3,12 @@
  * knows this contract.
  */
 
+import type { AuthFailureCode } from './codes.js'
 import type { RequestContext } from './context.js'
 import type { HeaderEntry, Identity } from './decision.js'
 import type { Problem } from './errors.js'
 import type { ResourceLoader } from './evaluator.js'
+import type { JwtFailureCode } from './jwt/verify-token.js'
 
 /** What authentication concluded for one request. */
 export type AuthOutcome =
@@ -38,8 +40,8 @@ export type AuthOutcome =
       readonly kind: 'failed'
       /** Specific reason: `expired`, `not yet valid`, `bad audience`, `unknown key`, ... never the token. */
       readonly reason: string
-      /** Stable code, e.g. `jwt_expired`. */
-      readonly code: string
+      /** Stable code, e.g. `jwt_expired` or `apikey_invalid`: the decision's `detailCode`. */
+      readonly code: JwtFailureCode | AuthFailureCode
       /** True when a credential was presented (adds `error="invalid_token"` to the challenge). */
       readonly tokenPresent: boolean
       readonly status?: 401 | 403

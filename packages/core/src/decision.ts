@@ -2,6 +2,8 @@
  * The answer of `decide()`: allowed or not, and with which response.
  */
 
+import type { DetailCode } from './codes.js'
+
 /** How a header is applied, as Envoy's `HeaderValueOption.append_action`. */
 export type HeaderAppend = 'append' | 'add_if_absent' | 'overwrite'
 
@@ -19,6 +21,7 @@ export interface QueryParameter {
 
 /**
  * Stable codes saying why a decision came out as it did. `reason` is for humans; `code` is for code.
+ * A closed set: `DECISION_CODES` lists it at run time.
  */
 export type DecisionCode =
   /** An allow rule matched, or the policy allows by default. */
@@ -41,8 +44,8 @@ export type DecisionCode =
   | 'timeout'
   /** A bug in verdict itself; still a deny. */
   | 'internal'
-  /** A host-side extension (e.g. MCP request smuggling checks) rejected the request. */
-  | (string & {})
+  /** The host refused the check before deciding: too many in flight (`@verdict/envoy`'s `maxConcurrent`). */
+  | 'overloaded'
 
 /** Who the request was established to come from. */
 export interface Identity {
@@ -92,7 +95,7 @@ export interface Decision {
   /** Human-readable reason; names the rule and the error. Never contains a token or a body. */
   readonly reason: string
   /** The specific stable code under `code` when there is one, e.g. `jwt_expired` under `unauthenticated`. */
-  readonly detailCode?: string
+  readonly detailCode?: DetailCode
   /** Id of the rule that decided, when one did. */
   readonly rule?: string
   /** The identity established for the request, if any. */
@@ -119,7 +122,7 @@ const EMPTY_OBJECT: Readonly<Record<string, unknown>> = Object.freeze({})
 /** Fields a deny can carry beyond status and reason. */
 export interface DenyOptions {
   readonly code?: DecisionCode
-  readonly detailCode?: string
+  readonly detailCode?: DetailCode
   readonly rule?: string
   readonly headers?: readonly HeaderEntry[]
   readonly body?: string

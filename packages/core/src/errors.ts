@@ -2,25 +2,17 @@
  * One error base with stable codes. Callers switch on `code`, never on `message`.
  */
 
-/** Stable machine-readable codes of errors verdict throws at load time or reports in problems. */
-export type ErrorCode =
-  | 'policy_invalid'
-  | 'policy_parse'
-  | 'schema'
-  | 'duplicate_rule_id'
-  | 'unknown_rule_kind'
-  | 'ambiguous_rule_kind'
-  | 'compile'
-  | 'resource'
-  | 'jwt_config'
-  | 'invalid_status'
-  | 'no_rules'
-  | 'internal'
+import type { ErrorCode, ProblemCode, UsageErrorCode } from './codes.js'
+
+export type { ErrorCode, ProblemCode, UsageErrorCode } from './codes.js'
 
 /** A single load-time problem with where it was found. */
 export interface Problem {
-  /** Stable code, e.g. `schema` or `compile`. */
-  readonly code: ErrorCode | (string & {})
+  /**
+   * Stable code, e.g. `schema` or `compile`; one of `PROBLEM_CODES`. (Still open to any string until
+   * the Rego adapter's `problem()` helper takes a `ProblemCode`; test/codes.test.ts refuses strays.)
+   */
+  readonly code: ProblemCode | (string & {})
   /** Human-readable description; never contains secrets. */
   readonly message: string
   /** JSON pointer into the policy document (`/rules/2/cel`), `''` for the root. */
@@ -48,6 +40,29 @@ export class VerdictError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
+  }
+}
+
+/**
+ * A programmer error: a bad option passed to a factory (`createEngine`, `createCelEvaluator`,
+ * `createRegoEvaluator`, `createExtAuthzServer`, ...). Thrown synchronously by the factory or
+ * rejected by its promise, never at decision time. `option` names the offending option.
+ *
+ * @example
+ * ```ts
+ * try { createExtAuthzServer({ engine, statusOnError: 200 }) } catch (e) {
+ *   if (e instanceof VerdictUsageError) console.error(e.code, e.option) // invalid_option statusOnError
+ * }
+ * ```
+ */
+export class VerdictUsageError extends VerdictError {
+  override readonly name = 'VerdictUsageError'
+  declare readonly code: UsageErrorCode
+  /** The option that was wrong, e.g. `statusOnError` or `memory.maxPages`. */
+  readonly option: string
+  constructor(option: string, message: string, options?: { cause?: unknown }) {
+    super('invalid_option', message, options)
+    this.option = option
   }
 }
 

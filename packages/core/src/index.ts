@@ -6,8 +6,11 @@
  * authentication, the rule combination, errors, and the evaluator interface that CEL, Rego and MCP
  * rules plug into. It knows nothing of hosts: no server, no global state, no network inside
  * `decide()`.
+ *
+ * This entry is the public contract (docs/architecture.md, "Public API and codes"). What sibling
+ * packages share beyond it lives in `@verdict/core/internal`, which follows no semver promise.
  */
-export type { AuthCompileResult, AuthEnvironment, Authenticator, AuthOutcome } from './auth.js'
+
 export {
   type CheckResponseJson,
   GRPC_OK,
@@ -15,30 +18,45 @@ export {
   GRPC_UNAUTHENTICATED,
   toCheckResponse,
 } from './check-response.js'
+// Codes and errors
+export {
+  AUTH_FAILURE_CODES,
+  type AuthFailureCode,
+  DECISION_CODES,
+  DETAIL_CODES,
+  type DetailCode,
+  ERROR_CODES,
+  INPUT_REFUSALS,
+  PROBLEM_CODES,
+  type ProblemCode,
+  type UsageErrorCode,
+} from './codes.js'
+// Engines and decisions
 export type { CompiledPolicy, PolicySource } from './compile.js'
 export { compilePolicy, DEFAULT_TIMEOUT_MS } from './compile.js'
+// Writing an evaluator
 export type { McpCall, RequestContext } from './context.js'
-export {
-  type Decision,
-  type DecisionCode,
-  type DenyOptions,
-  deny,
-  type HeaderAppend,
-  type HeaderEntry,
-  type Identity,
-  loggableReason,
-  malformed,
-  type QueryParameter,
-  type ShadowRecord,
+export type {
+  CheckRequestHttp,
+  CheckRequestInput,
+  CheckRequestPeer,
+  DecideInput,
+  HeaderValue,
+  HttpPeerInput,
+  HttpRequestInput,
+} from './decide-input.js'
+export type {
+  Decision,
+  DecisionCode,
+  HeaderAppend,
+  HeaderEntry,
+  Identity,
+  QueryParameter,
+  ShadowRecord,
 } from './decision.js'
-export {
-  type Locator,
-  POLICY_SCHEMA,
-  parsePolicyText,
-  pointer,
-  type SourceDocument,
-  sourceFromValue,
-} from './document.js'
+export { loggableReason } from './decision.js'
+// The policy document
+export { POLICY_SCHEMA, pointer } from './document.js'
 export {
   createEngine,
   type DecideOptions,
@@ -47,7 +65,14 @@ export {
   type Engine,
   type EngineOptions,
 } from './engine.js'
-export { type ErrorCode, formatProblems, PolicyError, type Problem, VerdictError } from './errors.js'
+export {
+  type ErrorCode,
+  formatProblems,
+  PolicyError,
+  type Problem,
+  VerdictError,
+  VerdictUsageError,
+} from './errors.js'
 export {
   type CompileResult,
   type CompileSite,
@@ -58,57 +83,17 @@ export {
   type ResourceLoader,
   type RuleProgram,
 } from './evaluator.js'
-export { type ExternalDecision, toExternalDecision } from './external.js'
-export {
-  allHeaderValues,
-  type CheckInput,
-  canonicalHost,
-  DEFAULT_INPUT_OPTIONS,
-  headerValues,
-  type InputDialect,
-  type InputOptions,
-  type InputRefusal,
-  isDecision,
-  isJsonContentType,
-  normalizeInput,
-  PARTIAL_BODY_HEADER,
-  type PeerInfo,
-  parseJsonLimited,
-  parseSpiffeId,
-  resolveInputOptions,
-  type SpiffeId,
-  type UnderscoreAction,
-} from './input.js'
-export { isoTime } from './iso-time.js'
+export type { CheckInput, InputDialect, InputOptions, InputRefusal, PeerInfo, SpiffeId } from './input.js'
 export { JWT_FAILURE_CODES, type JwtFailureCode } from './jwt/index.js'
-export { matchEvaluator } from './match.js'
-export {
-  DEFAULT_MCP_SETTINGS,
-  extractMcp,
-  findDuplicateGuardedKey,
-  MCP_METADATA_NAMESPACES,
-  MCP_RESPONSE_METHOD,
-  type McpMessages,
-  type McpSettings,
-  mcpDenialBody,
-} from './mcp-call.js'
-export {
-  celMcpScope,
-  isBaseProtocolMethod,
-  MCP_RESOURCE_KINDS,
-  type McpMessageKind,
-  mcpMessageKind,
-  NOT_BASE_PROTOCOL,
-} from './mcp-scope.js'
+export type { PolicyDocument } from './policy-document.js'
+
+// Node hosts: policy files and file resources
 export {
   createEngineFromFile,
   loadPolicyFile,
   type PolicyFile,
   type PolicyWatch,
-  readSourceFile,
   type WatchOptions,
   watchPolicyFile,
 } from './policy-file.js'
-export { readLimited } from './read-limited.js'
 export { createFileResourceLoader, type FileResourceOptions } from './resources.js'
-export { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'

@@ -5,7 +5,7 @@
  * `Buffer`, all of which core reads. What remains is what protobuf JSON spells differently: the
  * request time becomes an RFC 3339 string and filter metadata Structs become plain JSON.
  */
-import { type Decision, malformed } from '@verdict/core'
+import { type Decision, malformed } from '@verdict/core/internal'
 import { type StructMessage, StructTooDeep, structToJson } from './struct.js'
 
 type Obj = Record<string, unknown>

@@ -15,7 +15,7 @@ import {
   type ServerInterceptor,
   type ServerMethodDefinition,
 } from '@grpc/grpc-js'
-import { DEFAULT_INPUT_OPTIONS, type Engine } from '@verdict/core'
+import { DEFAULT_INPUT_OPTIONS, type Engine } from '@verdict/core/internal'
 
 /** How long a stream answered for lack of its request gets to close before it is reset. */
 export const RESET_AFTER_ANSWER_MS = 1000

@@ -2,7 +2,7 @@
  * Evaluation: one check through the engine, with a host-side deadline so that no call can hang
  * and no failure can turn into anything but a denial.
  */
-import { type Decision, type DecisionCode, deny, type Engine } from '@verdict/core'
+import { type Decision, type DecisionCode, deny, type Engine } from '@verdict/core/internal'
 import type { Telemetry } from './telemetry.js'
 
 /** How the host answers when it cannot get a decision from the engine. */

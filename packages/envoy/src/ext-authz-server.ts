@@ -16,7 +16,7 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js'
-import { type Decision, type Engine, isValidHttpStatus, malformed } from '@verdict/core'
+import { type Decision, type Engine, isValidHttpStatus, malformed } from '@verdict/core/internal'
 import { checkRequestToJson } from './check-request-to-json.js'
 import {
   closeSilentHttpConnections,

@@ -4,7 +4,7 @@
  * the one sent to Envoy in `dynamic_metadata`).
  */
 import { randomUUID } from 'node:crypto'
-import { type Decision, type DecisionEvent, decisionEvent, isoTime } from '@verdict/core'
+import { type Decision, type DecisionEvent, decisionEvent, isoTime } from '@verdict/core/internal'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** `json`: one JSON object per line; `text`: one readable line per record, for terminals. */

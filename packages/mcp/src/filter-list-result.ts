@@ -4,7 +4,7 @@
  * item with the same engine and the caller's own request.
  */
 import type { Engine, RequestContext } from '@verdict/core'
-import { MCP_METADATA_NAMESPACES, PARTIAL_BODY_HEADER } from '@verdict/core'
+import { MCP_METADATA_NAMESPACES, PARTIAL_BODY_HEADER } from '@verdict/core/internal'
 import { LIST_PROBES } from './mcp-evaluator.js'
 
 type Obj = Record<string, unknown>

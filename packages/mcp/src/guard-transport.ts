@@ -5,7 +5,7 @@
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js'
-import { type Decision, type Engine, PARTIAL_BODY_HEADER } from '@verdict/core'
+import { type Decision, type Engine, PARTIAL_BODY_HEADER } from '@verdict/core/internal'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 
 /** Options of `guardTransport`. */

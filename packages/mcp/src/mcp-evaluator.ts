@@ -26,7 +26,7 @@ import {
   parseSpiffeId,
   pointer,
   type RequestContext,
-} from '@verdict/core'
+} from '@verdict/core/internal'
 
 /** Options of `createMcpEvaluator`. */
 export interface McpEvaluatorOptions {

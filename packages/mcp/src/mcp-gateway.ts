@@ -14,7 +14,7 @@ import {
   type PolicyWatch,
   readLimited,
   watchPolicyFile,
-} from '@verdict/core'
+} from '@verdict/core/internal'
 import { type FieldLineHeaders, headerFieldLines } from '@verdict/core/middleware'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 

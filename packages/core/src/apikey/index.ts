@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AuthCompileResult, Authenticator, AuthOutcome } from '../auth.js'
+import type { AuthFailureCode } from '../codes.js'
 import type { RequestContext } from '../context.js'
 import type { Identity } from '../decision.js'
 import type { Problem } from '../errors.js'
@@ -107,7 +108,7 @@ abstract class CredentialAuthenticator implements Authenticator {
     const entry = ex.kind === 'one' ? this.lookup(ex.found.token) : undefined
     if (entry === undefined) {
       const why = ex.kind === 'multiple' ? `more than one ${this.what}` : `invalid ${this.what}`
-      const code = ex.kind === 'multiple' ? `${this.code}_multiple` : `${this.code}_invalid`
+      const code: AuthFailureCode = ex.kind === 'multiple' ? `${this.code}_multiple` : `${this.code}_invalid`
       if (this.mode === 'Permissive') return { kind: 'ignored', reason: why }
       return this.failed(why, code, true)
     }
@@ -124,9 +125,9 @@ abstract class CredentialAuthenticator implements Authenticator {
     }
   }
 
-  protected abstract readonly code: string
+  protected abstract readonly code: 'apikey' | 'basic'
 
-  private failed(reason: string, code: string, present: boolean): AuthOutcome {
+  private failed(reason: string, code: AuthFailureCode, present: boolean): AuthOutcome {
     return {
       kind: 'failed',
       reason: `${reason} (${code})`,
@@ -139,7 +140,7 @@ abstract class CredentialAuthenticator implements Authenticator {
 
 /** API keys: SHA-256 digests in a map, bcrypt hashes scanned (and remembered once verified). */
 export class ApiKeyAuthenticator extends CredentialAuthenticator {
-  protected readonly code = 'apikey'
+  protected readonly code = 'apikey' as const
   private readonly cache = new VerifiedCache()
   constructor(
     mode: CredentialMode,
@@ -173,7 +174,7 @@ export class ApiKeyAuthenticator extends CredentialAuthenticator {
 
 /** Basic auth: htpasswd users with bcrypt hashes. */
 export class BasicAuthenticator extends CredentialAuthenticator {
-  protected readonly code = 'basic'
+  protected readonly code = 'basic' as const
   private readonly cache = new VerifiedCache()
   constructor(
     mode: CredentialMode,

@@ -1,0 +1,49 @@
+/**
+ * `@verdict/core/internal`: what verdict's own packages share beyond the public entry (input
+ * normalization pieces, decision builders, MCP extraction, status tables). No semver promise:
+ * names here change with any release. Applications import `@verdict/core`.
+ */
+
+export type { AuthCompileResult, AuthEnvironment, Authenticator, AuthOutcome } from './auth.js'
+export { REQUEST_PARSE_ERROR } from './codes.js'
+export { type DenyOptions, deny, malformed } from './decision.js'
+export { type Locator, parsePolicyText, type SourceDocument, sourceFromValue } from './document.js'
+export { type ExternalDecision, toExternalDecision } from './external.js'
+export * from './index.js'
+export {
+  allHeaderValues,
+  canonicalHost,
+  DEFAULT_INPUT_OPTIONS,
+  headerValues,
+  isDecision,
+  isJsonContentType,
+  normalizeInput,
+  PARTIAL_BODY_HEADER,
+  parseJsonLimited,
+  parseSpiffeId,
+  resolveInputOptions,
+  type UnderscoreAction,
+} from './input.js'
+export { isoTime } from './iso-time.js'
+export { matchEvaluator } from './match.js'
+export {
+  DEFAULT_MCP_SETTINGS,
+  extractMcp,
+  findDuplicateGuardedKey,
+  MCP_METADATA_NAMESPACES,
+  MCP_RESPONSE_METHOD,
+  type McpMessages,
+  type McpSettings,
+  mcpDenialBody,
+} from './mcp-call.js'
+export {
+  celMcpScope,
+  isBaseProtocolMethod,
+  MCP_RESOURCE_KINDS,
+  type McpMessageKind,
+  mcpMessageKind,
+  NOT_BASE_PROTOCOL,
+} from './mcp-scope.js'
+export { readSourceFile } from './policy-file.js'
+export { readLimited } from './read-limited.js'
+export { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'
