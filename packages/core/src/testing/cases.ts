@@ -375,6 +375,10 @@ export function diffDecision(d: Decision, e: Expectation): CaseDiff[] {
   return diffs
 }
 
+/** The fetch of the load check above: case runs never reach an identity provider. */
+const offlineFetch: typeof globalThis.fetch = () =>
+  Promise.reject(new Error('verdict test does not fetch remote keys'))
+
 function ruleIds(policy: Obj): string[] {
   const lists: unknown[] = []
   if (Array.isArray(policy.rules)) lists.push(...policy.rules)
@@ -405,6 +409,22 @@ export async function runCaseFile(path: string, options: RunCasesOptions = {}): 
   const fixtures = await mergedFixtures(dir, file.fixtures)
   const policy = structuredClone(policySrc.value) as Obj
   const issuers = await issuersFor(policy, fixtures)
+  if (issuers.size > 0) {
+    // Fixture issuers replace the providers' keys in the copy the cases run against; the policy as
+    // written must load too (a JWKS file that does not exist is a problem, as `verdict check` and
+    // `serve` say). Remote key sets are not fetched for this: the cases run offline.
+    const real = await inFile(
+      policyFile.path,
+      () =>
+        createEngine(policySrc, {
+          evaluators: options.evaluators ?? [],
+          resources: policyFile.resources,
+          fetch: offlineFetch,
+        }),
+      policySrc,
+    )
+    real.close()
+  }
   // Keep line numbers from the policy text when nothing had to be patched.
   const engine = await inFile(
     policyFile.path,
