@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest'
+import { describe, expect, test, vi } from 'vitest'
 import { DecisionContext } from './context.js'
 import { type CheckInput, DEFAULT_INPUT_OPTIONS, isDecision, normalizeInput } from './input.js'
 
@@ -84,6 +84,85 @@ describe('OPA-Envoy input dialect', () => {
     const i = ctx.opaEnvoyInput() as Record<string, any>
     expect(i.jwt).toEqual({ sub: 'alice' })
     expect(i.mcp).toMatchObject({ method: 'tools/call', id: 7, tool: { name: 't', arguments: { a: 1 } } })
+  })
+
+  test("a valid JSON body given as text takes one scan and one parse, not Go's byte reading", () => {
+    // The byte reading (for the plugin's error texts) encodes and decodes the body again; a body
+    // JSON.parse accepts whole needs neither.
+    const decode = vi.spyOn(TextDecoder.prototype, 'decode')
+    const from = vi.spyOn(Buffer, 'from')
+    try {
+      const body =
+        '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t","arguments":{"n":[1,2e3]}}}'
+      const i = ctxFor({
+        method: 'POST',
+        path: '/mcp',
+        headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+        body,
+      }).opaEnvoyInput() as Record<string, any>
+      expect(i.parsed_body).toEqual(JSON.parse(body))
+      expect(decode).not.toHaveBeenCalled()
+      expect(from).not.toHaveBeenCalled()
+    } finally {
+      decode.mockRestore()
+      from.mockRestore()
+    }
+  })
+
+  test('the one-pass reading answers as the byte reading does', () => {
+    const outcome = (body: string | Uint8Array, ct = 'application/json') => {
+      const raw =
+        typeof body === 'string'
+          ? {
+              attributes: {
+                request: { http: { method: 'POST', path: '/', headers: { 'content-type': ct }, body } },
+              },
+            }
+          : {
+              attributes: {
+                request: {
+                  http: {
+                    method: 'POST',
+                    path: '/',
+                    headers: { 'content-type': ct },
+                    raw_body: Buffer.from(body).toString('base64'),
+                  },
+                },
+              },
+            }
+      const ctx = ctxFor(raw)
+      const i = ctx.opaEnvoyInput() as Record<string, any>
+      return { parsed: i.parsed_body, refused: ctx.refused?.detailCode, body: ctx.refused?.body }
+    }
+    const deep = `${'['.repeat(65)}${']'.repeat(65)}`
+    const cases: Array<[string | Uint8Array, object]> = [
+      ['{"a":[1,{"b":null}],"c":"x:y"}', { parsed: { a: [1, { b: null }], c: 'x:y' } }],
+      ['  [1, "a\\"b", {"k": true}]\n', { parsed: [1, 'a"b', { k: true }] }],
+      ['"text"', { parsed: 'text' }],
+      ['{"a":1,"a":2}', { parsed: null, refused: 'duplicate_json_key' }],
+      ['{"a":{"amount":1,"\u0061mount":2}}', { parsed: null, refused: 'duplicate_json_key' }],
+      ['[{"a":1},{"a":2}]', { parsed: [{ a: 1 }, { a: 2 }] }],
+      ['{"a":1} null', { parsed: { a: 1 } }],
+      ['{"a":1}{', { parsed: null, refused: 'request_parse_error' }],
+      ['\ufeff{"a":1}', { parsed: null, refused: 'request_parse_error' }],
+      [
+        deep,
+        {
+          parsed: null,
+          refused: 'request_parse_error',
+          body: 'request_parse_error: JSON nested deeper than 64',
+        },
+      ],
+      ['{"n":1e400}', { parsed: null, refused: 'non_finite_number' }],
+      ['{"n":1e3,"t":true,"f":false}', { parsed: { n: 1000, t: true, f: false } }],
+      [`{"n":${'9'.repeat(400)}}`, { parsed: null, refused: 'non_finite_number' }],
+      ['{"a":"\\ud800"}', { parsed: { a: '\ud800' } }], // an escape JSON.parse keeps
+      ['{"a":"\ud800"}', { parsed: { a: '\ufffd' } }], // a lone surrogate in the text: U+FFFD, as Go reads it
+      [new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x31, 0x7d]), { parsed: { a: 1 } }],
+      [new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d]), { parsed: null, refused: 'request_parse_error' }],
+    ]
+    for (const [body, want] of cases) expect(outcome(body), String(body)).toMatchObject(want)
+    expect(outcome('{"a":1,"a":2}', 'text/plain')).toMatchObject({ parsed: null })
   })
 
   test('root path and no body', () => {

@@ -82,19 +82,13 @@ const CONFIG_SCHEMA = {
 /** Keys of the per-decision memo: the input serialized once per dialect, shared by every rego rule. */
 const MEMO_KEYS: Record<RegoDialect, object> = { 'opa-envoy': {}, authorino: {} }
 
-const encoder = new TextEncoder()
-
-function serialize(value: unknown): ArrayBuffer {
-  const bytes = encoder.encode(JSON.stringify(value))
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? (bytes.buffer as ArrayBuffer)
-    : (bytes.slice().buffer as ArrayBuffer)
-}
-
-/** The input for `dialect`, serialized once per decision. */
-function inputBytes(ctx: RequestContext, dialect: RegoDialect): ArrayBuffer {
+/**
+ * The input for `dialect` as JSON text, serialized once per decision; the policy writes the text
+ * straight into the module's memory.
+ */
+function inputText(ctx: RequestContext, dialect: RegoDialect): string {
   return ctx.memo(MEMO_KEYS[dialect], () =>
-    serialize(dialect === 'authorino' ? ctx.authorinoInput() : ctx.opaEnvoyInput()),
+    JSON.stringify(dialect === 'authorino' ? ctx.authorinoInput() : ctx.opaEnvoyInput()),
   )
 }
 
@@ -359,9 +353,9 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
     let released = false
     const program: RuleProgram = {
       evaluate(ctx: RequestContext): EvalResult {
-        let input: ArrayBuffer
+        let input: string
         try {
-          input = inputBytes(ctx, dialect)
+          input = inputText(ctx, dialect)
         } catch (e) {
           return {
             ok: false,

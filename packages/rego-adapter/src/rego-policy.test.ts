@@ -155,6 +155,29 @@ describe.each([2, 1])('evaluation, ABI 1.%i', (minor) => {
     expect(p.evaluate(bytes({}), 99, 'x')).toEqual({ ok: false, error: 'x: aborted: unknown entrypoint' })
   })
 
+  test('JSON text given as a string is written into the module as is: same answers as bytes', async () => {
+    const p = await load({ abiMinorVersion: minor }, {}, { memory: { initialPages: 2, maxPages: 8 } })
+    const echo = p.entrypoints['fixture/input']!
+    const values: unknown[] = [
+      { a: [1, 'x'], nested: { é: 'ü €', emoji: '😀' } },
+      true,
+      'text',
+      { s: 'y'.repeat(150_000) }, // more than the initial pages: memory grows to hold it
+    ]
+    for (const v of values) {
+      const text = JSON.stringify(v)
+      expect(p.evaluate(text, echo)).toEqual({ ok: true, value: v })
+      expect(p.evaluate(text, echo)).toEqual(p.evaluate(bytes(v), echo))
+    }
+    const huge = p.evaluate(JSON.stringify({ s: 'x'.repeat(600_000) }), echo)
+    expect(!huge.ok && huge.error).toMatch(/memory limit of 8 pages|aborted: out of memory/)
+    p.evaluate('{"k":1}', echo)
+    const heap = p.heapPointer()
+    for (let i = 0; i < 1000; i++) p.evaluate('{"k":1}', echo)
+    expect(p.heapPointer()).toBe(heap)
+    expect(p.evaluate('{"k":1}', echo)).toEqual({ ok: true, value: { k: 1 } })
+  })
+
   test('custom builtins: values, and thrown strings, objects and errors become error values', async () => {
     let mode = 'value'
     const p = await load(

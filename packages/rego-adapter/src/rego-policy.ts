@@ -60,10 +60,11 @@ export interface RegoPolicy {
   /** `1.2` etc. */
   readonly abiVersion: string
   /**
-   * Evaluate an entrypoint on an input given as UTF-8 JSON (`ArrayBuffer`, serialized once by the
-   * caller). Returns the single result's value, or an error for anything else.
+   * Evaluate an entrypoint on an input given as JSON text (a string, or its UTF-8 bytes as an
+   * `ArrayBuffer`), serialized once by the caller. Returns the single result's value, or an error
+   * for anything else.
    */
-  evaluate(input: ArrayBuffer, entrypoint: number, label?: string): EvalResult
+  evaluate(input: string | ArrayBuffer, entrypoint: number, label?: string): EvalResult
   /** The module's heap pointer (for leak checks). */
   heapPointer(): number
   /** Current size of the instance's memory, in pages. */
@@ -290,16 +291,21 @@ export async function loadRegoPolicy(
   let current: LoadedPolicy | undefined = loaded
   const memory = loaded.mem
   const heapGet = exports.opa_heap_ptr_get as () => number
+  const run =
+    minor >= 2
+      ? directEval(loaded, exports, memory)
+      : (p: LoadedPolicy, input: string | ArrayBuffer, entrypoint: number) =>
+          p.evaluate(typeof input === 'string' ? encoder.encode(input).buffer : input, entrypoint)
   return {
     entrypoints,
     builtins,
     abiVersion: `1.${minor}`,
-    evaluate(input: ArrayBuffer, entrypoint: number, label = 'entrypoint'): EvalResult {
+    evaluate(input: string | ArrayBuffer, entrypoint: number, label = 'entrypoint'): EvalResult {
       const p = current
       if (p === undefined) return { ok: false, error: `${label}: the bundle was released (policy replaced)` }
       let rs: unknown
       try {
-        rs = inScope(() => p.evaluate(input, entrypoint))
+        rs = inScope(() => run(p, input, entrypoint))
       } catch (e) {
         return { ok: false, error: `${label}: ${describeThrown(e, maxPages)}` }
       }
@@ -310,5 +316,57 @@ export async function loadRegoPolicy(
     dispose() {
       current = undefined
     },
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** The SDK's state after `setData`: where data lives and where each evaluation's heap starts. */
+interface SdkState {
+  readonly dataAddr: number
+  readonly dataHeapPtr: number
+}
+
+/**
+ * ABI 1.2's one-call evaluation, as the SDK's `evaluate` does it, but writing JSON text straight
+ * into the module's memory (no intermediate byte array, no second copy) and reading the result
+ * through one cached view. `opa_eval` parses the input at the heap start and resets the heap to
+ * just after it, so every evaluation starts from the same heap.
+ */
+function directEval(
+  loaded: LoadedPolicy,
+  exports: Exports,
+  memory: { buffer: ArrayBuffer; grow(pages: number): number },
+): (p: LoadedPolicy, input: string | ArrayBuffer, entrypoint: number) => unknown {
+  const opaEval = exports.opa_eval as (
+    ctx: number,
+    entrypoint: number,
+    data: number,
+    input: number,
+    len: number,
+    heap: number,
+    format: number,
+  ) => number
+  const state = loaded as unknown as SdkState
+  let view = Buffer.from(memory.buffer)
+  const fresh = (): Buffer => {
+    if (view.buffer !== memory.buffer) view = Buffer.from(memory.buffer)
+    return view
+  }
+  return (_p, input, entrypoint) => {
+    const text = typeof input === 'string'
+    const len = text ? Buffer.byteLength(input, 'utf8') : input.byteLength
+    const addr = state.dataHeapPtr
+    const short = addr + len - memory.buffer.byteLength
+    if (short > 0) memory.grow(Math.ceil(short / 65536))
+    const mem = fresh()
+    if (text) mem.write(input, addr, len, 'utf8')
+    else mem.set(new Uint8Array(input), addr)
+    // No input at all (the SDK's `if (input)`): address 0.
+    const ret = opaEval(0, entrypoint, state.dataAddr, len === 0 && text ? 0 : addr, len, addr + len, 0)
+    const out = fresh()
+    let end = out.indexOf(0, ret)
+    if (end === -1) end = out.length
+    return JSON.parse(out.toString('utf8', ret, end))
   }
 }
