@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // Generates packages/core/src/policy-document.ts (the `PolicyDocument` type) from the policy's
 // JSON Schema, packages/core/src/policy.schema.json, so the type cannot drift from what the loader
-// accepts. `node scripts/gen-policy-types.mjs` writes the file; `--check` exits 1 when it is stale
-// (test/policy-document-type.test.ts runs the same check).
+// accepts. `node scripts/gen-policy-types.mjs` (`pnpm gen:types`) writes the file; `--check` exits 1
+// when it is stale; `--print` writes the text to stdout (test/policy-document-type.test.ts compares).
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { compile } from 'json-schema-to-typescript'
 
 const root = new URL('../', import.meta.url)
-export const SCHEMA_PATH = fileURLToPath(new URL('packages/core/src/policy.schema.json', root))
-export const OUTPUT_PATH = fileURLToPath(new URL('packages/core/src/policy-document.ts', root))
+// VERDICT_SCHEMA_DIR: another folder holding policy.schema.json and policy-document.ts (tests).
+const dir = process.env.VERDICT_SCHEMA_DIR ?? fileURLToPath(new URL('packages/core/src', root))
+export const SCHEMA_PATH = `${dir}/policy.schema.json`
+export const OUTPUT_PATH = `${dir}/policy-document.ts`
+const FORMAT_AS = fileURLToPath(new URL('packages/core/src/policy-document.ts', root))
 
 const BANNER = `/**
  * The policy document as a TypeScript type, GENERATED from policy.schema.json by
@@ -38,7 +41,7 @@ export async function generate() {
     .replace(/^export interface VerdictPolicyDocument\b/m, 'export interface PolicyDocument')
     .replaceAll(/: \{\}$/gm, ': { [k: string]: unknown }')
   // The repository's formatter, so `biome check .` passes on the generated file.
-  return execFileSync('pnpm', ['exec', 'biome', 'format', `--stdin-file-path=${OUTPUT_PATH}`], {
+  return execFileSync('pnpm', ['exec', 'biome', 'format', `--stdin-file-path=${FORMAT_AS}`], {
     input: text,
     encoding: 'utf8',
     cwd: fileURLToPath(root),
@@ -53,6 +56,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       console.error(`${OUTPUT_PATH} is stale: run pnpm gen:types`)
       process.exit(1)
     }
+  } else if (process.argv.includes('--print')) {
+    process.stdout.write(text)
   } else {
     writeFileSync(OUTPUT_PATH, text)
     console.log(`wrote ${OUTPUT_PATH}`)

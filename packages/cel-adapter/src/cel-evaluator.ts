@@ -9,7 +9,8 @@ import type {
   Problem,
   RequestContext,
 } from '@verdict/core'
-import { type CelLimits, compileCel, createCelEnvironment } from './compile-cel.js'
+import { VerdictUsageError } from '@verdict/core'
+import { type CelLimits, compileCel, createCelEnvironment, DEFAULT_CEL_LIMITS } from './compile-cel.js'
 import { toPlain } from './plain.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
 
@@ -23,6 +24,22 @@ export type CelOptions = Partial<CelLimits> & {
    * Default true; false runs every expression on the engine.
    */
   readonly fastPath?: boolean
+}
+
+/** Bad options are programmer errors: a `VerdictUsageError` naming the option. */
+function checkOptions(options: CelOptions): void {
+  if (typeof options !== 'object' || options === null)
+    throw new VerdictUsageError('options', 'createCelEvaluator takes an options object')
+  for (const [k, v] of Object.entries(options)) {
+    if (v === undefined) continue
+    if (k === 'fastPath') {
+      if (typeof v !== 'boolean') throw new VerdictUsageError(k, 'fastPath must be a boolean')
+    } else if (!Object.hasOwn(DEFAULT_CEL_LIMITS, k)) {
+      throw new VerdictUsageError(k, `unknown option "${k.slice(0, 64)}"`)
+    } else if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw new VerdictUsageError(k, `${k} must be a positive integer, not ${String(v)}`)
+    }
+  }
 }
 
 const TRUE: EvalResult = Object.freeze({ ok: true, value: true })
@@ -56,6 +73,7 @@ const CONFIG_SCHEMA = {
  * ```
  */
 export function createCelEvaluator(options: CelOptions = {}): Evaluator {
+  checkOptions(options)
   const { fastPath = true, ...limits } = options
   const cenv = createCelEnvironment(VARIABLE_NAMES, limits)
   return {

@@ -14,7 +14,7 @@ import {
   sourceFromValue,
   validatePolicyShape,
 } from './document.js'
-import { PolicyError, type Problem } from './errors.js'
+import { PolicyError, type Problem, VerdictUsageError } from './errors.js'
 import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
 import { compileJwtAuthentication, type JwtEnvironment } from './jwt/index.js'
@@ -28,6 +28,7 @@ import {
 } from './mcp-authorization.js'
 import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp-call.js'
 import { intersectScopes, type McpMessageKind } from './mcp-scope.js'
+import type { PolicyDocument } from './policy-document.js'
 import { isValidHttpStatus } from './status.js'
 
 export type RuleAction = 'allow' | 'deny' | 'require' | 'decide'
@@ -82,8 +83,8 @@ export interface CompiledPolicy {
   readonly dispose: () => void
 }
 
-/** What a policy can be given as: text (YAML/JSON), an object, or a parsed source. */
-export type PolicySource = string | Readonly<Record<string, unknown>> | SourceDocument
+/** A policy: YAML or JSON text, a document object (`PolicyDocument` types it), or a parsed source. */
+export type PolicySource = string | PolicyDocument | Readonly<Record<string, unknown>> | SourceDocument
 
 export interface CompileEnvironment {
   readonly evaluators: readonly Evaluator[]
@@ -146,7 +147,34 @@ function responseSpec(
  * Compile a policy. Throws `PolicyError` listing every problem; otherwise the result is ready to
  * decide with. Evaluators' resources are released through `dispose()`.
  */
+/** Programmer errors in what the host passed (`createEngine`'s options): a `VerdictUsageError`. */
+function checkEnvironment(env: CompileEnvironment): void {
+  const fn = (v: unknown) => typeof v === 'function'
+  if (!Array.isArray(env.evaluators))
+    throw new VerdictUsageError('evaluators', 'evaluators must be a list of evaluators')
+  const kinds = new Set<string>()
+  env.evaluators.forEach((e: Partial<Evaluator> | undefined, i) => {
+    if (typeof e !== 'object' || e === null || typeof e.kind !== 'string' || !fn(e.compile))
+      throw new VerdictUsageError(
+        `evaluators[${i}]`,
+        `evaluators[${i}] is not an evaluator (an object with kind and compile; call the factory, e.g. createCelEvaluator())`,
+      )
+    if (e.kind === 'match' || kinds.has(e.kind))
+      throw new VerdictUsageError(
+        `evaluators[${i}]`,
+        `evaluators[${i}]: a second evaluator of kind "${e.kind}"`,
+      )
+    kinds.add(e.kind)
+  })
+  if (env.fetch !== undefined && !fn(env.fetch))
+    throw new VerdictUsageError('fetch', 'fetch must be a function')
+  if (!fn(env.now)) throw new VerdictUsageError('now', 'now must be a function returning milliseconds')
+  if (env.resources !== undefined && (typeof env.resources !== 'object' || !fn(env.resources?.read)))
+    throw new VerdictUsageError('resources', 'resources must be a ResourceLoader (an object with read)')
+}
+
 export async function compilePolicy(source: PolicySource, env: CompileEnvironment): Promise<CompiledPolicy> {
+  checkEnvironment(env)
   const src = toSource(source)
   const problems: Problem[] = validatePolicyShape(src)
   const doc = src.value

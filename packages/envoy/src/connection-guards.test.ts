@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import http2 from 'node:http2'
 import net from 'node:net'
-import { createEngine, type Evaluator } from '@verdict/core'
+import { createEngine, type Evaluator, VerdictUsageError } from '@verdict/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createCheckClient } from './check-client.js'
 import { createExtAuthzServer, type ExtAuthzServer, type ExtAuthzServerOptions } from './ext-authz-server.js'
@@ -226,8 +226,8 @@ describe('HTTP listener limits', () => {
 
   it('rejects limits that are not positive integers', async () => {
     const engine = await createEngine({ rules: [{ id: 'a', action: 'allow', match: { always: true } }] })
-    expect(() => createExtAuthzServer({ engine, receiveTimeoutMs: 0 })).toThrow(RangeError)
-    expect(() => createExtAuthzServer({ engine, grpcMaxConcurrentStreams: 1.5 })).toThrow(RangeError)
+    expect(() => createExtAuthzServer({ engine, receiveTimeoutMs: 0 })).toThrow(VerdictUsageError)
+    expect(() => createExtAuthzServer({ engine, grpcMaxConcurrentStreams: 1.5 })).toThrow(VerdictUsageError)
   })
 })
 

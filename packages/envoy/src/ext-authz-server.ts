@@ -16,7 +16,13 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js'
-import { type Decision, type Engine, isValidHttpStatus, malformed } from '@verdict/core/internal'
+import {
+  type Decision,
+  type Engine,
+  isValidHttpStatus,
+  malformed,
+  VerdictUsageError,
+} from '@verdict/core/internal'
 import { checkRequestToJson } from './check-request-to-json.js'
 import {
   closeSilentHttpConnections,
@@ -138,7 +144,7 @@ function positive(
   const v = options[name]
   if (v === undefined) return fallback
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-    throw new RangeError(`${name} must be a positive integer, not ${String(v)}`)
+    throw new VerdictUsageError(name, `${name} must be a positive integer, not ${String(v)}`)
   return v
 }
 
@@ -189,14 +195,22 @@ function guardedCheck(maxRequestBytes: number, statusOnError: number): Method {
  * ```
  */
 export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzServer {
-  const engine = options.engine
+  const engine = options?.engine
+  if (typeof engine?.decide !== 'function')
+    throw new VerdictUsageError(
+      'engine',
+      'engine must be an Engine (from createEngine or createEngineFromFile)',
+    )
   const telemetry = options.telemetry ?? createTelemetry()
   const statusOnError = options.statusOnError ?? 403
   if (!isValidHttpStatus(statusOnError) || statusOnError < 300)
-    throw new RangeError(`statusOnError ${statusOnError} is not a denial status Envoy accepts`)
-  const failure: FailurePolicy = { statusOnError, timeoutMs: options.decisionTimeoutMs ?? 2000 }
-  const maxRequestBytes = options.maxRequestBytes ?? 5 * 1024 * 1024
-  const limiter = createLimiter(options.maxConcurrent ?? 1024, telemetry.inflight)
+    throw new VerdictUsageError(
+      'statusOnError',
+      `statusOnError ${statusOnError} is not a denial status Envoy accepts`,
+    )
+  const failure: FailurePolicy = { statusOnError, timeoutMs: positive(options, 'decisionTimeoutMs', 2000) }
+  const maxRequestBytes = positive(options, 'maxRequestBytes', 5 * 1024 * 1024)
+  const limiter = createLimiter(positive(options, 'maxConcurrent', 1024), telemetry.inflight)
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000
   const receiveTimeoutMs = positive(options, 'receiveTimeoutMs', 5000)
   const checkPath = checkMethod().path
