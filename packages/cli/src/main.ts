@@ -3,7 +3,9 @@
  */
 import { Command, CommanderError } from 'commander'
 import { registerCheck } from './check-command.js'
+import { registerConvert } from './convert-command.js'
 import { registerEval } from './eval-command.js'
+import { installImporter } from './import-hook.js'
 import { type Io, processIo } from './io.js'
 import { registerServe } from './serve-command.js'
 import { registerTest } from './test-command.js'
@@ -12,7 +14,13 @@ import { registerTest } from './test-command.js'
 export type RegisterCommand = (program: Command, io: Io, setExit: (code: number) => void) => void
 
 /** Every subcommand, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerEval, registerCheck, registerTest, registerServe]
+export const COMMANDS: readonly RegisterCommand[] = [
+  registerEval,
+  registerCheck,
+  registerTest,
+  registerServe,
+  registerConvert,
+]
 
 /** The program with every command; output goes through `io`. */
 export function createProgram(io: Io, setExit: (code: number) => void): Command {
@@ -22,6 +30,20 @@ export function createProgram(io: Io, setExit: (code: number) => void): Command 
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .showHelpAfterError('(run with --help for usage)')
+    // Policy files of Kubernetes resources (docs/kubernetes.md): which backend, which authorizer.
+    .option('--target <name>', 'with a file of Kubernetes resources: the backend whose policies to use')
+    .option(
+      '--external-auth <ref=file>',
+      'an ExternalAuth Service (namespace/name) as a verdict policy file',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .hook('preAction', () => {
+      const o = program.opts<{ target?: string; externalAuth?: string[] }>()
+      installImporter({
+        ...(o.target !== undefined ? { target: o.target } : {}),
+        ...(o.externalAuth !== undefined ? { externalAuth: o.externalAuth } : {}),
+      })
+    })
   for (const register of COMMANDS) register(program, io, setExit)
   return program
 }

@@ -140,6 +140,8 @@ export async function prepareRegoBundles(
     if (!isObj(cases) || typeof cases.policy !== 'string') return { built, notes, problems }
     policyPath = resolve(dirname(caseFile), cases.policy)
     const policy = await loadPolicyFile(policyPath)
+    // `resources.yaml#backend` (a file of Kubernetes resources) is the file without the target.
+    policyPath = policy.path
     bundles = buildableBundles(policyPath, policy.source.value)
     locate = policy.source.locate
   } catch {
