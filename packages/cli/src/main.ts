@@ -2,6 +2,7 @@
  * The `verdict` program: commander wiring of every command.
  */
 import { Command, CommanderError } from 'commander'
+import { registerBundle } from './bundle-command.js'
 import { registerCheck } from './check-command.js'
 import { registerConvert } from './convert-command.js'
 import { registerEval } from './eval-command.js'
@@ -19,6 +20,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerCheck,
   registerTest,
   registerServe,
+  registerBundle,
   registerConvert,
 ]
 

@@ -10,14 +10,16 @@ import {
   type ListenAddress,
 } from '@verdict/envoy'
 import { type Command, InvalidArgumentError, Option } from 'commander'
+import { addFleetOptions, type FleetFlags, startFleet } from './bundle-command.js'
 import { EXIT_INVALID } from './eval-command.js'
 import type { Io } from './io.js'
 import { parseListenAddress } from './listen-address.js'
-import { loadEngine } from './load-engine.js'
+import { type LoadResult, loadEngine } from './load-engine.js'
 import { formatLocated, problemsOf } from './problems.js'
 
-export interface ServeOptions {
-  readonly policy: string
+export interface ServeOptions extends FleetFlags {
+  /** Policy file; or `bundle` (a bundle service URL, docs/fleet.md). */
+  readonly policy?: string
   readonly grpc?: ListenAddress
   readonly http?: ListenAddress
   /** Operations listener; `false` for none. */
@@ -54,22 +56,34 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
     format: o.json || !io.isTTY ? 'json' : 'text',
     logDecisions: o.decisionLog,
   })
-  const loaded = await loadEngine(o.policy, {
-    onDecision: telemetry.onDecision,
-    fetch: telemetry.countFetches(globalThis.fetch),
-  })
-  if (!loaded.ok) {
-    io.stderr(formatLocated(loaded.problems) + loaded.notes.map((n) => `${n}\n`).join(''))
+  if ((o.policy === undefined) === (o.bundle === undefined)) {
+    io.stderr('verdict serve: give either --policy <file> or --bundle <url>\n')
     return EXIT_INVALID
   }
-  const engine = loaded.engine
+  // --bundle: the policy comes from a bundle service (docs/fleet.md); no file to watch.
+  const fleet = o.bundle !== undefined ? await startFleet(o, telemetry, io) : undefined
+  if (o.bundle !== undefined && fleet === undefined) return EXIT_INVALID
+  let loaded: Extract<LoadResult, { ok: true }> | undefined
+  if (fleet === undefined) {
+    const l = await loadEngine(o.policy!, {
+      onDecision: telemetry.onDecision,
+      fetch: telemetry.countFetches(globalThis.fetch),
+    })
+    if (!l.ok) {
+      io.stderr(formatLocated(l.problems) + l.notes.map((n) => `${n}\n`).join(''))
+      return EXIT_INVALID
+    }
+    loaded = l
+  }
+  const engine = fleet?.engine ?? loaded!.engine
+  let serving = false
   const grpc = o.grpc ?? (o.http === undefined ? parseListenAddress(DEFAULT_GRPC) : undefined)
   const server = createExtAuthzServer({
     engine,
     telemetry,
     ...(grpc !== undefined ? { grpc } : {}),
     ...(o.http !== undefined ? { http: o.http } : {}),
-    ...(o.metrics !== false ? { ops: o.metrics } : {}),
+    ...(o.metrics !== false && fleet === undefined ? { ops: o.metrics } : {}),
     statusOnError: o.statusOnError,
     ...(o.maxRequestBytes !== undefined ? { maxRequestBytes: o.maxRequestBytes } : {}),
     ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
@@ -91,26 +105,35 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
   let bound: BoundAddresses
   try {
     bound = await server.start()
+    serving = true
+    if (fleet !== undefined && o.metrics !== false)
+      bound = { ...bound, ops: await fleet.listenOps(o.metrics, () => serving) }
   } catch (e) {
+    await server.stop()
+    await fleet?.close()
     engine.close()
     io.stderr(`cannot listen: ${(e as Error).message}\n`)
     return 1
   }
-  const watch = watchPolicyFile(loaded.path, engine, {
-    initialDigest: loaded.digest,
-    onReload: ({ generation }) => telemetry.policyReloaded({ ok: true, generation }),
-    onError: (e) =>
-      telemetry.policyReloaded({ ok: false, error: formatLocated(problemsOf(e, loaded.path)).trim() }),
-    ...(o.watch ? {} : { intervalMs: 2 ** 31 - 1 }),
-  })
-  if (!o.watch) watch.close()
+  const file = loaded
+  const watch =
+    file === undefined
+      ? undefined
+      : watchPolicyFile(file.path, engine, {
+          initialDigest: file.digest,
+          onReload: ({ generation }) => telemetry.policyReloaded({ ok: true, generation }),
+          onError: (e) =>
+            telemetry.policyReloaded({ ok: false, error: formatLocated(problemsOf(e, file.path)).trim() }),
+          ...(o.watch ? {} : { intervalMs: 2 ** 31 - 1 }),
+        })
+  if (!o.watch) watch?.close()
   telemetry.log('info', 'listening', { ...bound, policy: engine.info.name, pid: process.pid })
 
   const onHup = (): void => {
     telemetry.log('info', 'SIGHUP: reloading policy')
     // Recompiles even when the text is unchanged (key files and bundles may have changed); a
     // closed watch (--no-watch) still does, and reports through the same telemetry.
-    void watch.reload()
+    void watch?.reload()
   }
   process.on('SIGHUP', onHup)
   await new Promise<void>((resolve) => {
@@ -126,8 +149,11 @@ export async function runServe(o: ServeOptions, io: Io): Promise<number> {
     process.once('SIGINT', onInt)
   })
   process.off('SIGHUP', onHup)
-  watch.close()
+  watch?.close()
+  serving = false
   await server.stop()
+  // Decision logs still buffered are sent before the process ends.
+  await fleet?.close()
   engine.close()
   telemetry.log('info', 'stopped')
   return 0
@@ -156,13 +182,10 @@ function denialStatus(v: string): number {
 
 /** Register `serve` on the program. */
 export function registerServe(program: Command, io: Io, setExit: (code: number) => void): void {
-  program
+  const serve = program
     .command('serve')
     .description('run the Envoy ext_authz sidecar (gRPC and HTTP service mode) for a policy file')
-    .requiredOption(
-      '-p, --policy <file>',
-      'policy file (YAML or JSON); reloaded when it changes and on SIGHUP',
-    )
+    .option('-p, --policy <file>', 'policy file (YAML or JSON); reloaded when it changes and on SIGHUP')
     .option(
       '--grpc <host:port>',
       `gRPC Authorization + Health listener (default ${DEFAULT_GRPC} unless --http)`,
@@ -233,5 +256,5 @@ export function registerServe(program: Command, io: Io, setExit: (code: number) 
     .option('--no-watch', 'do not watch the policy file (SIGHUP still reloads)')
     .option('--no-decision-log', 'do not log one line per decision')
     .option('--json', 'JSON log lines even on a terminal')
-    .action(async (opts: ServeOptions) => setExit(await runServe(opts, io)))
+  addFleetOptions(serve).action(async (opts: ServeOptions) => setExit(await runServe(opts, io)))
 }

@@ -1,6 +1,7 @@
 /**
  * The operations listener: `/healthz` (the process answers), `/readyz` (a policy is loaded and the
- * server is not draining) and `/metrics` (Prometheus text format).
+ * server is not draining), `/metrics` (Prometheus text format) and, when a host gives one,
+ * `/status` (a JSON document, e.g. OPA's status report from @verdict/fleet).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
@@ -9,7 +10,16 @@ export interface OpsHandlerOptions {
   readonly registry: Registry
   /** True while the server takes checks. */
   readonly ready: () => boolean
+  /**
+   * More readiness (e.g. a bundle is active): `ready: false` makes `/readyz` a 503; `detail` is
+   * sent as JSON (`{"ready": ..., ...detail}`) instead of the plain text answer.
+   */
+  readonly readiness?: () => { readonly ready: boolean; readonly detail: Readonly<Record<string, unknown>> }
+  /** The document `GET /status` answers (JSON); without it `/status` is a 404. */
+  readonly status?: () => unknown
 }
+
+const JSON_TYPE = 'application/json'
 
 /** Request handler for the operations listener. */
 export function createOpsHandler(
@@ -23,7 +33,22 @@ export function createOpsHandler(
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'method not allowed\n')
     if (path === '/healthz') return text(res, 200, 'ok\n')
-    if (path === '/readyz') return options.ready() ? text(res, 200, 'ready\n') : text(res, 503, 'not ready\n')
+    if (path === '/readyz') {
+      const extra = options.readiness?.()
+      if (extra === undefined)
+        return options.ready() ? text(res, 200, 'ready\n') : text(res, 503, 'not ready\n')
+      const ready = options.ready() && extra.ready
+      return text(res, ready ? 200 : 503, `${JSON.stringify({ ...extra.detail, ready })}\n`, JSON_TYPE)
+    }
+    if (path === '/status' && options.status !== undefined) {
+      Promise.resolve()
+        .then(() => options.status!())
+        .then(
+          (doc) => text(res, 200, `${JSON.stringify(doc)}\n`, JSON_TYPE),
+          () => text(res, 500, 'status unavailable\n'),
+        )
+      return
+    }
     if (path === '/metrics') {
       options.registry.metrics().then(
         (body) => text(res, 200, body, options.registry.contentType),

@@ -293,7 +293,7 @@ describe('readFleetBundle', () => {
     expect('error' in b ? b.error : b.policyPath).toBe('data.verdict.policy')
   })
   it('refuses a signed bundle when no key is configured, as OPA does', async () => {
-    const files = new Map([['verdict/policy.yaml', enc('rules: []\n')]])
+    const files = new Map<string, Uint8Array>([['verdict/policy.yaml', enc('rules: []\n')]])
     files.set('.signatures.json', await signFiles(files, { key: 'secret', algorithm: 'HS256' }))
     const b = await readFleetBundle(await writeTarGz(files))
     expect('error' in b && b.error).toMatch(/no verification key/)

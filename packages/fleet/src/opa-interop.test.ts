@@ -270,9 +270,10 @@ describe.skipIf(opa.bin === undefined)('with real OPA', () => {
       // OPA's status report and verdict's have the same shape for the bundle.
       const opaBundle = (collector.statuses.at(-1) as { bundles: { authz: Record<string, unknown> } }).bundles
         .authz
-      for (const k of ['name', 'active_revision', 'last_successful_download', 'last_successful_activation'])
-        expect(Object.keys(source.status().bundle)).toContain(k) &&
-          expect(Object.keys(opaBundle)).toContain(k)
+      for (const k of ['name', 'active_revision', 'last_successful_download', 'last_successful_activation']) {
+        expect(Object.keys(source.status().bundle)).toContain(k)
+        expect(Object.keys(opaBundle)).toContain(k)
+      }
       expect((await be.engine.decide({ method: 'GET', path: '/', headers: { 'x-ok': 'yes' } })).allowed).toBe(
         true,
       )
