@@ -173,30 +173,143 @@ describe('OPA-Envoy input dialect', () => {
 })
 
 describe('Authorino input dialect', () => {
-  test('well-known attributes in snake_case', () => {
+  test('well-known attributes, each as Authorino builds it from the AttributeContext', () => {
     const ctx = ctxFor(request)
     const a = ctx.authorinoInput() as Record<string, any>
-    expect(a.request).toMatchObject({
-      id: '42',
-      time: '2026-11-24T00:00:00Z',
-      method: 'POST',
-      path: '/api/v1/items?limit=5&tag=a&tag=b',
-      url_path: '/api/v1/items',
-      query: 'limit=5&tag=a&tag=b',
-      host: 'api.example',
-      scheme: 'https',
+    expect(a.request).toEqual({
+      id: '42', // http.id
+      time: { seconds: 1795478400 }, // a Timestamp as Go writes the struct (nanos 0: omitted)
       protocol: 'HTTP/2',
+      scheme: 'https',
+      host: 'api.example',
+      method: 'POST',
+      path: '/api/v1/items?limit=5&tag=a&tag=b', // http.path, with the query
+      url_path: '/api/v1/items', // url.Parse(path).Path
+      query: 'limit=5&tag=a&tag=b', // url.Parse(path).RawQuery
+      headers: { 'content-type': 'application/json', referer: 'https://r', 'user-agent': 'curl/8' },
       referer: 'https://r',
-      user_agent: 'curl/8',
+      user_agent: 'curl/8', // the JSON name in Authorino's code
+      useragent: 'curl/8', // the name in Authorino's well-known attributes documentation
       size: 16,
       body: '{"name":"thing"}',
       context_extensions: { tenant: 't1' },
     })
-    expect(a.source).toMatchObject({ address: '10.1.2.3', port: 5000, principal: 'spiffe://td/ns/a/sa/b' })
-    expect(a.destination).toMatchObject({ address: '10.0.0.1', port: 8080, labels: { app: 'gw' } })
-    expect(a.metadata.filter_metadata.mcp_proxy.params.name).toBe('read_wiki_structure')
+    expect(a.source).toEqual({ address: '10.1.2.3', port: 5000, principal: 'spiffe://td/ns/a/sa/b' })
+    expect(a.destination).toEqual({ address: '10.0.0.1', port: 8080, labels: { app: 'gw' } })
+    expect(a.metadata).toEqual({
+      filter_metadata: {
+        mcp_proxy: { jsonrpc: '2.0', method: 'tools/call', id: 7, params: { name: 'read_wiki_structure' } },
+      },
+    })
     expect(a.auth).toEqual({ metadata: {}, authorization: {}, response: {} })
+    expect(a.mcp).toBeUndefined()
     expect(ctx.authorinoInput()).toBe(a)
+  })
+
+  test('unset fields are absent (Go omitempty); raw_body is base64; size -1 stays', () => {
+    const a = ctxFor({
+      attributes: {
+        request: {
+          http: {
+            method: 'GET',
+            path: '/x',
+            size: '-1',
+            headers: { 'x-a': '1' },
+            raw_body: Buffer.from('hé').toString('base64'),
+          },
+        },
+      },
+    }).authorinoInput() as Record<string, any>
+    expect(a.request).toEqual({
+      method: 'GET',
+      path: '/x',
+      url_path: '/x',
+      headers: { 'x-a': '1' },
+      size: -1,
+      raw_body: Buffer.from('hé').toString('base64'),
+    })
+    expect(a.source).toEqual({})
+    expect(a.destination).toEqual({})
+    expect(a.metadata).toBeUndefined()
+    expect(a.context).toEqual({
+      request: {
+        http: { method: 'GET', path: '/x', headers: { 'x-a': '1' }, size: -1, raw_body: a.request.raw_body },
+      },
+    })
+  })
+
+  test("context: the AttributeContext as Go's encoding/json writes it", () => {
+    const a = ctxFor({
+      ...request,
+      attributes: {
+        ...request.attributes,
+        tlsSession: { sni: 'api.example' },
+        metadataContext: {
+          filterMetadata: { ns: { s: 'v', n: 1.5, b: false, z: null, l: ['x'], o: { k: 'v' }, e: [] } },
+        },
+      },
+    }).authorinoInput() as Record<string, any>
+    expect(a.context.source).toEqual({
+      address: { Address: { SocketAddress: { address: '10.1.2.3', PortSpecifier: { PortValue: 5000 } } } },
+      principal: 'spiffe://td/ns/a/sa/b',
+    })
+    expect(a.context.destination.labels).toEqual({ app: 'gw' })
+    expect(a.context.request.time).toEqual({ seconds: 1795478400 })
+    expect(a.context.request.http).toEqual({
+      id: '42',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', referer: 'https://r', 'user-agent': 'curl/8' },
+      path: '/api/v1/items?limit=5&tag=a&tag=b',
+      host: 'api.example',
+      scheme: 'https',
+      size: 16,
+      protocol: 'HTTP/2',
+      body: '{"name":"thing"}',
+    })
+    expect(a.context.context_extensions).toEqual({ tenant: 't1' })
+    expect(a.context.tls_session).toEqual({ sni: 'api.example' })
+    expect(a.context.metadata_context.filter_metadata.ns).toEqual({
+      fields: {
+        s: { Kind: { StringValue: 'v' } },
+        n: { Kind: { NumberValue: 1.5 } },
+        b: { Kind: { BoolValue: false } },
+        z: { Kind: { NullValue: 0 } },
+        l: { Kind: { ListValue: { values: [{ Kind: { StringValue: 'x' } }] } } },
+        o: { Kind: { StructValue: { fields: { k: { Kind: { StringValue: 'v' } } } } } },
+        e: { Kind: { ListValue: {} } },
+      },
+    })
+    // The well-known metadata is the plain JSON of the same Struct.
+    expect(a.metadata.filter_metadata.ns.o).toEqual({ k: 'v' })
+  })
+
+  test('request.grpc for a gRPC content type and a /Service/Method path', () => {
+    const grpc = (path: string, ct = 'application/grpc+proto') =>
+      (ctxFor({ method: 'POST', path, headers: { 'content-type': ct } }).authorinoInput() as any).request.grpc
+    expect(grpc('/com.example.Users/Get')).toEqual({ service: 'com.example.Users', method: 'Get' })
+    expect(grpc('/Users/Get', 'application/json')).toBeUndefined()
+    expect(grpc('/OnlyService')).toBeUndefined()
+    expect(grpc('/a/b/c')).toBeUndefined()
+  })
+
+  test('a plain HTTP-shaped request gets the attributes Envoy would send for it', () => {
+    const a = ctxFor({
+      method: 'get',
+      path: '/p?q=1',
+      host: 'h.example',
+      headers: { 'user-agent': 'ua', 'content-length': '0' },
+      source: { address: '10.0.0.9', port: 1234 },
+    }).authorinoInput() as Record<string, any>
+    expect(a.request).toMatchObject({
+      method: 'GET',
+      path: '/p?q=1',
+      url_path: '/p',
+      query: 'q=1',
+      host: 'h.example',
+      useragent: 'ua',
+    })
+    expect(a.request.size).toBeUndefined()
+    expect(a.source).toEqual({ address: '10.0.0.9', port: 1234 })
   })
 
   test('auth.identity holds the claims, or the peer when no token verified', () => {
@@ -221,6 +334,7 @@ describe('Authorino input dialect', () => {
       from: 'metadata+body',
     }
     const a = ctx.authorinoInput() as any
+    expect(a.mcp).toMatchObject({ method: 'tools/call', id: 7, tool: { name: 'read_wiki_structure' } })
     expect(a.metadata.filter_metadata.mcp_proxy.params.arguments.repoName).toBe('kubernetes-sigs/gateway-api')
     expect(a.metadata.filter_metadata.mcp_proxy.params.name).toBe('read_wiki_structure')
     // The normalized input itself is not modified.
