@@ -165,3 +165,15 @@ spec:
     ])
   })
 })
+
+describe('agentgateway seeds from their own resources', () => {
+  it('seed 000 (extAuth to the ext-authz sample) and seed 003 (JWT + matchExpressions) pass verdict test', async () => {
+    const r = await run([
+      'test',
+      fileURLToPath(new URL('./fixtures/import/seed-000/', import.meta.url)),
+      fileURLToPath(new URL('./fixtures/import/seed-003/', import.meta.url)),
+    ])
+    expect(r.stdout).toContain('11 passed, 0 failed')
+    expect(r.code).toBe(0)
+  })
+})
