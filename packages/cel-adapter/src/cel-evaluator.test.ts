@@ -136,7 +136,7 @@ describe('fail closed', () => {
   const classes: Array<[string, string, Record<string, unknown>, RegExp]> = [
     ['missing key', 'request.headers["x-missing"] == "a"', get(), /field not found/],
     ['absent variable (no token)', 'jwt.sub == "alice"', get(), /unresolved attribute/],
-    ['no matching overload', 'request.method + 1 == 2', get(), /no matching overload/],
+    ['no matching overload', 'dyn(request.method) + 1 == 2', get(), /no matching overload/],
     ['non-boolean result', 'request.method', get(), /returned string, not a boolean/],
     ['null result', 'null', get(), /returned null, not a boolean/],
     ['integer overflow', '9223372036854775807 + size(request.method) > 0', get(), /overflow/],

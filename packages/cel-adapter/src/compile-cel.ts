@@ -27,6 +27,7 @@ import {
 import { create } from '@bufbuild/protobuf'
 import { NullValue } from '@bufbuild/protobuf/wkt'
 import { MAP_PUT, NEW_MAP } from './agentgateway.js'
+import { typeProblems } from './check-types.js'
 import { compileFast, type FastProgram } from './fast-path.js'
 import { STRINGS_EXTENSION, VERDICT_FUNCTIONS } from './functions.js'
 import { headerReads } from './header-reads.js'
@@ -70,6 +71,7 @@ export type CelProblemCode =
   | 'cel_limit'
   | 'cel_regex'
   | 'cel_unavailable_variable'
+  | 'cel_type'
 
 /** One problem in an expression; `line`/`column` are 1-based, inside the expression. */
 export interface CelProblem {
@@ -759,9 +761,19 @@ function compileUncached(source: string, cenv: CelEnvironment): CompileOutcome {
     return { ok: false, problems: [syntaxProblem(err)] }
   }
   const starts = lineStarts(source)
+  // Types first, on the tree as written (the checker below rewrites parts of it).
+  const mistyped = typeProblems(parsed.expr, cenv.variables)
   const checker = new Checker(cenv, parsed, starts)
   checker.visit(parsed.expr, new Set(), 0, 0)
   if (checker.problems.length > 0) return { ok: false, problems: checker.problems }
+  if (mistyped.length > 0) {
+    const positions = parsed.sourceInfo?.positions ?? {}
+    const problems = mistyped.map((p): CelProblem => {
+      const { line, column } = lineColumn(starts, positions[String(p.id)] ?? 0)
+      return { code: 'cel_type', message: `${line}:${column}: ${p.message}`, line, column }
+    })
+    return { ok: false, problems }
+  }
   let fn: (bindings?: Record<string, unknown>) => unknown
   try {
     fn = plan(cenv.env, parsed) as typeof fn
