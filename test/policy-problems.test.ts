@@ -1,4 +1,5 @@
 // Load problems a new user meets: a "$schema" key, enum and const values, YAML syntax errors.
+import { createCelEvaluator } from '@verdict/cel-adapter'
 import { createEngine, PolicyError, type Problem, parsePolicyText } from '@verdict/core/internal'
 import { describe, expect, test } from 'vitest'
 
@@ -82,5 +83,42 @@ describe('YAML errors point at the offending token', () => {
 
   test('a tab used as indentation at the tab', () => {
     expect(first('rules:\n\t- id: a\n')).toMatchObject({ line: 2, column: 1 })
+  })
+})
+
+describe('a CEL syntax error says what was expected, in words, where', () => {
+  const celProblem = async (cel: string): Promise<Problem> => {
+    try {
+      await createEngine(
+        { rules: [{ id: 'r', action: 'allow', cel }] },
+        { evaluators: [createCelEvaluator()] },
+      )
+    } catch (e) {
+      return (e as PolicyError).problems[0]!
+    }
+    throw new Error('loaded')
+  }
+
+  test.each([
+    ['request.method ==', "1:16: syntax error: expected a value after '==', but the expression ends"],
+    ['request.path.startsWith("/a"', "1:24: syntax error: '(' is not closed: expected ')'"],
+    ['request.headers["x"', "1:16: syntax error: '[' is not closed: expected ']'"],
+    ['request.method = "GET"', "1:16: syntax error: '=' is not a CEL operator: write '==' to compare"],
+    [
+      'request.method == "GET',
+      '1:19: syntax error: the string starting here is not closed: expected a closing "',
+    ],
+    ['1 +* 2 == 3', "1:4: syntax error: expected a value after '+', found '*'"],
+    ['[1, 2) == [1]', "1:6: syntax error: expected ']' to close the '[' at column 1, found ')'"],
+    [
+      'request.method == "GET" request.path == "/"',
+      "1:25: syntax error: expected an operator (such as ==, &&, +) or the end of the expression before 'request'",
+    ],
+    ['a & b', "1:3: syntax error: '&' is not a CEL operator: write '&&'"],
+  ])('%s', async (cel, message) => {
+    const p = await celProblem(cel)
+    expect(p).toMatchObject({ code: 'cel_syntax', path: '/rules/0/cel' })
+    expect(p.message).toContain(message)
+    expect(p.message).not.toMatch(/end of input|expecting/)
   })
 })

@@ -32,6 +32,7 @@ import { compileFast, type FastProgram } from './fast-path.js'
 import { STRINGS_EXTENSION, VERDICT_FUNCTIONS } from './functions.js'
 import { headerReads } from './header-reads.js'
 import { createRegexCache, type RegexEngine } from './regex-cache.js'
+import { diagnoseSyntax, plainParserMessage } from './syntax-message.js'
 import { withBudget } from './value-view.js'
 import { VARIABLES_BINDING } from './variables.js'
 
@@ -707,11 +708,25 @@ function tooDeepAt(s: string, max: number): number {
   return -1
 }
 
-function syntaxProblem(err: unknown): CelProblem {
+/**
+ * A parse failure in words, where it is: the token scan of syntax-message.ts names the unclosed
+ * bracket or the operator without an operand; else the parser's own message, made plainer.
+ */
+function syntaxProblem(err: unknown, source: string): CelProblem {
+  const diagnosis = diagnoseSyntax(source)
+  if (diagnosis !== undefined) {
+    const { line, column } = lineColumn(lineStarts(source), diagnosis.offset)
+    return {
+      code: 'cel_syntax',
+      message: `${line}:${column}: syntax error: ${diagnosis.message}`,
+      line,
+      column,
+    }
+  }
   const e = err as { message?: string; location?: { start?: { line?: number; column?: number } } }
   const line = e.location?.start?.line ?? 1
   const column = e.location?.start?.column ?? 1
-  const text = (e.message ?? String(err)).replace(/^<input>:\d+:\d+:\s*/, '')
+  const text = plainParserMessage((e.message ?? String(err)).replace(/^<input>:\d+:\d+:\s*/, ''))
   return { code: 'cel_syntax', message: `${line}:${column}: syntax error: ${text}`, line, column }
 }
 
@@ -758,7 +773,7 @@ function compileUncached(source: string, cenv: CelEnvironment): CompileOutcome {
       const message = `1:1: expression is nested too deeply to parse`
       return { ok: false, problems: [{ code: 'cel_limit', message, line: 1, column: 1 }] }
     }
-    return { ok: false, problems: [syntaxProblem(err)] }
+    return { ok: false, problems: [syntaxProblem(err, source)] }
   }
   const starts = lineStarts(source)
   // Types first, on the tree as written (the checker below rewrites parts of it).
