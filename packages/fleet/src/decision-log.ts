@@ -151,29 +151,37 @@ export function createDecisionLogger(o: DecisionLoggerOptions): DecisionLogger {
   let failures = 0
   let state: 'OK' | 'ERROR' = 'OK'
   let timer: NodeJS.Timeout | undefined
-  let uploading: Promise<boolean> | undefined
+  /** The one upload loop running, if any (uploads never overlap, so no batch is sent twice). */
+  let pumping: Promise<void> | undefined
+  /** Head entries of the buffer in the POST in flight: never dropped, removed once accepted. */
+  let inflight = 0
+  let backoffUntil = 0
   let closed = false
 
   const schedule = (delay: number) => {
     if (closed || timer !== undefined) return
     timer = setTimeout(() => {
       timer = undefined
-      void drain()
+      pump()
     }, delay)
     timer.unref?.()
   }
 
-  /** Upload one batch; true when it was accepted. */
+  /** Upload one batch from the head of the buffer; true when it was accepted. */
   const uploadOnce = async (): Promise<boolean> => {
-    if (buffer.length === 0) return true
-    const batch: Entry[] = []
     let size = 2
+    inflight = 0
     for (const e of buffer) {
-      if (batch.length > 0 && size + e.json.length + 1 > uploadLimit) break
-      batch.push(e)
+      if (inflight > 0 && size + e.json.length + 1 > uploadLimit) break
+      inflight++
       size += e.json.length + 1
     }
-    const body = gzipSync(`[${batch.map((e) => e.json).join(',')}]`)
+    const body = gzipSync(
+      `[${buffer
+        .slice(0, inflight)
+        .map((e) => e.json)
+        .join(',')}]`,
+    )
     try {
       const res = await client.call(resource, {
         method: 'POST',
@@ -184,34 +192,42 @@ export function createDecisionLogger(o: DecisionLoggerOptions): DecisionLogger {
       })
       if (res.status < 200 || res.status > 299) throw new Error(`collector replied with HTTP ${res.status}`)
     } catch {
+      inflight = 0
       state = 'ERROR'
       return false
     }
-    const lastSeq = batch[batch.length - 1]!.seq
-    let removed = 0
-    while (buffer.length > 0 && buffer[0]!.seq <= lastSeq) {
-      bufferBytes -= buffer.shift()!.json.length
-      removed++
-    }
-    uploaded += removed
-    uploadedCounter?.inc(removed)
+    for (const e of buffer.splice(0, inflight)) bufferBytes -= e.json.length
+    uploaded += inflight
+    uploadedCounter?.inc(inflight)
+    inflight = 0
     state = 'OK'
     return true
   }
 
-  const drain = async (): Promise<void> => {
-    if (uploading !== undefined) return
-    while (buffer.length > 0 && !closed) {
-      uploading = uploadOnce()
-      const ok = await uploading
-      uploading = undefined
-      if (!ok) {
-        failures++
-        schedule(Math.min(maxDelay, 100 * 2 ** Math.min(failures - 1, 30)) * (0.8 + Math.random() * 0.4))
-        return
-      }
-      failures = 0
+  /** Start the upload loop unless it runs or a backoff is pending. */
+  const pump = (): Promise<void> => {
+    if (pumping !== undefined) return pumping
+    const wait = backoffUntil - Date.now()
+    if (wait > 0) {
+      schedule(wait)
+      return Promise.resolve()
     }
+    pumping = (async () => {
+      while (buffer.length > 0 && !closed) {
+        if (!(await uploadOnce())) {
+          failures++
+          const delay =
+            Math.min(maxDelay, 100 * 2 ** Math.min(failures - 1, 30)) * (0.8 + Math.random() * 0.4)
+          backoffUntil = Date.now() + delay
+          schedule(delay)
+          return
+        }
+        failures = 0
+      }
+    })().finally(() => {
+      pumping = undefined
+    })
+    return pumping
   }
 
   const log = (event: OpaDecisionEvent) => {
@@ -222,12 +238,13 @@ export function createDecisionLogger(o: DecisionLoggerOptions): DecisionLogger {
     const json = JSON.stringify(copy)
     buffer.push({ seq: ++seq, json })
     bufferBytes += json.length
-    while (bufferBytes > bufferLimit && buffer.length > 0) {
-      bufferBytes -= buffer.shift()!.json.length
+    // Past the bound, the oldest events not already being sent are dropped.
+    while (bufferBytes > bufferLimit && buffer.length > inflight) {
+      bufferBytes -= buffer.splice(inflight, 1)[0]!.json.length
       dropped++
       droppedCounter?.inc()
     }
-    if (bufferBytes >= uploadLimit) void drain()
+    if (bufferBytes >= uploadLimit) void pump()
     else schedule(minDelay)
   }
 
@@ -256,12 +273,13 @@ export function createDecisionLogger(o: DecisionLoggerOptions): DecisionLogger {
     async flush(timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs
       while (buffer.length > 0 && Date.now() < deadline) {
-        if (uploading !== undefined) await uploading
+        if (pumping !== undefined) await pumping
         if (buffer.length === 0) break
-        uploading = uploadOnce()
-        const ok = await uploading
-        uploading = undefined
-        if (!ok) await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))))
+        // A flush does not wait out the backoff, but pauses between failed attempts.
+        backoffUntil = 0
+        await pump()
+        if (buffer.length > 0)
+          await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))))
       }
     },
     get dropped() {
