@@ -102,8 +102,8 @@ function startLoadgen(core = 1) {
 }
 
 /** The pre-encoded request each transport sends, for the generator. */
-function payloads(envoy, sidecar, grpcRequest, httpRequest) {
-  const check = envoy.loadDefinitions()['envoy.service.auth.v3.Authorization'].Check
+function payloads(wire, sidecar, grpcRequest, httpRequest) {
+  const check = wire.loadDefinitions()['envoy.service.auth.v3.Authorization'].Check
   const message = check.requestSerialize(grpcRequest())
   const frame = Buffer.alloc(5 + message.length)
   frame.writeUInt32BE(message.length, 1)
@@ -161,7 +161,7 @@ async function seed003(dir) {
 }
 
 /** Seed 001, local server policy: agent-a calls get-sum (MCP metadata + JSON-RPC body). */
-async function seed001(_dir, envoy) {
+async function seed001(_dir, wire) {
   const principal = 'spiffe://cluster.local/ns/agents/sa/agent-a'
   const body = JSON.stringify({
     jsonrpc: '2.0',
@@ -170,7 +170,7 @@ async function seed001(_dir, envoy) {
     params: { name: 'get-sum', arguments: { a: 1, b: 2 } },
   })
   const headers = { 'content-type': 'application/json', 'mcp-session-id': 's1' }
-  const metadata = envoy.jsonToStruct({
+  const metadata = wire.jsonToStruct({
     jsonrpc: '2.0',
     method: 'tools/call',
     id: 7,
@@ -197,6 +197,11 @@ export default async function (report) {
     report.section('Envoy ext_authz sidecar under load', `Not run: ${envoy}.`)
     return
   }
+  // The package's own message plumbing, which it does not export, from its build output.
+  const wire = {
+    ...(await import('../packages/envoy/dist/proto.js')),
+    ...(await import('../packages/envoy/dist/struct.js')),
+  }
   const dir = await mkdtemp(join(tmpdir(), 'verdict-envoy-bench-'))
   const rows = []
   const stalls = await machineStalls()
@@ -208,9 +213,9 @@ export default async function (report) {
   })
   try {
     for (const make of [floor, seed003, seed001]) {
-      const policy = await make(dir, envoy)
+      const policy = await make(dir, wire)
       const sidecar = await startSidecar(policy.argv ?? serveArgs(policy.path))
-      const p = payloads(envoy, sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
+      const p = payloads(wire, sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
       try {
         for (const transport of ['gRPC', ...(policy.http ? ['HTTP'] : [])]) {
           const gen = startLoadgen()

@@ -5,8 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Io, loadEvaluators, main, parseListenAddress } from '@verdict/cli'
+import { type Io, main } from '@verdict/cli'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadEvaluators } from '../packages/cli/src/evaluators.js'
+import { parseListenAddress } from '../packages/cli/src/listen-address.js'
 
 const SEED_000 = fileURLToPath(new URL('../examples/000-istio-ext-authz/policy.yaml', import.meta.url))
 

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createEngine } from '@verdict/core'
-import { type CheckClient, createCheckClient, jsonToStruct } from '@verdict/envoy'
+import { type CheckClient, createCheckClient } from '@verdict/envoy'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { jsonToStruct } from '../packages/envoy/src/struct.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'packages/cli/bin/verdict.js')

@@ -7,7 +7,7 @@
  * filter metadata as plain JSON: what `decide()` reads. `toMessage` turns one into the message
  * the gRPC client encodes (Structs as `{fields}`).
  */
-import { jsonToStruct } from '@verdict/envoy'
+import { jsonToStruct } from '../../packages/envoy/src/struct.js'
 
 type Obj = Record<string, unknown>
 

@@ -4,19 +4,8 @@
  *
  * Expressions compile when the policy loads (syntax, unknown variables and functions, limits);
  * evaluation errors come back as values that the engine turns into fail-closed outcomes. The CEL
- * engine (`@bufbuild/cel`, RE2 regular expressions) stays behind this package's interface.
+ * engine (`@bufbuild/cel`, RE2 regular expressions) stays behind this package's interface: the
+ * package exports `createCelEvaluator`, its options and its limits, nothing of the compiler.
  */
-export { type CelOptions, createCelEvaluator, toPlain } from './cel-evaluator.js'
-export {
-  type CelEnvironment,
-  type CelLimits,
-  type CelProblem,
-  type CelProblemCode,
-  type CelRunResult,
-  type CompiledExpression,
-  compileCel,
-  createCelEnvironment,
-  DEFAULT_CEL_LIMITS,
-} from './compile-cel.js'
-export { celView } from './value-view.js'
-export { RequestVariables, requestVariables, VARIABLE_NAMES, type VariableName } from './variables.js'
+export { type CelOptions, createCelEvaluator } from './cel-evaluator.js'
+export { type CelLimits, type CelProblemCode, DEFAULT_CEL_LIMITS } from './compile-cel.js'

@@ -102,6 +102,7 @@ export const PROBLEM_CODES = Object.freeze([
   'cel_limit',
   'cel_regex',
   'cel_unavailable_variable',
+  'cel_type',
   // @verdict/rego-adapter
   'rego_config',
   'rego_bundle',

@@ -6,15 +6,11 @@
  * The boundary is three small steps, each in its own file: request (CheckRequest message ->
  * the JSON `decide()` reads), evaluation (the engine, under a deadline), response (Decision ->
  * CheckResponse message). The package holds no policy logic.
+ *
+ * Exported: the server, its telemetry and operations handler, and a Check client for probes and
+ * tests. The steps themselves (message conversion, limiter, proto loading) are not public.
  */
 export { type CheckClient, type CheckResponseMessage, createCheckClient } from './check-client.js'
-export { checkRequestToJson, timestampToJson } from './check-request-to-json.js'
-export {
-  evaluateCheck,
-  type FailurePolicy,
-  hostDenial,
-  type IdentifiedDecision,
-} from './evaluate-check.js'
 export {
   type BoundAddresses,
   createExtAuthzServer,
@@ -22,22 +18,5 @@ export {
   type ExtAuthzServerOptions,
   type ListenAddress,
 } from './ext-authz-server.js'
-export { createHealthService, HEALTH_SERVICES, type HealthService } from './health-service.js'
-export {
-  createHttpAuthzHandler,
-  HEADERS_TO_REMOVE,
-  type HttpAuthzHandlerOptions,
-} from './http-authz-handler.js'
-export { createLimiter, type Limiter } from './limiter.js'
 export { createOpsHandler, type OpsHandlerOptions } from './ops-handler.js'
-export { LOADER_OPTIONS, loadDefinitions, PROTO_DIR } from './proto.js'
-export {
-  jsonToStruct,
-  MAX_STRUCT_DEPTH,
-  type StructMessage,
-  StructTooDeep,
-  structToJson,
-  type ValueMessage,
-} from './struct.js'
 export { createTelemetry, type LogFormat, type Telemetry, type TelemetryOptions } from './telemetry.js'
-export { DECISION_ID_KEY, toCheckResponseMessage } from './to-check-response-message.js'
