@@ -177,3 +177,14 @@ describe('agentgateway seeds from their own resources', () => {
     expect(r.code).toBe(0)
   })
 })
+
+describe('an Istio sample decided as Istio documents it', () => {
+  it("the External Authorization task's CUSTOM policy passes verdict test", async () => {
+    const r = await run([
+      'test',
+      fileURLToPath(new URL('./fixtures/import/istio-ext-authz/', import.meta.url)),
+    ])
+    expect(r.stdout).toContain('4 passed, 0 failed')
+    expect(r.code).toBe(0)
+  })
+})

@@ -14,6 +14,7 @@ import {
 } from './agentgateway.js'
 import { type AuthConfigContribution, hostsRule, importAuthConfig } from './authorino.js'
 import { commonFields, type ImportOptions, ruleId, Scope } from './context.js'
+import { type IstioContribution, importAuthorizationPolicy, importRequestAuthentication } from './istio.js'
 import { isObj, type Obj, type Position, readResources, type SourceDocument } from './read.js'
 import { importXAccessPolicy, XACCESS_GROUPS, type XAccessContribution } from './xaccesspolicy.js'
 
@@ -41,6 +42,8 @@ export function importResources(text: string, options: ImportOptions = {}): Impo
   const { resources, problems } = readResources(text)
   const xap: XAccessContribution[] = []
   const ag: AgentgatewayContribution[] = []
+  const istio: IstioContribution[] = []
+  const istioProviders: Obj[] = []
   const authConfigs: AuthConfigContribution[] = []
   const authorizers: { service: string; doc: Obj; scope: Scope }[] = []
   const secrets = new Map<string, { keys: Obj[]; scope: Scope }>()
@@ -58,6 +61,11 @@ export function importResources(text: string, options: ImportOptions = {}): Impo
       if (c === undefined) continue
       ag.push(c)
       for (const [rule, p] of c.origins) origins.set(rule, { scope: s, pointer: p })
+    } else if (r.kind === 'AuthorizationPolicy' && g === 'security.istio.io') {
+      const c = importAuthorizationPolicy(s)
+      if (c !== undefined) istio.push(c)
+    } else if (r.kind === 'RequestAuthentication' && g === 'security.istio.io') {
+      istioProviders.push(...importRequestAuthentication(s))
     } else if (r.kind === 'AuthConfig' && g === 'authorino.kuadrant.io') {
       if (r.apiVersion.endsWith('/v1beta1')) {
         s.problem(
@@ -81,16 +89,18 @@ export function importResources(text: string, options: ImportOptions = {}): Impo
     }
   }
   const ctx: AssembleContext = { options, problems, origins, authConfigs, authorizers, secrets, bundles: {} }
-  const families = [xap.length > 0, ag.length > 0].filter(Boolean).length
+  const families = [xap.length > 0, ag.length > 0, istio.length > 0].filter(Boolean).length
   let policy: Obj | undefined
   if (families > 1)
     problems.push({
       code: 'import_mixed',
-      message: 'the input mixes XAccessPolicy and agentgateway policies: convert them one kind at a time',
+      message:
+        'the input mixes XAccessPolicy, agentgateway and Istio policies: convert them one kind at a time',
       path: '',
     })
   else if (xap.length > 0) policy = assembleXAccess(xap, ctx)
   else if (ag.length > 0) policy = assembleAgentgateway(ag, ctx)
+  else if (istio.length > 0) policy = assembleIstio(istio, istioProviders, ctx)
   else if (authConfigs.length > 0) policy = assembleAuthorino(authConfigs, origins)
   else if (problems.length === 0)
     problems.push({ code: 'import_empty', message: 'the input holds no policy verdict imports', path: '' })
@@ -100,6 +110,7 @@ export function importResources(text: string, options: ImportOptions = {}): Impo
     ...new Set(
       [...xap, ...ag].flatMap((c) => c.targets.filter((t) => t.kind !== 'Gateway').map((t) => t.name)),
     ),
+    ...new Set(istio.flatMap((c) => c.targets)),
   ]
   return { policy, problems, targets, source: withPositions(policy, origins) }
 }
@@ -425,6 +436,79 @@ function assembleAgentgateway(ag: AgentgatewayContribution[], ctx: AssembleConte
     layers.push({ name: 'authorization', default: 'allow', rules: [] })
   if (layers.length > 0) policy.layers = layers
   return policy
+}
+
+function assembleIstio(ip: IstioContribution[], providers: Obj[], ctx: AssembleContext): Obj | undefined {
+  const chosen = chooseTarget([...new Set(ip.flatMap((c) => c.targets))], ctx)
+  if (!chosen.ok) return undefined
+  const members = ip.filter(
+    (c) => c.targets.length === 0 || (chosen.target !== undefined && c.targets.includes(chosen.target)),
+  )
+  const layers: Obj[] = []
+  const rules: Obj[] = []
+  let allowPolicies = 0
+  for (const c of members) {
+    const s = c.scope
+    const made = c.rules.map((r, i) => {
+      const o = { id: ruleId(s.namespace, s.name, `rule-${i}`), cel: r.cel }
+      ctx.origins.set(o, { scope: s, pointer: r.at })
+      return o
+    })
+    if (c.action === 'CUSTOM') {
+      // Requests no rule selects never reach the authorizer; a CUSTOM policy without rules selects none.
+      if (made.length === 0 || c.provider === undefined) continue
+      const a = resolveAuthorizer(c.provider, s, '/spec/provider', ctx)
+      if (a === undefined) continue
+      Object.assign(ctx.bundles, a.bundles)
+      const cond = made.length === 1 ? made[0]!.cel : made.map((m) => `(${m.cel})`).join(' || ')
+      if (a.rules.some((r) => r.action === 'allow')) {
+        const l = authorizerLayer(a, c.provider)
+        l.rules = [
+          ...(l.rules as Obj[]),
+          { id: ruleId(s.namespace, s.name, 'not-delegated'), action: 'allow', cel: `!(${cond})` },
+        ]
+        layers.push(l)
+      } else
+        layers.push({
+          name: `external-auth/${c.provider}`,
+          default: 'allow',
+          rules: wrappedRules(a, { cel: cond }, ruleId(s.namespace, s.name), s, '/spec/provider', ctx),
+        })
+      continue
+    }
+    if (c.action === 'ALLOW') allowPolicies++
+    for (const m of made) {
+      // AUDIT only marks requests for logging: recorded in decision.shadow, never enforced.
+      const r: Obj =
+        c.action === 'ALLOW'
+          ? { ...m, action: 'allow' }
+          : c.action === 'DENY'
+            ? { ...m, action: 'deny' }
+            : { ...m, action: 'deny', shadow: true }
+      const o = ctx.origins.get(m)
+      if (o) ctx.origins.set(r, o)
+      rules.push(r)
+    }
+  }
+  // Once an ALLOW policy applies, what none of its rules allows is denied (an ALLOW policy without
+  // rules allows nothing); without one, what no DENY rule denies passes.
+  layers.push({ name: 'istio', default: allowPolicies > 0 ? 'deny' : 'allow', rules })
+  const seen = new Map<string, number>()
+  for (const p of providers) {
+    const iss = String(p.issuer)
+    const n = seen.get(iss) ?? 0
+    seen.set(iss, n + 1)
+    p.name = n === 0 ? iss : `${iss}#${n}`
+  }
+  return {
+    version: 'verdict/v1',
+    name: `istio-${chosen.target ?? members.map((c) => c.scope.name).join('-')}`,
+    description: 'imported from Istio AuthorizationPolicy resources',
+    // Istio: an invalid token is 401, a missing one passes to the authorization policies.
+    ...(providers.length > 0 ? { authentication: { jwt: { mode: 'Optional', providers } } } : {}),
+    responses: { denied: { status: 403, body: 'RBAC: access denied' } },
+    layers,
+  }
 }
 
 function assembleAuthorino(authConfigs: AuthConfigContribution[], origins: Map<Obj, Origin>): Obj {
