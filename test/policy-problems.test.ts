@@ -122,3 +122,16 @@ describe('a CEL syntax error says what was expected, in words, where', () => {
     expect(p.message).not.toMatch(/end of input|expecting/)
   })
 })
+
+test('docs/policy.md shows editor set-up with the shipped schema', async () => {
+  const { readFile } = await import('node:fs/promises')
+  const doc = await readFile(new URL('../docs/policy.md', import.meta.url), 'utf8')
+  for (const s of [
+    '"$schema"',
+    '"json.schemas"',
+    '# yaml-language-server: $schema=',
+    'JetBrains',
+    'policy.schema.json',
+  ])
+    expect(doc).toContain(s)
+})
