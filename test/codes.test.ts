@@ -80,7 +80,7 @@ const CODE_SITES: readonly RegExp[] = [
 const NOT_VERDICT_CODES = [/^packages\/core\/src\/status\.ts$/]
 
 /** The packages this contract covers (docs/architecture.md, "Public API and codes"). */
-const PACKAGES = ['core', 'cel-adapter', 'rego-adapter', 'mcp', 'envoy', 'cli']
+const PACKAGES = ['core', 'cel-adapter', 'rego-adapter', 'mcp', 'envoy', 'cli', 'import']
 
 describe('every code literal in packages/*/src', () => {
   it('is in an exported code list', () => {

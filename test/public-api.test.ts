@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest'
 import { ownProblems } from '../scripts/check-packages.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const PACKAGES = ['core', 'cel-adapter', 'rego-adapter', 'mcp', 'envoy', 'cli']
+const PACKAGES = ['core', 'cel-adapter', 'rego-adapter', 'mcp', 'envoy', 'cli', 'fleet', 'import']
 
 describe('public entries', () => {
   it('@verdict/core exports what users need, about 25 runtime names', () => {

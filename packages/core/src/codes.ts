@@ -116,6 +116,20 @@ export const PROBLEM_CODES = Object.freeze([
   // @verdict/cli (`verdict test` / `check`)
   'not_found',
   'opa_build',
+  // @verdict/import (`verdict convert`: Kubernetes resources as a policy)
+  'import_invalid',
+  'import_unsupported',
+  'import_unsupported_field',
+  'import_unsupported_kind',
+  'import_not_a_resource',
+  'import_empty',
+  'import_mixed',
+  'import_conflict',
+  'import_target',
+  'import_secret',
+  'import_external_auth',
+  'import_rego',
+  'import_opa_unavailable',
 ] as const)
 /** A stable load-time problem code. */
 export type ProblemCode = (typeof PROBLEM_CODES)[number]
