@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { type ImportOptions, importPolicyText, looksLikeResources } from '@verdict/import'
+import { type ImportOptions, installPolicyImporter } from '@verdict/import'
 import { parse } from 'yaml'
 
 /** What `--target` and `--external-auth` said. */
@@ -41,15 +41,5 @@ export function installImporter(flags: ImportFlags = {}): void {
       ? { externalAuth: externalAuthOption(flags.externalAuth) }
       : {}),
   }
-  ;(globalThis as Record<symbol, unknown>)[Symbol.for('verdict.policyImporter')] = (
-    text: string,
-    file: { path: string; target?: string },
-  ) => {
-    if (!looksLikeResources(text)) return undefined
-    const target = file.target ?? flags.target
-    return {
-      ...importPolicyText(text, target === undefined ? options : { ...options, target }),
-      origin: file.path,
-    }
-  }
+  installPolicyImporter(flags.target === undefined ? options : { ...options, target: flags.target })
 }

@@ -15,7 +15,14 @@ import {
 import { type AuthConfigContribution, hostsRule, importAuthConfig } from './authorino.js'
 import { commonFields, type ImportOptions, ruleId, Scope } from './context.js'
 import { type IstioContribution, importAuthorizationPolicy, importRequestAuthentication } from './istio.js'
-import { isObj, type Obj, type Position, readResources, type SourceDocument } from './read.js'
+import {
+  isObj,
+  looksLikeResources,
+  type Obj,
+  type Position,
+  readResources,
+  type SourceDocument,
+} from './read.js'
 import { importXAccessPolicy, XACCESS_GROUPS, type XAccessContribution } from './xaccesspolicy.js'
 
 export type { ImportOptions } from './context.js'
@@ -550,4 +557,30 @@ export function importPolicyText(text: string, options: ImportOptions = {}): Sou
       r.problems.length > 0 ? r.problems : [{ code: 'import_empty', message: 'nothing to import', path: '' }],
     )
   return r.source
+}
+
+/**
+ * Install the import layer as core's policy importer (`Symbol.for('verdict.policyImporter')`,
+ * read by `loadPolicyFile`, so `createEngineFromFile`, `watchPolicyFile` and case files take files
+ * of Kubernetes resources). A `file.yaml#target` path overrides `options.target`. Returns a
+ * function that puts back the importer that was installed before.
+ *
+ * @example
+ * ```ts
+ * installPolicyImporter({ trustDomain: 'example.org' })
+ * const engine = await createEngineFromFile('xaccesspolicy.yaml', { evaluators })
+ * ```
+ */
+export function installPolicyImporter(options: ImportOptions = {}): () => void {
+  const key = Symbol.for('verdict.policyImporter')
+  const g = globalThis as Record<symbol, unknown>
+  const before = g[key]
+  g[key] = (text: string, file: { path: string; target?: string }): SourceDocument | undefined => {
+    if (!looksLikeResources(text)) return undefined
+    const o = file.target === undefined ? options : { ...options, target: file.target }
+    return { ...importPolicyText(text, o), origin: file.path }
+  }
+  return () => {
+    g[key] = before
+  }
 }

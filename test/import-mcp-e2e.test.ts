@@ -1,0 +1,259 @@
+/**
+ * Seed 001 end to end from the seed's own resources (issue 21): the XAccessPolicy objects and the
+ * Authorino AuthConfig, loaded through `@verdict/import`, decide real MCP traffic from the SDK
+ * client to server-everything (local) and an SDK wiki server (remote) behind verdict's gateway;
+ * then the AuthConfig's Rego allow-list is cut on disk, as in the seed's "dynamic policy updates",
+ * and gateway-api is denied within seconds, with no restart. The same files go through
+ * `verdict serve` (the ext_authz sidecar) as gRPC Check calls.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server as HttpServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { createCelEvaluator } from '@verdict/cel-adapter'
+import { createEngineFromFile, type Engine } from '@verdict/core'
+import { createCheckClient } from '@verdict/envoy'
+import { installPolicyImporter } from '@verdict/import'
+import { createMcpEvaluator, createMcpGateway, type McpGateway } from '@verdict/mcp'
+import { createRegoEvaluator } from '@verdict/rego-adapter'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  AGENT_A,
+  AGENT_B,
+  callTool,
+  closeServer,
+  connectAs,
+  createWikiServer,
+  listen,
+  serveSessions,
+  startEverything,
+} from '../packages/mcp/src/testing/mcp-peers.js'
+
+const OPA = process.env.OPA_BIN ?? (existsSync('/work/shared/bin/opa') ? '/work/shared/bin/opa' : undefined)
+const APPROVED = ['kubernetes-sigs/kube-agentic-networking', 'kubernetes-sigs/gateway-api']
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
+
+const local = `
+apiVersion: agentic.prototype.x-k8s.io/v0alpha0
+kind: XAccessPolicy
+metadata: { name: auth-policy-local-mcp, namespace: agents }
+spec:
+  targetRefs: [{ group: agentic.prototype.x-k8s.io, kind: XBackend, name: local-mcp-backend }]
+  rules:
+    - name: agent-a-tools
+      source: { type: ServiceAccount, serviceAccount: { name: agent-a, namespace: agents } }
+      authorization: { type: InlineTools, tools: [get-sum] }
+    - name: agent-b-no-tools
+      source: { type: ServiceAccount, serviceAccount: { name: agent-b, namespace: agents } }
+      authorization: { type: InlineTools, tools: [] }
+`
+const remote = (repos: readonly string[]) => `
+apiVersion: agentic.prototype.x-k8s.io/v0alpha0
+kind: XAccessPolicy
+metadata: { name: auth-policy-remote-mcp, namespace: agents }
+spec:
+  targetRefs: [{ group: agentic.prototype.x-k8s.io, kind: XBackend, name: remote-mcp-backend }]
+  rules:
+    - name: ext-authorizer-for-agent-a
+      source: { type: ServiceAccount, serviceAccount: { name: agent-a, namespace: agents } }
+      authorization:
+        type: ExternalAuth
+        externalAuth:
+          backendRef: { kind: Service, name: authorino-authorino-authorization, namespace: authorino-operator, port: 50051 }
+          protocol: GRPC
+          grpc: {}
+---
+apiVersion: authorino.kuadrant.io/v1beta3
+kind: AuthConfig
+metadata: { name: external-auth-config, namespace: authorino-operator }
+spec:
+  hosts: ['*']
+  authorization:
+    "allowed-repos-only":
+      opa:
+        rego: |
+          allowed_repos := [${repos.map((r) => JSON.stringify(r)).join(', ')}]
+          repo := input.metadata.filter_metadata.mcp_proxy.params.arguments.repoName
+          allow { repo == allowed_repos[_] }
+`
+
+let dir: string
+let everything: Awaited<ReturnType<typeof startEverything>> | undefined
+const servers: HttpServer[] = []
+const gateways: McpGateway[] = []
+const engines: Engine[] = []
+const clients: Client[] = []
+let uninstall: (() => void) | undefined
+let localUrl: string
+let remoteUrl: string
+let localFile: string
+let remoteFile: string
+let reloads = 0
+const evaluators = () => [createMcpEvaluator(), createCelEvaluator(), createRegoEvaluator()]
+
+async function gateway(
+  upstream: string,
+  file: string,
+  extra: Partial<Parameters<typeof createMcpGateway>[0]> = {},
+) {
+  const engine = await createEngineFromFile(file, { evaluators: evaluators() })
+  engines.push(engine)
+  const gw = createMcpGateway({
+    engine,
+    upstream,
+    principalHeader: 'x-verdict-principal',
+    policyFile: file,
+    ...extra,
+  })
+  gateways.push(gw)
+  const server = createServer(gw.node)
+  servers.push(server)
+  return `${await listen(server)}/mcp`
+}
+
+async function client(url: string, principal: string): Promise<Client> {
+  const c = await connectAs(url, principal)
+  clients.push(c)
+  return c
+}
+
+describe.skipIf(OPA === undefined)('seed 001 from its own resources, real MCP traffic', () => {
+  beforeAll(async () => {
+    uninstall = installPolicyImporter({ ...(OPA ? { opa: OPA } : {}) })
+    dir = await mkdtemp(join(tmpdir(), 'verdict-import-e2e-'))
+    everything = await startEverything()
+    const wiki = serveSessions(createWikiServer)
+    servers.push(wiki)
+    const wikiUrl = `${await listen(wiki)}/mcp`
+    localFile = join(dir, 'local.yaml')
+    remoteFile = join(dir, 'remote.yaml')
+    await writeFile(localFile, local)
+    await writeFile(remoteFile, remote(APPROVED))
+    localUrl = await gateway(everything.url, localFile)
+    remoteUrl = await gateway(wikiUrl, remoteFile, {
+      onPolicyReload: () => {
+        reloads++
+      },
+    })
+  })
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => {})))
+    for (const g of gateways) g.close()
+    for (const e of engines) e.close()
+    await Promise.all(servers.map(closeServer))
+    await everything?.stop()
+    uninstall?.()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('local backend (server-everything): InlineTools', async () => {
+    const a = await client(localUrl, AGENT_A)
+    const b = await client(localUrl, AGENT_B)
+    expect({
+      'agent-a tools/list': (await a.listTools()).tools.map((t) => t.name),
+      'agent-a get-sum': await callTool(a, 'get-sum', { a: 2, b: 3 }),
+      'agent-a echo': await callTool(a, 'echo', { message: 'hello' }),
+      'agent-b tools/list': (await b.listTools()).tools.map((t) => t.name),
+      'agent-b get-sum': await callTool(b, 'get-sum', { a: 2, b: 3 }),
+    }).toEqual({
+      'agent-a tools/list': ['get-sum'],
+      'agent-a get-sum': expect.stringContaining('5'),
+      'agent-a echo': 'denied:403',
+      'agent-b tools/list': [],
+      'agent-b get-sum': 'denied:403',
+    })
+  })
+
+  it('remote backend: ExternalAuth to the AuthConfig Rego, then the allow-list is cut on disk', async () => {
+    const a = await client(remoteUrl, AGENT_A)
+    const ask = (repo: string) => callTool(a, 'ask_question', { repoName: repo, question: 'what?' })
+    expect({
+      'tools/list': Array.isArray((await a.listTools()).tools),
+      'read_wiki_structure kube-agentic-networking': await callTool(a, 'read_wiki_structure', {
+        repoName: APPROVED[0],
+      }),
+      'ask_question kube-agentic-networking': await ask(APPROVED[0]!),
+      'read_wiki_structure gateway-api': await callTool(a, 'read_wiki_structure', { repoName: APPROVED[1] }),
+      'ask_question kubernetes/kubernetes': await ask('kubernetes/kubernetes'),
+      'read_wiki_structure cncf/toc': await callTool(a, 'read_wiki_structure', { repoName: 'cncf/toc' }),
+    }).toEqual({
+      'tools/list': true,
+      'read_wiki_structure kube-agentic-networking': `read_wiki_structure:${APPROVED[0]}`,
+      'ask_question kube-agentic-networking': `ask_question:${APPROVED[0]}`,
+      'read_wiki_structure gateway-api': `read_wiki_structure:${APPROVED[1]}`,
+      'ask_question kubernetes/kubernetes': 'denied:403',
+      'read_wiki_structure cncf/toc': 'denied:403',
+    })
+    const before = reloads
+    await writeFile(remoteFile, remote([APPROVED[0]!]))
+    const deadline = Date.now() + 5000
+    let last = ''
+    while (Date.now() < deadline) {
+      last = await callTool(a, 'read_wiki_structure', { repoName: APPROVED[1] })
+      if (last === 'denied:403') break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(last, 'gateway-api denied within seconds of the AuthConfig edit').toBe('denied:403')
+    expect(reloads).toBeGreaterThan(before)
+    expect(await ask(APPROVED[0]!)).toBe(`ask_question:${APPROVED[0]}`)
+    expect(await callTool(await client(localUrl, AGENT_A), 'get-sum', { a: 2, b: 3 })).toContain('5')
+  })
+
+  it('verdict serve takes the same resources (gRPC Check of a tool call)', async () => {
+    const proc = spawn(
+      process.execPath,
+      [BIN, 'serve', '--policy', localFile, '--grpc', '127.0.0.1:0', '--metrics', 'off', '--json'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPA_BIN: OPA } },
+    )
+    try {
+      const grpc = await new Promise<string>((resolve, reject) => {
+        let buf = ''
+        const timer = setTimeout(() => reject(new Error('verdict serve did not start')), 20_000)
+        proc.stdout!.on('data', (c: Buffer) => {
+          buf += c.toString()
+          for (const line of buf.split('\n')) {
+            if (!line.startsWith('{')) continue
+            const l = JSON.parse(line) as { msg?: string; grpc?: string }
+            if (l.msg === 'listening' && l.grpc) {
+              clearTimeout(timer)
+              resolve(l.grpc)
+            }
+          }
+        })
+      })
+      const check = createCheckClient(grpc)
+      const call = (principal: string, tool: string) =>
+        check.check({
+          attributes: {
+            source: { principal },
+            request: {
+              http: {
+                method: 'POST',
+                path: '/mcp',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({
+                  jsonrpc: '2.0',
+                  id: 1,
+                  method: 'tools/call',
+                  params: { name: tool, arguments: {} },
+                }),
+              },
+            },
+          },
+        })
+      const allowed = await call(AGENT_A, 'get-sum')
+      const denied = await call(AGENT_A, 'echo')
+      check.close()
+      expect(allowed.status?.code).toBe(0)
+      expect(denied.status?.code).not.toBe(0)
+    } finally {
+      proc.kill('SIGTERM')
+    }
+  })
+})
