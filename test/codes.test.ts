@@ -298,6 +298,11 @@ describe('programmer errors', () => {
     usage(() => createCelEvaluator({ maxDeepth: 3 } as never), 'maxDeepth')
   })
 
+  it('createMcpEvaluator: trustDomain', () => {
+    usage(() => createMcpEvaluator({ trustDomain: '' }), 'trustDomain')
+    usage(() => createMcpEvaluator(null as never), 'options')
+  })
+
   it('createExtAuthzServer: engine, statusOnError and limits', async () => {
     const engine = await createEngine(policy)
     usage(() => createExtAuthzServer({} as never), 'engine')

@@ -26,6 +26,7 @@ import {
   parseSpiffeId,
   pointer,
   type RequestContext,
+  VerdictUsageError,
 } from '@verdict/core/internal'
 
 /** Options of `createMcpEvaluator`. */
@@ -355,6 +356,13 @@ function skipsBaseProtocol(c: McpRuleConfig): boolean {
  * ```
  */
 export function createMcpEvaluator(options: McpEvaluatorOptions = {}): Evaluator {
+  if (typeof options !== 'object' || options === null)
+    throw new VerdictUsageError('options', 'createMcpEvaluator takes an options object')
+  if (
+    options.trustDomain !== undefined &&
+    (typeof options.trustDomain !== 'string' || options.trustDomain === '')
+  )
+    throw new VerdictUsageError('trustDomain', 'trustDomain must be a non-empty string')
   const trustDomain = options.trustDomain ?? 'cluster.local'
   return {
     kind: 'mcp',
