@@ -188,3 +188,30 @@ describe('an Istio sample decided as Istio documents it', () => {
     expect(r.code).toBe(0)
   })
 })
+
+describe('problems core finds in the generated policy', () => {
+  it('point at the resource line the rule came from', async () => {
+    const f = join(dir, 'bad-cel.yaml')
+    await writeFile(
+      f,
+      [
+        'apiVersion: agentgateway.dev/v1alpha1',
+        'kind: AgentgatewayPolicy',
+        'metadata: { name: p, namespace: ns }',
+        'spec:',
+        '  targetRefs: [{ kind: Gateway, name: gw }]',
+        '  traffic:',
+        '    authorization:',
+        '      action: Allow',
+        '      policy:',
+        '        matchExpressions:',
+        `          - 'jwt.sub == "alice"'`,
+        `          - 'jwt.sub =='`,
+        '',
+      ].join('\n'),
+    )
+    const r = await run(['check', '-p', f])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/bad-cel\.yaml:12:13: \/layers\/0\/rules\/1\/cel: .*\[cel_syntax\]/)
+  })
+})

@@ -343,6 +343,35 @@ const rows: Row[] = [
   },
 ]
 
+const gatewayPolicy = `
+apiVersion: agentic.prototype.x-k8s.io/v1alpha1
+kind: XAccessPolicy
+metadata: { name: gw, namespace: ns1 }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: gateway }]
+  action: Allow
+  rules:
+    - name: only-a
+      ${saA}
+---`
+const twoSources = v1(
+  `    - name: a\n      ${saA}\n    - name: b\n      source: { type: ServiceAccount, serviceAccount: { name: agent-b } }\n`,
+)
+rows.push(
+  {
+    name: 'gateway-level and backend-level policies are AND-ed: the gateway refuses agent-b',
+    yaml: gatewayPolicy + twoSources,
+    request: checkRequest({ principal: B }),
+    allowed: false,
+  },
+  {
+    name: 'gateway-level and backend-level policies are AND-ed: agent-a passes both',
+    yaml: gatewayPolicy + twoSources,
+    request: checkRequest({ principal: A }),
+    allowed: true,
+  },
+)
+
 const externalAuth = {
   'sec/authz': {
     rules: [
