@@ -7,7 +7,6 @@
  * `verdict serve` (the ext_authz sidecar) as gRPC Check calls.
  */
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server as HttpServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -32,8 +31,14 @@ import {
   serveSessions,
   startEverything,
 } from '../packages/mcp/src/testing/mcp-peers.js'
+import { findOpa } from '../packages/rego-adapter/src/testing/find-opa.js'
 
-const OPA = process.env.OPA_BIN ?? (existsSync('/work/shared/bin/opa') ? '/work/shared/bin/opa' : undefined)
+const found = findOpa()
+const OPA = found.bin
+if (found.why !== undefined)
+  console.warn(
+    `[import e2e] SKIPPED seed 001 from its own resources (its AuthConfig holds Rego): ${found.why}`,
+  )
 const APPROVED = ['kubernetes-sigs/kube-agentic-networking', 'kubernetes-sigs/gateway-api']
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
