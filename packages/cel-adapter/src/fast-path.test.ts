@@ -17,6 +17,7 @@ function context(
   return {
     input,
     jwt,
+    jwtToken: undefined,
     identity: undefined,
     mcp,
     parsedBody: typeof raw.body === 'string' ? JSON.parse(raw.body) : undefined,
