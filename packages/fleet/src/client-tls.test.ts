@@ -96,7 +96,9 @@ describe.skipIf(!hasOpenssl)('client TLS', () => {
           rejectUnauthorized: true,
         },
         (req, res) => {
-          seen.push(String((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN ?? ''))
+          seen.push(
+            String((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN ?? ''),
+          )
           res.writeHead(200, { 'content-type': 'application/gzip' }).end(bundle)
         },
       )
