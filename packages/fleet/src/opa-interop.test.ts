@@ -19,7 +19,8 @@ import { readTarGz, writeTarGz } from './tar.js'
 import { startBundleServer, startCollector, until } from './testing/servers.js'
 
 const opa = findOpa()
-if (opa.bin === undefined) console.warn(`[fleet opa-interop] SKIPPED the interop tests with real OPA: ${opa.why}`)
+if (opa.bin === undefined)
+  console.warn(`[fleet opa-interop] SKIPPED the interop tests with real OPA: ${opa.why}`)
 const enc = (s: string) => new TextEncoder().encode(s)
 
 let dir: string
