@@ -34,6 +34,7 @@ import {
 import { runCaseFile } from '@verdict/core/testing'
 import { createExtAuthzServer } from '@verdict/envoy'
 import { createMcpEvaluator } from '@verdict/mcp'
+import { createRegoEvaluator } from '@verdict/rego-adapter'
 import { describe, expect, it } from 'vitest'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -296,6 +297,12 @@ describe('programmer errors', () => {
     usage(() => createCelEvaluator({ maxIterations: 1.5 }), 'maxIterations')
     usage(() => createCelEvaluator({ fastPath: 'yes' as never }), 'fastPath')
     usage(() => createCelEvaluator({ maxDeepth: 3 } as never), 'maxDeepth')
+  })
+
+  it('createRegoEvaluator: memory and bundle limits', () => {
+    usage(() => createRegoEvaluator({ maxBundleBytes: 0 }), 'maxBundleBytes')
+    usage(() => createRegoEvaluator({ memory: { maxPages: 1.5 } }), 'memory.maxPages')
+    usage(() => createRegoEvaluator({ memory: { initialPages: 8, maxPages: 4 } }), 'memory.initialPages')
   })
 
   it('createMcpEvaluator: trustDomain', () => {

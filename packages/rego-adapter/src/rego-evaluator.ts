@@ -8,10 +8,11 @@ import {
   type EvalResult,
   type Evaluator,
   type Problem,
+  type ProblemCode,
   pointer,
   type RequestContext,
   type RuleProgram,
-  VerdictError,
+  VerdictUsageError,
 } from '@verdict/core'
 import { decisionScope, withDecisionScope } from './builtins.js'
 import { answersStatusOnly, statusOnlyDenial } from './plugin-denial.js'
@@ -96,7 +97,7 @@ type Obj = Record<string, unknown>
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-function problem(code: string, message: string, path: string): Problem {
+function problem(code: ProblemCode, message: string, path: string): Problem {
   return { code, message, path }
 }
 
@@ -133,7 +134,7 @@ function reportOnce(f: Failed, bundle: string, rulePath: string): CompileResult 
 
 function positive(v: number | undefined, name: string): void {
   if (v !== undefined && (!Number.isInteger(v) || v < 1))
-    throw new VerdictError('compile', `RegoOptions.${name} must be a positive integer`)
+    throw new VerdictUsageError(name, `RegoOptions.${name} must be a positive integer`)
 }
 
 /** Validate the rule body; problems carry JSON paths under `base`. */
@@ -186,7 +187,10 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
   const initialPages = options.memory?.initialPages ?? DEFAULT_INITIAL_PAGES
   const maxPages = options.memory?.maxPages ?? DEFAULT_MAX_PAGES
   if (initialPages > maxPages)
-    throw new VerdictError('compile', 'RegoOptions.memory.initialPages exceeds memory.maxPages')
+    throw new VerdictUsageError(
+      'memory.initialPages',
+      'RegoOptions.memory.initialPages exceeds memory.maxPages',
+    )
   const maxBundleBytes = options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES
   const memory = { initialPages, maxPages }
   const preloaded: Obj = Object.create(null)
@@ -203,7 +207,7 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
   }
 
   async function readDeclared(name: string, site: CompileSite, at: string): Promise<Loaded> {
-    const fail = (message: string, path = at, code = 'rego_bundle'): Loaded => ({
+    const fail = (message: string, path = at, code: ProblemCode = 'rego_bundle'): Loaded => ({
       problems: [problem(code, message, path)],
       reported: false,
     })
