@@ -122,7 +122,8 @@ function unclosedBracket(text: string, end: number, open: '[' | '{'): number {
   return stack.at(-1) ?? -1
 }
 
-function nodeAt(root: Node | null, pointer: string): Node | undefined {
+/** The YAML node a JSON pointer names, or the deepest one on its way (for problem locations). */
+export function nodeAt(root: Node | null, pointer: string): Node | undefined {
   let node: Node | null | undefined = root
   if (pointer === '') return node ?? undefined
   for (const raw of pointer.slice(1).split('/')) {

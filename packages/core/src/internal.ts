@@ -7,7 +7,7 @@
 export type { AuthCompileResult, AuthEnvironment, Authenticator, AuthOutcome } from './auth.js'
 export { REQUEST_PARSE_ERROR } from './codes.js'
 export { type DenyOptions, deny, malformed } from './decision.js'
-export { type Locator, parsePolicyText, type SourceDocument, sourceFromValue } from './document.js'
+export { type Locator, nodeAt, parsePolicyText, type SourceDocument, sourceFromValue } from './document.js'
 export { type ExternalDecision, toExternalDecision } from './external.js'
 export * from './index.js'
 export {

@@ -6,7 +6,7 @@
  * every expression its own rule) CEL rules with agentgateway's combination, `backend.mcp.authorization`
  * verdict's `mcpAuthorization`, and `traffic.extAuth` the named external authorizer.
  */
-import { commonFields, ruleId, type Scope } from './context.js'
+import { commonFields, readTargetRefs, ruleId, type Scope } from './context.js'
 import { isObj, type Obj } from './read.js'
 
 export const AGENTGATEWAY_KINDS: Record<string, readonly string[]> = {
@@ -199,25 +199,7 @@ export function importAgentgatewayPolicy(s: Scope): AgentgatewayContribution | u
   const fields = commonFields(s)
   fields.spec = (spec, at) => {
     s.fields(spec, at, {
-      targetRefs: (t, p) => {
-        s.list(t, p).forEach((r, i) => {
-          let kind = 'Gateway'
-          let name: string | undefined
-          s.fields(r, `${p}/${i}`, {
-            group: () => {},
-            kind: (k, q) => {
-              kind = s.str(k, q) ?? kind
-            },
-            name: (n, q) => {
-              name = s.str(n, q)
-            },
-            sectionName: (_n, q) => {
-              s.problem('import_unsupported', 'sectionName is not supported', q)
-            },
-          })
-          if (name !== undefined) c.targets.push({ kind, name })
-        })
-      },
+      targetRefs: (t, p) => readTargetRefs(s, t, p, 'Gateway', 'sectionName', c.targets),
       targetSelectors: unsupported('targetSelectors'),
       traffic: (tr, p) => {
         s.fields(tr, p, {

@@ -143,6 +143,37 @@ export function commonFields(s: Scope): Record<string, (v: unknown, at: string) 
   }
 }
 
+/**
+ * A Gateway-API `targetRefs` list: each `{group, kind, name}` (kind defaulting to `defaultKind`)
+ * goes to `into`; `sectionName` is a problem saying `sectionWhat`.
+ */
+export function readTargetRefs(
+  s: Scope,
+  v: unknown,
+  at: string,
+  defaultKind: string,
+  sectionWhat: string,
+  into: { kind: string; name: string }[],
+): void {
+  s.list(v, at).forEach((r, i) => {
+    let kind = defaultKind
+    let name: string | undefined
+    s.fields(r, `${at}/${i}`, {
+      group: () => {},
+      kind: (k, q) => {
+        kind = s.str(k, q) ?? kind
+      },
+      name: (n, q) => {
+        name = s.str(n, q)
+      },
+      sectionName: (_n, q) => {
+        s.problem('import_unsupported', `${sectionWhat} is not supported`, q)
+      },
+    })
+    if (name !== undefined) into.push({ kind, name })
+  })
+}
+
 /** A rule id from names: only `[A-Za-z0-9_.:/-]`, at most 128 characters. */
 export function ruleId(...parts: string[]): string {
   return parts

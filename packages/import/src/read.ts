@@ -4,7 +4,8 @@
  * the text (line and column), as core's policy loader locates its own.
  */
 import type { Problem } from '@verdict/core'
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml'
+import { nodeAt } from '@verdict/core/internal'
+import { LineCounter, type Node, parseAllDocuments } from 'yaml'
 
 /** A JSON pointer's position in the text. */
 export type Position = { readonly line: number; readonly column: number }
@@ -43,26 +44,6 @@ export function looksLikeResources(text: string): boolean {
     return false
   }
   return false
-}
-
-function nodeAt(root: Node | null, pointer: string): Node | undefined {
-  let node: Node | null | undefined = root
-  if (pointer === '') return node ?? undefined
-  for (const raw of pointer.slice(1).split('/')) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~')
-    if (isMap(node)) {
-      const pair: { key: unknown; value: unknown } | undefined = node.items.find(
-        (p) => isScalar(p.key) && String(p.key.value) === key,
-      )
-      if (pair === undefined) return node
-      node = (pair.value as Node | null) ?? (pair.key as Node)
-    } else if (isSeq(node)) {
-      const item = node.items[Number(key)] as Node | undefined
-      if (item === undefined) return node
-      node = item
-    } else return node ?? undefined
-  }
-  return node ?? undefined
 }
 
 /** Escape a key for a JSON pointer. */

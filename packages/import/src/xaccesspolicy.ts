@@ -7,7 +7,7 @@
  * targets something, what no rule allows is denied; a ServiceAccount source is the peer principal
  * `spiffe://<trustDomain>/ns/<ns>/sa/<name>`; MCP denials are the 200 JSON-RPC error.
  */
-import { celString, commonFields, ruleId, type Scope, spiffeOf } from './context.js'
+import { celString, commonFields, readTargetRefs, ruleId, type Scope, spiffeOf } from './context.js'
 import { isObj, type Obj } from './read.js'
 
 export const XACCESS_GROUPS = ['agentic.prototype.x-k8s.io', 'agentic.networking.x-k8s.io']
@@ -461,25 +461,8 @@ export function importXAccessPolicy(s: Scope): XAccessContribution | undefined {
   const fields = commonFields(s)
   fields.spec = (spec, at) => {
     s.fields(spec, at, {
-      targetRefs: (t, p) => {
-        s.list(t, p).forEach((r, i) => {
-          let kind = 'XBackend'
-          let name: string | undefined
-          s.fields(r, `${p}/${i}`, {
-            group: () => {},
-            kind: (k, q) => {
-              kind = s.str(k, q) ?? kind
-            },
-            name: (n, q) => {
-              name = s.str(n, q)
-            },
-            sectionName: (_n, q) => {
-              s.problem('import_unsupported', 'sectionName (one listener or port) is not supported', q)
-            },
-          })
-          if (name !== undefined) out.targets.push({ kind, name })
-        })
-      },
+      targetRefs: (t, p) =>
+        readTargetRefs(s, t, p, 'XBackend', 'sectionName (one listener or port)', out.targets),
       action: (a, p) => {
         action = s.str(a, p)
         if (version === 'v0alpha0') s.problem('import_invalid', 'spec.action is a v1alpha1 field', p)
