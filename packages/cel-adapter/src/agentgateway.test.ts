@@ -5,7 +5,8 @@
  */
 import { createEngine } from '@verdict/core'
 import { describe, expect, test } from 'vitest'
-import { compileCel, createCelEnvironment } from './compile-cel.js'
+import { compileCel } from './compile/compile-cel.js'
+import { createCelEnvironment } from './compile/environment.js'
 import { createCelEvaluator } from './index.js'
 import { VARIABLE_NAMES } from './variables.js'
 

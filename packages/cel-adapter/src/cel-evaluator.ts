@@ -10,7 +10,9 @@ import type {
   RequestContext,
 } from '@verdict/core'
 import { VerdictUsageError } from '@verdict/core'
-import { type CelLimits, compileCel, createCelEnvironment, DEFAULT_CEL_LIMITS } from './compile-cel.js'
+import { compileCel } from './compile/compile-cel.js'
+import { createCelEnvironment } from './compile/environment.js'
+import { type CelLimits, DEFAULT_CEL_LIMITS } from './compile/limits.js'
 import { toPlain } from './plain.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
 

@@ -13,7 +13,8 @@ import { getConformanceSuite } from '@bufbuild/cel-spec/testdata/tests.js'
 import { fromBinary } from '@bufbuild/protobuf'
 import { DurationSchema, TimestampSchema } from '@bufbuild/protobuf/wkt'
 import { expect, test } from 'vitest'
-import { type CelEnvironment, compileCel, createCelEnvironment } from './compile-cel.js'
+import { compileCel } from './compile/compile-cel.js'
+import { type CelEnvironment, createCelEnvironment } from './compile/environment.js'
 
 /**
  * Sections whose tests need no protobuf message types (proto2, proto2_ext, proto3, enums, wrappers

@@ -3,7 +3,8 @@
 import { type CheckInput, type McpCall, normalizeInput, type RequestContext } from '@verdict/core/internal'
 import { createSeededRandom } from '@verdict/core/testing'
 import { describe, expect, test } from 'vitest'
-import { compileCel, createCelEnvironment } from './compile-cel.js'
+import { compileCel } from './compile/compile-cel.js'
+import { createCelEnvironment } from './compile/environment.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
 
 function context(

@@ -8,4 +8,5 @@
  * package exports `createCelEvaluator`, its options and its limits, nothing of the compiler.
  */
 export { type CelOptions, createCelEvaluator } from './cel-evaluator.js'
-export { type CelLimits, type CelProblemCode, DEFAULT_CEL_LIMITS } from './compile-cel.js'
+export { type CelLimits, DEFAULT_CEL_LIMITS } from './compile/limits.js'
+export type { CelProblemCode } from './compile/problems.js'

@@ -3,7 +3,8 @@
 // and through the fast path, which leaves numbers to the engine.
 import { type CheckInput, createEngine, type McpCall, normalizeInput } from '@verdict/core/internal'
 import { describe, expect, it } from 'vitest'
-import { compileCel, createCelEnvironment } from './compile-cel.js'
+import { compileCel } from './compile/compile-cel.js'
+import { createCelEnvironment } from './compile/environment.js'
 import { createCelEvaluator } from './index.js'
 import { celView, fieldsView } from './value-view.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
