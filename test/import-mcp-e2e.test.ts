@@ -3,19 +3,16 @@
  * Authorino AuthConfig, loaded through `@verdict/import`, decide real MCP traffic from the SDK
  * client to server-everything (local) and an SDK wiki server (remote) behind verdict's gateway;
  * then the AuthConfig's Rego allow-list is cut on disk, as in the seed's "dynamic policy updates",
- * and gateway-api is denied within seconds, with no restart. The same files go through
- * `verdict serve` (the ext_authz sidecar) as gRPC Check calls.
+ * and gateway-api is denied within seconds, with no restart. The same files behind
+ * `verdict serve` are in import-serve-mcp.test.ts.
  */
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server as HttpServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { createCelEvaluator } from '@verdict/cel-adapter'
 import { createEngineFromFile, type Engine } from '@verdict/core'
-import { createCheckClient } from '@verdict/envoy'
 import { installPolicyImporter } from '@verdict/import'
 import { createMcpEvaluator, createMcpGateway, type McpGateway } from '@verdict/mcp'
 import { createRegoEvaluator } from '@verdict/rego-adapter'
@@ -32,6 +29,7 @@ import {
   startEverything,
 } from '../packages/mcp/src/testing/mcp-peers.js'
 import { findOpa } from '../packages/rego-adapter/src/testing/find-opa.js'
+import { APPROVED, LOCAL_POLICY, remotePolicy } from './fixtures/seed001-resources.js'
 
 const found = findOpa()
 const OPA = found.bin
@@ -39,53 +37,6 @@ if (found.why !== undefined)
   console.warn(
     `[import e2e] SKIPPED seed 001 from its own resources (its AuthConfig holds Rego): ${found.why}`,
   )
-const APPROVED = ['kubernetes-sigs/kube-agentic-networking', 'kubernetes-sigs/gateway-api']
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
-
-const local = `
-apiVersion: agentic.prototype.x-k8s.io/v0alpha0
-kind: XAccessPolicy
-metadata: { name: auth-policy-local-mcp, namespace: agents }
-spec:
-  targetRefs: [{ group: agentic.prototype.x-k8s.io, kind: XBackend, name: local-mcp-backend }]
-  rules:
-    - name: agent-a-tools
-      source: { type: ServiceAccount, serviceAccount: { name: agent-a, namespace: agents } }
-      authorization: { type: InlineTools, tools: [get-sum] }
-    - name: agent-b-no-tools
-      source: { type: ServiceAccount, serviceAccount: { name: agent-b, namespace: agents } }
-      authorization: { type: InlineTools, tools: [] }
-`
-const remote = (repos: readonly string[]) => `
-apiVersion: agentic.prototype.x-k8s.io/v0alpha0
-kind: XAccessPolicy
-metadata: { name: auth-policy-remote-mcp, namespace: agents }
-spec:
-  targetRefs: [{ group: agentic.prototype.x-k8s.io, kind: XBackend, name: remote-mcp-backend }]
-  rules:
-    - name: ext-authorizer-for-agent-a
-      source: { type: ServiceAccount, serviceAccount: { name: agent-a, namespace: agents } }
-      authorization:
-        type: ExternalAuth
-        externalAuth:
-          backendRef: { kind: Service, name: authorino-authorino-authorization, namespace: authorino-operator, port: 50051 }
-          protocol: GRPC
-          grpc: {}
----
-apiVersion: authorino.kuadrant.io/v1beta3
-kind: AuthConfig
-metadata: { name: external-auth-config, namespace: authorino-operator }
-spec:
-  hosts: ['*']
-  authorization:
-    "allowed-repos-only":
-      opa:
-        rego: |
-          allowed_repos := [${repos.map((r) => JSON.stringify(r)).join(', ')}]
-          repo := input.metadata.filter_metadata.mcp_proxy.params.arguments.repoName
-          allow { repo == allowed_repos[_] }
-`
 
 let dir: string
 let everything: Awaited<ReturnType<typeof startEverything>> | undefined
@@ -137,8 +88,8 @@ describe.skipIf(OPA === undefined)('seed 001 from its own resources, real MCP tr
     const wikiUrl = `${await listen(wiki)}/mcp`
     localFile = join(dir, 'local.yaml')
     remoteFile = join(dir, 'remote.yaml')
-    await writeFile(localFile, local)
-    await writeFile(remoteFile, remote(APPROVED))
+    await writeFile(localFile, LOCAL_POLICY)
+    await writeFile(remoteFile, remotePolicy(APPROVED))
     localUrl = await gateway(everything.url, localFile)
     remoteUrl = await gateway(wikiUrl, remoteFile, {
       onPolicyReload: () => {
@@ -196,7 +147,7 @@ describe.skipIf(OPA === undefined)('seed 001 from its own resources, real MCP tr
       'read_wiki_structure cncf/toc': 'denied:403',
     })
     const before = reloads
-    await writeFile(remoteFile, remote([APPROVED[0]!]))
+    await writeFile(remoteFile, remotePolicy([APPROVED[0]!]))
     const deadline = Date.now() + 5000
     let last = ''
     while (Date.now() < deadline) {
@@ -208,57 +159,5 @@ describe.skipIf(OPA === undefined)('seed 001 from its own resources, real MCP tr
     expect(reloads).toBeGreaterThan(before)
     expect(await ask(APPROVED[0]!)).toBe(`ask_question:${APPROVED[0]}`)
     expect(await callTool(await client(localUrl, AGENT_A), 'get-sum', { a: 2, b: 3 })).toContain('5')
-  })
-
-  it('verdict serve takes the same resources (gRPC Check of a tool call)', async () => {
-    const proc = spawn(
-      process.execPath,
-      [BIN, 'serve', '--policy', localFile, '--grpc', '127.0.0.1:0', '--metrics', 'off', '--json'],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPA_BIN: OPA } },
-    )
-    try {
-      const grpc = await new Promise<string>((resolve, reject) => {
-        let buf = ''
-        const timer = setTimeout(() => reject(new Error('verdict serve did not start')), 20_000)
-        proc.stdout!.on('data', (c: Buffer) => {
-          buf += c.toString()
-          for (const line of buf.split('\n')) {
-            if (!line.startsWith('{')) continue
-            const l = JSON.parse(line) as { msg?: string; grpc?: string }
-            if (l.msg === 'listening' && l.grpc) {
-              clearTimeout(timer)
-              resolve(l.grpc)
-            }
-          }
-        })
-      })
-      const check = createCheckClient(grpc)
-      const call = (principal: string, tool: string) =>
-        check.check({
-          attributes: {
-            source: { principal },
-            request: {
-              http: {
-                method: 'POST',
-                path: '/mcp',
-                headers: { 'content-type': 'application/json' },
-                body: JSON.stringify({
-                  jsonrpc: '2.0',
-                  id: 1,
-                  method: 'tools/call',
-                  params: { name: tool, arguments: {} },
-                }),
-              },
-            },
-          },
-        })
-      const allowed = await call(AGENT_A, 'get-sum')
-      const denied = await call(AGENT_A, 'echo')
-      check.close()
-      expect(allowed.status?.code).toBe(0)
-      expect(denied.status?.code).not.toBe(0)
-    } finally {
-      proc.kill('SIGTERM')
-    }
   })
 })
