@@ -15,7 +15,7 @@ import {
   readLimited,
   watchPolicyFile,
 } from '@verdict/core/internal'
-import { type FieldLineHeaders, headerFieldLines } from '@verdict/core/middleware'
+import { type FieldLineHeaders, headerFieldLines, tlsPeerPrincipal } from '@verdict/node'
 import { filterListResult, isListMethod } from './filter-list-result.js'
 
 /** Options of `createMcpGateway`. */
@@ -174,29 +174,6 @@ async function rewriteEvent(
   if (next === undefined) return event
   const kept = lines.filter((l) => !l.startsWith('data:'))
   return [...kept, `data: ${next}`].join('\n')
-}
-
-/**
- * The URI SAN of a verified TLS client certificate, if it has exactly one (as a SPIFFE X.509-SVID
- * does; with several, which one is the caller is ambiguous, so none). Node prints a value with
- * special characters JSON-quoted (`URI:"..."`, commas as `\u002c`), so splitting on `, ` is safe
- * and a quoted value is decoded.
- */
-function tlsPrincipal(req: IncomingMessage): string | undefined {
-  const socket = req.socket as Partial<TLSSocket>
-  if (socket.authorized !== true || typeof socket.getPeerCertificate !== 'function') return undefined
-  const san = socket.getPeerCertificate().subjectaltname
-  if (typeof san !== 'string') return undefined
-  const uris = san.split(', ').filter((part) => part.startsWith('URI:'))
-  if (uris.length !== 1) return undefined
-  const value = uris[0]!.slice(4)
-  if (!value.startsWith('"')) return value
-  try {
-    const decoded: unknown = JSON.parse(value)
-    return typeof decoded === 'string' ? decoded : undefined
-  } catch {
-    return undefined
-  }
 }
 
 /**
@@ -405,7 +382,7 @@ export function createMcpGateway(options: McpGatewayOptions): McpGateway {
       res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('bad request')
       return
     }
-    handle(request, tlsPrincipal(req), lines)
+    handle(request, tlsPeerPrincipal(req.socket), lines)
       .then(async (response) => {
         const h: Record<string, string | string[]> = {}
         response.headers.forEach((v, k) => {

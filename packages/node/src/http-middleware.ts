@@ -1,17 +1,18 @@
 /**
- * `@verdict/core/middleware`: authorize an existing Node HTTP service's own routes with `decide()`.
- * Works as Express/Connect middleware `(req, res, next)` and with a plain `node:http` server.
+ * Authorize an existing Node HTTP service's own routes with `decide()` (also exported as
+ * `@verdict/core/middleware`). Works as Express/Connect middleware `(req, res, next)` and with a
+ * plain `node:http` server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import type { Decision } from './decision.js'
-import type { Engine } from './engine.js'
-import { PARTIAL_BODY_HEADER } from './input.js'
+import { type Decision, type Engine, PARTIAL_BODY_HEADER } from '@verdict/core/internal/portable'
+import { tlsPeerPrincipal } from './tls-principal.js'
 
 export interface HttpMiddlewareOptions {
   /**
-   * The caller's peer principal, e.g. a SPIFFE ID from the client certificate. Default: the URI SAN
-   * of a verified client certificate, when the server uses TLS with client auth.
+   * The caller's peer principal, e.g. a SPIFFE ID from the client certificate. Default: the one URI
+   * SAN of a verified client certificate, when the server uses TLS with client auth
+   * (`tlsPeerPrincipal`).
    */
   readonly principal?: (req: IncomingMessage) => string | undefined
   /** Called with every decision (logging); exceptions are ignored. */
@@ -27,16 +28,7 @@ export interface VerdictRequest extends IncomingMessage {
   originalUrl?: string
 }
 
-function certificatePrincipal(req: IncomingMessage): string | undefined {
-  const socket = req.socket as Partial<TLSSocket>
-  if (typeof socket.getPeerCertificate !== 'function' || socket.authorized !== true) return undefined
-  const san = socket.getPeerCertificate().subjectaltname
-  const uri = san
-    ?.split(', ')
-    .find((s) => s.startsWith('URI:'))
-    ?.slice(4)
-  return uri
-}
+const certificatePrincipal = (req: IncomingMessage): string | undefined => tlsPeerPrincipal(req.socket)
 
 /** Headers as verdict's input takes them: one string per name, or a list when it came on several lines. */
 export type FieldLineHeaders = Record<string, string | string[]>

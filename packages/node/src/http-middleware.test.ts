@@ -1,9 +1,8 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
+import { createEngine, type Evaluator, ok } from '@verdict/core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createEngine } from './engine.js'
-import { type Evaluator, ok } from './evaluator.js'
-import { createHttpMiddleware, headerFieldLines, type VerdictRequest } from './middleware.js'
+import { createHttpMiddleware, headerFieldLines, type VerdictRequest } from './http-middleware.js'
 
 let server: Server
 let base: string
