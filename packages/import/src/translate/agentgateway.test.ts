@@ -3,7 +3,7 @@ import { createEngine } from '@verdict/core'
 import { checkRequest, createTestIssuer, mcpRequest, type TestIssuer } from '@verdict/core/testing'
 import { createMcpEvaluator } from '@verdict/mcp'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { importResources } from './index.js'
+import { importResources } from '../index.js'
 
 let idp: TestIssuer
 let jwks: string

@@ -6,8 +6,8 @@
  * every expression its own rule) CEL rules with agentgateway's combination, `backend.mcp.authorization`
  * verdict's `mcpAuthorization`, and `traffic.extAuth` the named external authorizer.
  */
-import { commonFields, readTargetRefs, ruleId, type Scope } from './context.js'
-import { isObj, type Obj } from './read.js'
+import { commonFields, readTargetRefs, ruleId, type Scope } from '../context.js'
+import { isObj, type Obj } from '../read.js'
 
 export const AGENTGATEWAY_KINDS: Record<string, readonly string[]> = {
   AgentgatewayPolicy: ['agentgateway.dev'],

@@ -5,8 +5,8 @@ import { createEngine, createFileResourceLoader } from '@verdict/core'
 import { checkRequest, createTestIssuer, mcpRequest, type TestIssuer } from '@verdict/core/testing'
 import { createRegoEvaluator } from '@verdict/rego-adapter'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { findOpa } from '../../rego-adapter/src/testing/find-opa.js'
-import { importResources } from './index.js'
+import { findOpa } from '../../../rego-adapter/src/testing/find-opa.js'
+import { importResources } from '../index.js'
 
 const found = findOpa()
 const OPA = found.bin

@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { celString, commonFields, ruleId, type Scope } from './context.js'
-import { isObj, type Obj } from './read.js'
+import { celString, commonFields, ruleId, type Scope } from '../context.js'
+import { isObj, type Obj } from '../read.js'
 
 /** What one AuthConfig contributes. */
 export interface AuthConfigContribution {

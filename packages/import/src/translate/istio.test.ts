@@ -2,7 +2,7 @@ import { createCelEvaluator } from '@verdict/cel-adapter'
 import { createEngine } from '@verdict/core'
 import { checkRequest, createTestIssuer, type TestIssuer } from '@verdict/core/testing'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { importResources } from './index.js'
+import { importResources } from '../index.js'
 
 let idp: TestIssuer
 let jwks: string

@@ -4,8 +4,8 @@
  * guarded so that an absent attribute is a non-match, never an error: Istio's `notX` fields match
  * when the attribute is absent, as Istio's do.
  */
-import { celString, commonFields, type Scope } from './context.js'
-import { isObj, type Obj } from './read.js'
+import { celString, commonFields, type Scope } from '../context.js'
+import { isObj, type Obj } from '../read.js'
 
 export interface IstioContribution {
   readonly action: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM'

@@ -3,7 +3,7 @@ import { createEngine } from '@verdict/core'
 import { checkRequest, mcpRequest } from '@verdict/core/testing'
 import { createMcpEvaluator } from '@verdict/mcp'
 import { describe, expect, it } from 'vitest'
-import { importResources } from './index.js'
+import { importResources } from '../index.js'
 
 const A = 'spiffe://cluster.local/ns/ns1/sa/agent-a'
 const B = 'spiffe://cluster.local/ns/ns1/sa/agent-b'
