@@ -13,12 +13,15 @@ import * as cli from '@verdict/cli'
 import * as core from '@verdict/core'
 import * as internal from '@verdict/core/internal'
 import * as envoy from '@verdict/envoy'
+import * as node from '@verdict/node'
 import { describe, expect, it } from 'vitest'
+// core's portable entry, what browsers, Deno and workers import (the vitest alias gives the Node one)
+import * as portable from '../packages/core/src/index.js'
 // @ts-expect-error: a plain ES module script without types
 import { ownProblems } from '../scripts/check-packages.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const PACKAGES = ['core', 'cel-adapter', 'rego-adapter', 'mcp', 'envoy', 'cli', 'fleet', 'import']
+const PACKAGES = ['core', 'node', 'cel-adapter', 'rego-adapter', 'mcp', 'envoy', 'cli', 'fleet', 'import']
 
 describe('public entries', () => {
   it('@verdict/core exports what users need, about 25 runtime names', () => {
@@ -77,10 +80,47 @@ describe('public entries', () => {
     ])
       expect(core).not.toHaveProperty(name)
     const pkg = JSON.parse(readFileSync(join(ROOT, 'packages/core/package.json'), 'utf8'))
+    const portableInternal = { types: './dist/internal.d.ts', default: './dist/internal.js' }
     expect(pkg.exports['./internal']).toEqual({
-      types: './dist/internal.d.ts',
-      default: './dist/internal.js',
+      deno: portableInternal,
+      browser: portableInternal,
+      worker: portableInternal,
+      node: { types: './dist/node/internal.d.ts', default: './dist/node/internal.js' },
+      ...portableInternal,
     })
+    expect(pkg.exports['./internal/portable']).toEqual(portableInternal)
+  })
+
+  it("@verdict/core's portable entry is the Node entry without the four Node host functions", () => {
+    const host = ['createEngineFromFile', 'createFileResourceLoader', 'loadPolicyFile', 'watchPolicyFile']
+    expect(Object.keys(portable).sort()).toEqual(
+      Object.keys(core)
+        .filter((name) => !host.includes(name))
+        .sort(),
+    )
+    for (const name of host) expect(core[name as keyof typeof core]).toBe(node[name as keyof typeof node])
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'packages/core/package.json'), 'utf8'))
+    const entry = { types: './dist/index.d.ts', default: './dist/index.js' }
+    expect(pkg.exports['.']).toEqual({
+      deno: entry,
+      browser: entry,
+      worker: entry,
+      node: { types: './dist/node/index.d.ts', default: './dist/node/index.js' },
+      ...entry,
+    })
+  })
+
+  it('@verdict/node exports the Node host pieces', () => {
+    expect(Object.keys(node).sort()).toEqual([
+      'createEngineFromFile',
+      'createFileResourceLoader',
+      'createHttpMiddleware',
+      'headerFieldLines',
+      'loadPolicyFile',
+      'readSourceFile',
+      'tlsPeerPrincipal',
+      'watchPolicyFile',
+    ])
   })
 
   it('@verdict/cli exports main only; CEL and Envoy internals are not public', () => {

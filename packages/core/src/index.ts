@@ -86,14 +86,4 @@ export {
 export type { CheckInput, InputDialect, InputOptions, InputRefusal, PeerInfo, SpiffeId } from './input.js'
 export { JWT_FAILURE_CODES, type JwtFailureCode } from './jwt/index.js'
 export type { PolicyDocument } from './policy-document.js'
-
-// Node hosts: policy files and file resources
-export {
-  createEngineFromFile,
-  loadPolicyFile,
-  type PolicyFile,
-  type PolicyWatch,
-  type WatchOptions,
-  watchPolicyFile,
-} from './policy-file.js'
-export { createFileResourceLoader, type FileResourceOptions } from './resources.js'
+export type { RequestRecord } from './request-record.js'

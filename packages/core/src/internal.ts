@@ -44,6 +44,5 @@ export {
   mcpMessageKind,
   NOT_BASE_PROTOCOL,
 } from './mcp-scope.js'
-export { readSourceFile } from './policy-file.js'
 export { readLimited } from './read-limited.js'
 export { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'

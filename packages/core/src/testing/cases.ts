@@ -4,12 +4,12 @@
  * `describeCaseFile` (vitest) are thin layers over it.
  */
 import { dirname, resolve } from 'node:path'
+import { loadPolicyFile, readSourceFile } from '@verdict/node'
 import type { Decision } from '../decision.js'
 import { compileSchema, type SourceDocument, schemaProblems } from '../document.js'
 import { createEngine } from '../engine.js'
 import { PolicyError, type Problem } from '../errors.js'
 import type { Evaluator } from '../evaluator.js'
-import { loadPolicyFile, readSourceFile } from '../policy-file.js'
 import { checkRequest, mcpRequest } from './inputs.js'
 import { createTestIssuer, type TestIssuer } from './issuer.js'
 

@@ -5,8 +5,7 @@
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
-import type { ResourceLoader } from './evaluator.js'
-import { readLimited } from './read-limited.js'
+import { type ResourceLoader, readLimited } from '@verdict/core/internal/portable'
 
 /**
  * Read a regular file of at most `max` bytes. Anything else fails at once instead of hanging or

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PolicyError } from '@verdict/core'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { PolicyError } from './errors.js'
 import { createEngineFromFile, loadPolicyFile, watchPolicyFile } from './policy-file.js'
 
 const allowHeader = (v: string) =>

@@ -6,10 +6,15 @@
 import { createHash } from 'node:crypto'
 import { existsSync, type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { parsePolicyText, type SourceDocument } from './document.js'
-import { createEngine, type Engine, type EngineOptions } from './engine.js'
-import { PolicyError } from './errors.js'
-import type { ResourceLoader } from './evaluator.js'
+import {
+  createEngine,
+  type Engine,
+  type EngineOptions,
+  PolicyError,
+  parsePolicyText,
+  type ResourceLoader,
+  type SourceDocument,
+} from '@verdict/core/internal/portable'
 import { createFileResourceLoader, readRegularFile } from './resources.js'
 
 /** Largest policy file read (16 MiB). */
