@@ -262,7 +262,7 @@ describe('verdict serve --bundle', () => {
       expect(allowedTwo).toMatchObject({
         path: 'verdict/serve2',
         labels: { app: 'fleet-test' },
-        input: { method: 'GET', path: '/' },
+        input: { attributes: { request: { http: { method: 'GET', path: '/' } } } },
       })
     } finally {
       if (proc.exitCode === null) proc.kill('SIGKILL')

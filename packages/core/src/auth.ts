@@ -8,6 +8,7 @@ import type { RequestContext } from './context.js'
 import type { HeaderEntry, Identity } from './decision.js'
 import type { Problem } from './errors.js'
 import type { ResourceLoader } from './evaluator.js'
+import type { TokenLocation } from './jwt/config.js'
 import type { JwtFailureCode } from './jwt/verify-token.js'
 
 /** What authentication concluded for one request. */
@@ -51,6 +52,8 @@ export type AuthOutcome =
 
 export interface Authenticator {
   authenticate(ctx: RequestContext): AuthOutcome | Promise<AuthOutcome>
+  /** Where this authenticator reads credentials from: erased from decision logs. */
+  readonly credentialLocations?: readonly TokenLocation[]
   /** Stop timers and background refreshes. */
   dispose?(): void
 }
@@ -74,7 +77,11 @@ export type AuthCompileResult =
  * keeps its kind and carries the `apiKey` / `basicAuth` parts), and so do the upstream changes.
  */
 export class CombinedAuthenticator implements Authenticator {
-  constructor(private readonly parts: readonly Authenticator[]) {}
+  readonly credentialLocations: readonly TokenLocation[]
+
+  constructor(private readonly parts: readonly Authenticator[]) {
+    this.credentialLocations = parts.flatMap((p) => p.credentialLocations ?? [])
+  }
 
   authenticate(ctx: RequestContext): AuthOutcome | Promise<AuthOutcome> {
     const outcomes: AuthOutcome[] = []

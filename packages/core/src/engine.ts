@@ -37,6 +37,7 @@ import { toExternalDecision } from './external.js'
 import { ambiguousHeader, type CheckInput, isDecision, normalizeInput } from './input.js'
 import { isoTime } from './iso-time.js'
 import { extractMcp, mcpDenialBody } from './mcp-call.js'
+import { type RequestRecord, requestRecord } from './request-record.js'
 
 /** One record per decision, for logs and metrics. Never contains a token or a body. */
 export interface DecisionEvent {
@@ -62,6 +63,11 @@ export interface DecisionEvent {
     readonly mcpTool: string | undefined
   }
   readonly shadow: readonly ShadowRecord[] | undefined
+  /**
+   * The request as a decision log records it (OPA-Envoy's input shape, credentials erased), built
+   * on call; undefined when the input was refused before it could be read (docs/fleet.md).
+   */
+  readonly request: (() => RequestRecord) | undefined
 }
 
 const NO_INPUT: DecisionEvent['input'] = Object.freeze({
@@ -84,6 +90,7 @@ export function decisionEvent(
   policy: string,
   durationMs: number,
   input: DecisionEvent['input'] = NO_INPUT,
+  request?: () => RequestRecord,
 ): DecisionEvent {
   return {
     id,
@@ -98,6 +105,7 @@ export function decisionEvent(
     durationMs,
     input,
     shadow: d.shadow,
+    request,
   }
 }
 
@@ -699,17 +707,29 @@ class PolicyEngine implements Engine {
 
   private emit(run: Run, d: Decision, started: number): void {
     try {
-      const i = run.ctx?.input
+      const ctx = run.ctx
+      const i = ctx?.input
+      const request =
+        ctx === undefined
+          ? undefined
+          : () => requestRecord(ctx.input, run.policy.authenticator?.credentialLocations ?? [], ctx.jwtToken)
       this.onDecision!(
-        decisionEvent(d, run.id ?? randomUUID(), run.policy.name, performance.now() - started, {
-          method: i?.method,
-          path: i?.path,
-          host: i?.host,
-          principal: i?.source.principal,
-          subject: d.identity?.subject,
-          mcpMethod: run.ctx?.mcp?.method,
-          mcpTool: run.ctx?.mcp?.tool?.name,
-        }),
+        decisionEvent(
+          d,
+          run.id ?? randomUUID(),
+          run.policy.name,
+          performance.now() - started,
+          {
+            method: i?.method,
+            path: i?.path,
+            host: i?.host,
+            principal: i?.source.principal,
+            subject: d.identity?.subject,
+            mcpMethod: run.ctx?.mcp?.method,
+            mcpTool: run.ctx?.mcp?.tool?.name,
+          },
+          request,
+        ),
       )
     } catch {
       // A failing listener must not change the decision.

@@ -56,7 +56,7 @@ describe('createDecisionLogger', () => {
       decision_id: 'dec-1',
       bundles: { verdict: { revision: 'r7' } },
       path: 'verdict/logs',
-      input: { method: 'GET', path: '/x' },
+      input: { attributes: { request: { http: { method: 'GET', path: '/x', headers: { 'x-ok': 'yes' } } } } },
       result: { allowed: true, status: 200, rule: 'ok' },
       requested_by: '',
     })
@@ -100,6 +100,73 @@ describe('createDecisionLogger', () => {
       list: ['keep'],
     })
     expect(e.labels).toEqual({ app: 'a' })
+  })
+
+  it("logs the request in OPA-Envoy's input shape, with every credential erased wherever it arrived", async () => {
+    const c = await collector()
+    const logger = createDecisionLogger({ url: c.url, minDelayMs: 20 })
+    cleanup.push(() => logger.close())
+    const key = 'sk-query-key-never-logged'
+    const jwtish = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'
+    const engine = await createEngine(
+      {
+        name: 'creds',
+        authentication: { apiKey: { mode: 'strict', location: { query: 'key' }, keys: [{ key }] } },
+        rules: [{ id: 'any', action: 'allow', match: { headers: [{ name: 'x-ok', exact: 'yes' }] } }],
+      },
+      { onDecision: logger.onDecision },
+    )
+    cleanup.push(() => engine.close())
+    const d = await engine.decide(
+      {
+        attributes: {
+          source: { principal: 'spiffe://example.org/ns/a/sa/b' },
+          request: {
+            http: {
+              method: 'GET',
+              path: `/x/y?key=${key}&page=2&jwt=${jwtish}`,
+              host: 'api.example.com',
+              headers: {
+                Authorization: 'Basic dXNlcjpwYXNz',
+                'X-Forwarded-Token': `Bearer ${jwtish}`,
+                cookie: 'session=s3cr3t',
+                'x-ok': 'yes',
+              },
+            },
+          },
+        },
+      },
+      { id: 'creds-1' },
+    )
+    expect(d.allowed).toBe(true)
+    await until(() => c.events.length === 1, 3000, 'the event')
+    const e = c.events[0]!
+    const text = JSON.stringify(e)
+    for (const secret of [key, jwtish, 'dXNlcjpwYXNz', 's3cr3t']) expect(text).not.toContain(secret)
+    expect(e.input).toEqual({
+      attributes: {
+        source: { principal: 'spiffe://example.org/ns/a/sa/b' },
+        destination: {},
+        request: {
+          http: {
+            method: 'GET',
+            path: '/x/y',
+            host: 'api.example.com',
+            headers: { 'x-ok': 'yes' },
+          },
+        },
+      },
+      parsed_path: ['x', 'y'],
+      parsed_query: { page: ['2'] },
+      truncated_body: false,
+    })
+    expect([...(e.erased as string[])].sort()).toEqual([
+      '/input/attributes/request/http/headers/authorization',
+      '/input/attributes/request/http/headers/cookie',
+      '/input/attributes/request/http/headers/x-forwarded-token',
+      '/input/parsed_query/jwt',
+      '/input/parsed_query/key',
+    ])
   })
 
   it('erase(): only /input and /result, only object keys, undefined pointers ignored', () => {

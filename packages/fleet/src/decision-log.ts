@@ -233,7 +233,7 @@ export function createDecisionLogger(o: DecisionLoggerOptions): DecisionLogger {
   const log = (event: OpaDecisionEvent) => {
     if (closed) return
     const copy = JSON.parse(JSON.stringify(event)) as Record<string, unknown>
-    const erased = masks.filter((m) => erase(copy, m))
+    const erased = [...((copy.erased as string[] | undefined) ?? []), ...masks.filter((m) => erase(copy, m))]
     if (erased.length > 0) copy.erased = erased
     const json = JSON.stringify(copy)
     buffer.push({ seq: ++seq, json })
@@ -250,12 +250,14 @@ export function createDecisionLogger(o: DecisionLoggerOptions): DecisionLogger {
 
   return {
     onDecision(e) {
+      const request = e.request?.()
       log({
         labels,
         decision_id: e.id,
         ...(o.bundles !== undefined ? { bundles: o.bundles() } : {}),
         path: `verdict/${e.policy}`,
-        input: e.input,
+        input: request?.input ?? e.input,
+        ...(request !== undefined && request.erased.length > 0 ? { erased: [...request.erased] } : {}),
         result: {
           allowed: e.allowed,
           status: e.status,

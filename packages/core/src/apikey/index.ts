@@ -97,6 +97,10 @@ abstract class CredentialAuthenticator implements Authenticator {
     this.at = [searchLocation(loc)]
   }
 
+  get credentialLocations(): readonly TokenLocation[] {
+    return [this.loc]
+  }
+
   protected abstract lookup(credential: string): Entry | undefined
 
   authenticate(ctx: RequestContext): AuthOutcome {

@@ -6,7 +6,7 @@
 import type { Authenticator, AuthOutcome } from '../auth.js'
 import type { RequestContext } from '../context.js'
 import type { HeaderEntry, Identity } from '../decision.js'
-import type { JwtConfig, JwtMode, ProviderConfig } from './config.js'
+import type { JwtConfig, JwtMode, ProviderConfig, TokenLocation } from './config.js'
 import type { KeySet } from './key-set.js'
 import type { RemoteKeySet } from './remote-key-set.js'
 import { TokenCache } from './token-cache.js'
@@ -154,6 +154,9 @@ export class JwtAuthenticator implements Authenticator {
   /** Providers by issuer, in policy order: several may share one (other keys or audiences). */
   private readonly byIssuer = new Map<string, Provider[]>()
   private readonly locations: SearchLocation[] = []
+  get credentialLocations(): readonly TokenLocation[] {
+    return this.locations.map((l) => l.location)
+  }
   private readonly maxTokenBytes: number
   private readonly cache: TokenCache<Provider, KeySet, Verified>
   private readonly mode: JwtMode
