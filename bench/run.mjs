@@ -1,17 +1,23 @@
 // `pnpm bench`: runs every bench/*.bench.mjs in one invocation and writes docs/benchmarks.md.
 // Each suite exports `default async function (report)`; `report.section(title, markdown)` adds
 // a section. Suites import the built packages (pnpm bench builds first).
-import { readdir, writeFile } from 'node:fs/promises'
+// `node bench/run.mjs <name>...` runs only the suites whose file names contain a name and prints
+// their sections; with `--write` it also puts them into docs/benchmarks.md in place of the
+// sections of the same titles (new ones at the end), each marked with the date and the command.
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const only = process.argv.slice(2)
+const write = process.argv.includes('--write')
+const only = process.argv.slice(2).filter((a) => a !== '--write')
 const files = (await readdir(here)).filter((f) => f.endsWith('.bench.mjs')).sort()
 const sections = []
+const titled = []
 const report = {
   section(title, markdown) {
     sections.push(`## ${title}\n\n${markdown}\n`)
+    titled.push({ title, markdown })
     console.log(`\n## ${title}\n\n${markdown}\n`)
   },
 }
@@ -31,5 +37,19 @@ so only the ratios measured in one run are meaningful. Spread is half the min-ma
 - Machine: ${cpus().length} x ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB
 - Node ${process.version}
 `
-if (only.length === 0)
-  await writeFile(new URL('../docs/benchmarks.md', import.meta.url), `${head}\n${sections.join('\n')}`)
+const docs = new URL('../docs/benchmarks.md', import.meta.url)
+if (only.length === 0) await writeFile(docs, `${head}\n${sections.join('\n')}`)
+else if (write) {
+  let text = await readFile(docs, 'utf8')
+  const stamp = `_This section was re-run on its own with \`node bench/run.mjs ${only.join(' ')} --write\` (${new Date().toISOString().slice(0, 10)}, ${cpus().length} x ${cpu}, Node ${process.version})._`
+  for (const { title, markdown } of titled) {
+    const block = `## ${title}\n\n${markdown}\n\n${stamp}\n`
+    const at = text.indexOf(`\n## ${title}\n`)
+    if (at < 0) text = `${text.trimEnd()}\n\n${block}`
+    else {
+      const next = text.indexOf('\n## ', at + 1)
+      text = `${text.slice(0, at + 1)}${block}${next < 0 ? '' : text.slice(next)}`
+    }
+  }
+  await writeFile(docs, text)
+}

@@ -8,8 +8,9 @@
 // stall anywhere (sidecar, generator, kernel) shows up in the percentiles. The loop polls with
 // setImmediate, which keeps this process busy on its core but sends each request on time.
 //
-// Messages in: { cmd: 'connect', transport: 'grpc' | 'http', target: 'host:port', path, payload }
-// (payload base64: the gRPC frame, or the whole HTTP request), { cmd: 'check' }, { cmd: 'rate',
+// Messages in: { cmd: 'connect', transport: 'grpc' | 'http', target: 'host:port', path, payload,
+// connections } (payload base64: the gRPC frame, or the whole HTTP request; connections: gRPC
+// connections to use in turn, default 1), { cmd: 'check' }, { cmd: 'rate',
 // rate, ms, timeoutMs }, { cmd: 'saturate', concurrency, ms, timeoutMs }, { cmd: 'stalls', ms },
 // { cmd: 'close' }. Each gets one reply: { ok, ... } with latencies summarized (n, errors, rps,
 // p50, p99, p999, max in ms; for `rate` also sendLateP99/sendLateMax: how late the generator
@@ -352,6 +353,21 @@ function httpSender(target, request) {
   }
 }
 
+/** Several gRPC connections used in turn, one call each (as Envoy's worker threads each keep one). */
+function spread(senders) {
+  if (senders.length === 1) return senders[0]
+  let next = 0
+  return {
+    send: (timeoutMs, done) => {
+      senders[next].send(timeoutMs, done)
+      next = (next + 1) % senders.length
+    },
+    close: () => {
+      for (const s of senders) s.close()
+    },
+  }
+}
+
 function summary(lat, n, errors, seconds) {
   const s = lat.subarray(0, n).sort()
   const pick = (p) => (n === 0 ? Number.NaN : s[Math.min(n - 1, Math.floor((p / 100) * n))])
@@ -463,7 +479,10 @@ process.on('message', async (m) => {
     let reply
     if (m.cmd === 'connect') {
       const payload = Buffer.from(m.payload, 'base64')
-      sender = m.transport === 'grpc' ? grpcSender(m.target, m.path, payload) : httpSender(m.target, payload)
+      sender =
+        m.transport === 'grpc'
+          ? spread(Array.from({ length: m.connections ?? 1 }, () => grpcSender(m.target, m.path, payload)))
+          : httpSender(m.target, payload)
       reply = { ok: true, pid: process.pid }
     } else if (m.cmd === 'check')
       reply = { ok: await new Promise((r) => sender.send(m.timeoutMs ?? 2000, r)) }
