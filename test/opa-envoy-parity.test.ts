@@ -25,7 +25,7 @@ import {
   createExtAuthzServer,
   type ExtAuthzServer,
 } from '@verdict/envoy'
-import { createRegoEvaluator } from '@verdict/rego-adapter'
+import { authorinoInput, createRegoEvaluator, opaEnvoyInput } from '@verdict/rego-adapter'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { findOpa, runOpa } from '../packages/rego-adapter/src/testing/find-opa.js'
 import {
@@ -80,7 +80,7 @@ async function inputEngine(dialect: 'opa-envoy' | 'authorino'): Promise<Engine> 
           ok: true,
           value: {
             allowed: false,
-            body: JSON.stringify(dialect === 'authorino' ? ctx.authorinoInput() : ctx.opaEnvoyInput()),
+            body: JSON.stringify(dialect === 'authorino' ? authorinoInput(ctx) : opaEnvoyInput(ctx)),
           },
         }),
       },

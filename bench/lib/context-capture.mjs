@@ -53,11 +53,8 @@ class FreshDecision {
   get parsedBody() {
     return this.c.parsedBody
   }
-  opaEnvoyInput() {
-    return this.c.opaEnvoyInput()
-  }
-  authorinoInput() {
-    return this.c.authorinoInput()
+  refuse(d) {
+    this.c.refuse(d)
   }
   memo(key, make) {
     this.cache ??= new Map()

@@ -23,12 +23,11 @@ function context(
     mcp,
     parsedBody: typeof raw.body === 'string' ? JSON.parse(raw.body) : undefined,
     now: 0,
-    opaEnvoyInput: () => ({}),
-    authorinoInput: () => ({}),
     memo<T>(key: object, make: () => T): T {
       if (!memo.has(key)) memo.set(key, make())
       return memo.get(key) as T
     },
+    refuse() {},
   }
 }
 

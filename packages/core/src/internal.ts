@@ -6,6 +6,7 @@
 
 export type { AuthCompileResult, AuthEnvironment, Authenticator, AuthOutcome } from './auth.js'
 export { REQUEST_PARSE_ERROR } from './codes.js'
+export { DecisionContext } from './context.js'
 export { type DenyOptions, deny, malformed } from './decision.js'
 export { type Locator, nodeAt, parsePolicyText, type SourceDocument, sourceFromValue } from './document.js'
 export { type ExternalDecision, toExternalDecision } from './external.js'
@@ -14,6 +15,7 @@ export {
   allHeaderValues,
   canonicalHost,
   DEFAULT_INPUT_OPTIONS,
+  hasNonFinite,
   headerValues,
   isDecision,
   isJsonContentType,
@@ -21,10 +23,12 @@ export {
   PARTIAL_BODY_HEADER,
   parseJsonLimited,
   parseSpiffeId,
+  refusal,
   resolveInputOptions,
   type UnderscoreAction,
 } from './input.js'
 export { isoTime } from './iso-time.js'
+export { hasDuplicateMember } from './jwt/json-members.js'
 export { matchEvaluator } from './match.js'
 export {
   DEFAULT_MCP_SETTINGS,

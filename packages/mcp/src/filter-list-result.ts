@@ -26,7 +26,7 @@ function isObject(v: unknown): v is Obj {
 }
 
 function isContext(v: unknown): v is RequestContext {
-  return isObject(v) && typeof v.opaEnvoyInput === 'function' && isObject(v.input)
+  return isObject(v) && typeof v.memo === 'function' && isObject(v.input)
 }
 
 const DROPPED_HEADERS = new Set(['content-type', 'content-length', PARTIAL_BODY_HEADER])

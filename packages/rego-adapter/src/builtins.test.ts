@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import type { CompileSite, RequestContext, RuleProgram } from '@verdict/core'
 import { describe, expect, test } from 'vitest'
 import { HOST_BUILTINS, UNSUPPORTED_BUILTINS, withDecisionScope } from './builtins.js'
-import { createRegoEvaluator, type RegoOptions } from './rego-evaluator.js'
+import { createRegoEvaluator, INPUT_TEXT_KEYS, type RegoOptions } from './rego-evaluator.js'
 import { loadRegoPolicy, type RegoPolicy } from './rego-policy.js'
 import { fixtureBundle, fixtureWasm } from './testing/opa-fixture.js'
 
@@ -163,11 +163,9 @@ function site(path: string): CompileSite {
 
 /** A decision context: its clock and its memo, which is all the builtins read. */
 function decision(now: number, input: unknown = { attributes: {} }): RequestContext {
-  const memo = new Map<object, unknown>()
+  const memo = new Map<object, unknown>([[INPUT_TEXT_KEYS['opa-envoy'], JSON.stringify(input)]])
   return {
     now,
-    opaEnvoyInput: () => input,
-    authorinoInput: () => ({}),
     memo<T>(key: object, make: () => T): T {
       if (!memo.has(key)) memo.set(key, make())
       return memo.get(key) as T

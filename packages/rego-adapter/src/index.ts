@@ -4,6 +4,8 @@
  * builtins), and evaluates them in-process on the OPA-Envoy or Authorino input dialect. Every
  * failure inside an evaluation is an error value, which core turns into a fail-closed deny.
  */
+export { authorinoInput } from './input/authorino.js'
+export { opaEnvoyInput } from './input/opa-envoy.js'
 export {
   type BundleModule,
   bundleFromWasm,

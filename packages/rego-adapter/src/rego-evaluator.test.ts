@@ -10,8 +10,9 @@ import {
   type RequestContext,
   type ResourceLoader,
 } from '@verdict/core'
+import { DecisionContext, isDecision, normalizeInput } from '@verdict/core/internal'
 import { beforeAll, describe, expect, test } from 'vitest'
-import { createRegoEvaluator, type RegoOptions } from './rego-evaluator.js'
+import { createRegoEvaluator, INPUT_TEXT_KEYS, type RegoOptions } from './rego-evaluator.js'
 import { fixtureBundle, fixtureWasm } from './testing/opa-fixture.js'
 
 /** Resources from an in-memory file table (what a host's loader would read from disk). */
@@ -360,23 +361,25 @@ describe('the input is serialized once per decision', () => {
       if (!c.ok) throw new Error(JSON.stringify(c.problems))
       return c.program
     })
+    // Real decision contexts, each counting what its memo makes under the serialized-input keys.
     let serialized = 0
-    const view = () => ({
-      toJSON() {
-        serialized++
-        return { request: {} }
-      },
-    })
+    const texts = new Set(Object.values(INPUT_TEXT_KEYS))
     function context(): RequestContext {
-      const memo = new Map<object, unknown>()
-      return {
-        opaEnvoyInput: view,
-        authorinoInput: view,
-        memo<T>(key: object, make: () => T): T {
-          if (!memo.has(key)) memo.set(key, make())
-          return memo.get(key) as T
-        },
-      } as unknown as RequestContext
+      const input = normalizeInput({
+        method: 'POST',
+        path: '/p',
+        headers: { 'content-type': 'application/json' },
+        body: '{"a":1}',
+      })
+      if (isDecision(input)) throw new Error(input.reason)
+      const ctx = new DecisionContext(input, 0, 64)
+      const memo = ctx.memo.bind(ctx)
+      ctx.memo = (key, make) =>
+        memo(key, () => {
+          if (texts.has(key)) serialized++
+          return make()
+        })
+      return ctx
     }
     const ctx = context()
     for (const p of programs) expect(p.evaluate(ctx)).toEqual({ ok: true, value: { allowed: true } })

@@ -14,7 +14,10 @@ import {
   type RuleProgram,
   VerdictUsageError,
 } from '@verdict/core'
+import { resolveInputOptions } from '@verdict/core/internal'
 import { decisionScope, withDecisionScope } from './builtins.js'
+import { authorinoInput } from './input/authorino.js'
+import { opaEnvoyInput } from './input/opa-envoy.js'
 import { answersStatusOnly, statusOnlyDenial } from './plugin-denial.js'
 import {
   bundleFromWasm,
@@ -80,17 +83,26 @@ const CONFIG_SCHEMA = {
   },
 } as const
 
-/** Keys of the per-decision memo: the input serialized once per dialect, shared by every rego rule. */
-const MEMO_KEYS: Record<RegoDialect, object> = { 'opa-envoy': {}, authorino: {} }
+/**
+ * Keys of the per-decision memo: the input serialized once per dialect, shared by every rego rule.
+ * Exported for tests and benchmarks that hand a rule a prebuilt input text (not from the package).
+ */
+export const INPUT_TEXT_KEYS: Readonly<Record<RegoDialect, object>> = { 'opa-envoy': {}, authorino: {} }
 
 /**
  * The input for `dialect` as JSON text, serialized once per decision; the policy writes the text
  * straight into the module's memory.
  */
-function inputText(ctx: RequestContext, dialect: RegoDialect): string {
-  return ctx.memo(MEMO_KEYS[dialect], () =>
-    JSON.stringify(dialect === 'authorino' ? ctx.authorinoInput() : ctx.opaEnvoyInput()),
+function inputText(ctx: RequestContext, dialect: RegoDialect, maxJsonDepth: number): string {
+  return ctx.memo(INPUT_TEXT_KEYS[dialect], () =>
+    JSON.stringify(dialect === 'authorino' ? authorinoInput(ctx) : opaEnvoyInput(ctx, maxJsonDepth)),
   )
+}
+
+/** The policy's `input.maxJsonDepth` (the schema checked it), for reading the body as the plugin does. */
+function maxJsonDepthOf(document: Readonly<Record<string, unknown>>): number {
+  const input = isObject(document.input) ? document.input : {}
+  return resolveInputOptions(input as Parameters<typeof resolveInputOptions>[0]).maxJsonDepth
 }
 
 type Obj = Record<string, unknown>
@@ -354,12 +366,13 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
     // A denial without a body sends the status only, as OPA-Envoy does (plugin-denial.ts).
     const statusOnly = answersStatusOnly(site.document, site.path)
     const policy = shared.policy
+    const maxJsonDepth = maxJsonDepthOf(site.document)
     let released = false
     const program: RuleProgram = {
       evaluate(ctx: RequestContext): EvalResult {
         let input: string
         try {
-          input = inputText(ctx, dialect)
+          input = inputText(ctx, dialect, maxJsonDepth)
         } catch (e) {
           return {
             ok: false,

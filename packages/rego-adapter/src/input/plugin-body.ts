@@ -1,0 +1,227 @@
+/**
+ * The body as the OPA-Envoy plugin reads it: `parsed_body` and `truncated_body` of its input
+ * document, or the parse error that answers 400 `request_parse_error` before any policy runs.
+ */
+import type { CheckInput, Decision } from '@verdict/core'
+import { hasDuplicateMember, hasNonFinite, parseJsonLimited, refusal } from '@verdict/core/internal'
+import { bytesOf, hasKeys, type Obj, pick, rawHttp, str } from './attributes.js'
+import { latin1, utf8Encoder, utf8Length } from './bytes.js'
+import { goJsonError, goQuote, parseGoForm } from './go-json.js'
+
+/** What the plugin makes of the body: `parsed_body`, `truncated_body`, or a parse error (400). */
+export interface PluginBody {
+  readonly parsed: unknown
+  readonly truncated: boolean
+  /** `request_parse_error: <error>` answers the request (400) before the policy's answer counts. */
+  readonly error?: string
+  /** A canonical-request refusal (duplicate keys, a number no double holds). */
+  readonly refusal?: Decision
+}
+
+const NO_BODY: PluginBody = Object.freeze({ parsed: null, truncated: false })
+
+/**
+ * The body the plugin reads (`body`, else `raw_body`), as the string or bytes given (not copied),
+ * and the headers it looks in: only the `headers` map (a CheckRequest that carries `header_map`
+ * alone is never parsed).
+ */
+function pluginBodySource(
+  i: CheckInput,
+): { body: string | Uint8Array; headers: Readonly<Record<string, string>> } | undefined {
+  const h = rawHttp(i)
+  if (h === undefined) return { body: i.body ?? '', headers: i.headers }
+  if (!hasKeys(h.headers)) return undefined
+  const body = str(h.body)
+  if (body !== undefined) return { body, headers: i.headers }
+  return { body: bytesOf(pick(h, 'rawBody', 'raw_body')) ?? EMPTY_BYTES, headers: i.headers }
+}
+
+const EMPTY_BYTES = new Uint8Array(0)
+
+/** Go's `strconv.ParseInt(s, 10, 64)`: the value, or its error text. */
+function parseGoInt(s: string): bigint | string {
+  if (!/^[+-]?\d+$/.test(s)) return `strconv.ParseInt: parsing ${goQuote(s)}: invalid syntax`
+  const v = BigInt(s)
+  if (v > 9223372036854775807n || v < -9223372036854775808n)
+    return `strconv.ParseInt: parsing ${goQuote(s)}: value out of range`
+  return v
+}
+
+const SHORT_DIGITS = /^\d{1,15}$/
+
+/** `content-length` against the body: the plugin's truncation test, or a parse error. */
+function cutShort(headers: Readonly<Record<string, string>>, length: number): boolean | string {
+  const cl = headers['content-length']
+  if (cl === undefined) return false
+  // The common case, digits only: exact as a double up to 15 digits.
+  if (SHORT_DIGITS.test(cl)) return Number(cl) > length
+  const v = parseGoInt(cl)
+  if (typeof v === 'string') return v
+  return v !== -1n && v > BigInt(length)
+}
+
+/** UTF-8 that must be valid (a body given as bytes is read as text without a second copy). */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+/** Invalid UTF-8 as U+FFFD. */
+const goUtf8 = new TextDecoder('utf-8')
+
+/**
+ * The body as well-formed text with no byte order mark, when it is one: then its UTF-8 bytes are
+ * exactly the bytes the plugin reads, and JSON.parse accepting the whole text means Go's decoder
+ * accepts it too, with the same value (the two grammars agree on a complete document). Else
+ * undefined: the body takes the byte-by-byte reading of Go's scanner.
+ */
+function plainText(body: string | Uint8Array): string | undefined {
+  let text: string
+  if (typeof body === 'string') {
+    if (!(body as unknown as { isWellFormed(): boolean }).isWellFormed()) return undefined
+    text = body
+  } else {
+    try {
+      text = strictUtf8.decode(body)
+    } catch {
+      return undefined
+    }
+  }
+  return text.charCodeAt(0) === 0xfeff ? undefined : text
+}
+
+/** The parsed JSON value of a complete body, or the canonical request's refusal of it. */
+function parsedJson(r: { value: unknown }, text: string): PluginBody {
+  if (typeof r.value === 'object' && r.value !== null && hasDuplicateMember(text))
+    return {
+      parsed: null,
+      truncated: false,
+      refusal: refusal(
+        'duplicate_json_key',
+        'an object in the JSON body has the same key twice (parsers disagree on which one counts)',
+      ),
+    }
+  return { parsed: r.value, truncated: false }
+}
+
+/**
+ * A complete JSON body in one pass over the text (nesting, numbers that may overflow, member
+ * count) and one JSON.parse. Undefined for anything that is not plainly valid, which the full
+ * reading then answers: too deep, not JSON, a number no double holds.
+ *
+ * Duplicate names: every `:` outside strings ends one member name, so the text has as many members
+ * as colons; JSON.parse keeps one key per name (after unescaping), so the parsed objects hold
+ * fewer keys exactly when some object names a member twice.
+ */
+function quickJson(text: string, maxDepth: number): PluginBody | undefined {
+  let depth = 0
+  let members = 0
+  let maybeHuge = false
+  const n = text.length
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34) {
+      // Jump to the closing quote: the next `"` after an even run of backslashes.
+      let j = i
+      for (;;) {
+        j = text.indexOf('"', j + 1)
+        if (j === -1) return undefined
+        let k = j - 1
+        while (text.charCodeAt(k) === 92) k--
+        if ((j - 1 - k) % 2 === 0) break
+      }
+      i = j
+    } else if (c === 58) members++
+    else if (c === 123 || c === 91) {
+      if (++depth > maxDepth) return undefined
+    } else if (c === 125 || c === 93) depth--
+    else if (c === 101 || c === 69) {
+      // An exponent (not the `e` of true or false).
+      const p = text.charCodeAt(i - 1)
+      if ((p >= 48 && p <= 57) || p === 46) maybeHuge = true
+    } else if (c >= 48 && c <= 57 && !maybeHuge) {
+      // More than 308 digits in a row can overflow a double too.
+      let k = i
+      while (k < n && text.charCodeAt(k) >= 48 && text.charCodeAt(k) <= 57) k++
+      if (k - i > 308) maybeHuge = true
+      i = k - 1
+    }
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (maybeHuge && hasNonFinite(value)) return undefined
+  if (typeof value === 'object' && value !== null && countKeys(value) !== members)
+    return {
+      parsed: null,
+      truncated: false,
+      refusal: refusal(
+        'duplicate_json_key',
+        'an object in the JSON body has the same key twice (parsers disagree on which one counts)',
+      ),
+    }
+  return { parsed: value, truncated: false }
+}
+
+/** Keys of every object in a parsed JSON value (iterative). */
+function countKeys(root: object): number {
+  let count = 0
+  const stack: unknown[] = [root]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v !== 'object' || v === null) continue
+    if (Array.isArray(v)) {
+      for (const x of v) if (typeof x === 'object' && x !== null) stack.push(x)
+    } else {
+      const keys = Object.keys(v)
+      count += keys.length
+      for (const k of keys) {
+        const x = (v as Obj)[k]
+        if (typeof x === 'object' && x !== null) stack.push(x)
+      }
+    }
+  }
+  return count
+}
+
+export function pluginBody(i: CheckInput, maxDepth: number): PluginBody {
+  const src = pluginBodySource(i)
+  if (src === undefined) return NO_BODY
+  const ct = src.headers['content-type']
+  if (ct === undefined) return NO_BODY
+  const json = ct.includes('application/json')
+  if (!json && !ct.includes('application/x-www-form-urlencoded')) return NO_BODY
+  const body = src.body
+  const length = typeof body === 'string' ? utf8Length(body) : body.length
+  if (length === 0) return NO_BODY
+  const cut = cutShort(src.headers, length)
+  if (typeof cut === 'string') return { parsed: null, truncated: false, error: cut }
+  // Deliberate: Envoy's partial-body header also marks the body cut (docs/rego.md).
+  if (cut || i.bodyTruncated) return { parsed: null, truncated: true }
+  if (json) {
+    // Most bodies are valid JSON: one scan and one parse answer, and only a body they refuse is
+    // read again by Go's rules below, for the error text the plugin would send.
+    const text = plainText(body)
+    const fast = text === undefined ? undefined : quickJson(text, maxDepth)
+    if (fast !== undefined) return fast
+  }
+  const bytes = typeof body === 'string' ? utf8Encoder.encode(body) : body
+  if (!json) {
+    const form = parseGoForm(latin1(bytes))
+    return typeof form === 'string'
+      ? { parsed: null, truncated: false, error: form }
+      : { parsed: form, truncated: false }
+  }
+  const syntax = goJsonError(bytes)
+  if ('error' in syntax) return { parsed: null, truncated: false, error: syntax.error }
+  // Valid for Go, which reads the first value only (a trailing `null` token passes); invalid
+  // UTF-8 reads as U+FFFD, as Go's decoder reads it.
+  const text = goUtf8.decode(bytes.subarray(0, syntax.end))
+  const r = parseJsonLimited(text, maxDepth)
+  if ('error' in r) {
+    if (r.refusal !== undefined)
+      return { parsed: null, truncated: false, refusal: refusal(r.refusal, r.error) }
+    return { parsed: null, truncated: false, error: r.error }
+  }
+  // parseJsonLimited refused a number no double holds (non_finite_number) already.
+  return parsedJson(r, text)
+}
