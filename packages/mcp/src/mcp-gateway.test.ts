@@ -1,6 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http'
 import { connect } from 'node:net'
-import { createEngine, type Engine, type Evaluator, ok } from '@verdict/core'
+import { createEngine, type Engine, type Evaluator, ok, VerdictUsageError } from '@verdict/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMcpEvaluator } from './mcp-evaluator.js'
 import { createMcpGateway, type McpGateway } from './mcp-gateway.js'
@@ -56,6 +56,23 @@ afterAll(async () => {
 })
 
 describe('createMcpGateway', () => {
+  it('a bad upstream is a VerdictUsageError naming the option, not a TypeError', () => {
+    for (const upstream of ['not a url', '/mcp', 'ftp://127.0.0.1/mcp', 42, undefined, null]) {
+      let err: unknown
+      try {
+        createMcpGateway({ engine, upstream: upstream as string })
+      } catch (e) {
+        err = e
+      }
+      expect(err, String(upstream)).toBeInstanceOf(VerdictUsageError)
+      expect((err as VerdictUsageError).option).toBe('upstream')
+      expect((err as VerdictUsageError).code).toBe('invalid_option')
+    }
+    // A URL object and an https URL are fine.
+    expect(() => createMcpGateway({ engine, upstream: new URL(upstreamUrl) })).not.toThrow()
+    expect(() => createMcpGateway({ engine, upstream: 'https://mcp.example/mcp' })).not.toThrow()
+  })
+
   it('filters JSON (non-SSE) list results and answers denials in the policy format', async () => {
     const url = await start()
     const a = await connectAs(url, AGENT_A)
