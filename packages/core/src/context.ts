@@ -52,6 +52,11 @@ export interface RequestContext {
    * decision stands; a decision that allows is ignored (a refusal can only deny).
    */
   refuse(decision: Decision): void
+  /**
+   * `'list'` when the decision is a list-filtering probe (`decide(input, { probe: 'list' })`), not
+   * a request a client sent; undefined otherwise.
+   */
+  readonly probe?: 'list' | undefined
 }
 
 const NOT_PARSED = Symbol('not-parsed')
@@ -62,6 +67,7 @@ export class DecisionContext implements RequestContext {
   jwtToken: string | undefined = undefined
   identity: Identity | undefined = undefined
   mcp: McpCall | undefined = undefined
+  probe: 'list' | undefined = undefined
   private body: unknown = NOT_PARSED
   private cache: Map<object, unknown> | undefined
 

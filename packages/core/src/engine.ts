@@ -126,6 +126,14 @@ export interface EngineOptions {
 export interface DecideOptions {
   /** The id the decision event carries (for logs that must match what the host sent on). */
   readonly id?: string
+  /**
+   * `'list'`: the request is not one a client sent but a question asked while filtering a list
+   * ("may this caller use this item at all?", `filterListResult` in @verdict/mcp). Evaluators see
+   * it as `RequestContext.probe` and may leave out tests that need what such a request cannot
+   * carry (the MCP evaluator skips its `arguments` tests). Everything else is as for any decision,
+   * the decision event included. Any other value is ignored.
+   */
+  readonly probe?: 'list'
 }
 
 /** A policy engine. Create one with `createEngine`. */
@@ -675,6 +683,7 @@ class PolicyEngine implements Engine {
       if (isDecision(input)) result = input
       else {
         const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
+        if (options?.probe === 'list') ctx.probe = 'list'
         run.ctx = ctx
         result = ambiguousHeader(input, headerReads(policy)) ?? drive(canonicalDecision(policy, ctx))
       }

@@ -5,7 +5,6 @@
  */
 import type { Engine, RequestContext } from '@verdict/core'
 import { MCP_METADATA_NAMESPACES, PARTIAL_BODY_HEADER } from '@verdict/core/internal'
-import { LIST_PROBES } from './mcp-evaluator.js'
 
 type Obj = Record<string, unknown>
 
@@ -115,8 +114,7 @@ export async function filterListResult<T>(
       if (typeof id !== 'string') return false
       const params = spec.field === 'name' ? { name: id, arguments: {} } : { uri: id }
       const probe = probeInput(base, JSON.stringify({ jsonrpc: '2.0', id: 0, method: spec.call, params }))
-      LIST_PROBES.add(probe)
-      const d = await engine.decide(probe)
+      const d = await engine.decide(probe, { probe: 'list' })
       if (!d.allowed) options.onHidden?.(id, d.reason)
       return d.allowed
     }),

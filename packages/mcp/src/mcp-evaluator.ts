@@ -132,13 +132,6 @@ export const MCP_RULE_SCHEMA: Readonly<Record<string, unknown>> = {
   },
 }
 
-/**
- * Inputs built by `filterListResult` to ask "may this caller use this item at all?". Argument
- * tests cannot be answered without arguments, so they are skipped for these (and only these)
- * objects; nothing on the wire can put an object in this set.
- */
-export const LIST_PROBES: WeakSet<object> = new WeakSet()
-
 const TRUE: EvalResult = ok(true)
 const FALSE: EvalResult = ok(false)
 const INEXACT_ERROR: EvalResult = fail(
@@ -317,7 +310,9 @@ function evaluate(r: Compiled, ctx: RequestContext): EvalResult {
   if (r.baseProtocol && isBaseMethod(call.method)) return TRUE
   if (!methodMatches(r, call)) return FALSE
   const named = call.tool ?? call.prompt
-  if (r.args.length === 0 || named === undefined || LIST_PROBES.has(input.raw)) return TRUE
+  // A list-filtering probe (`decide(input, { probe: 'list' })`) asks whether the caller may use
+  // the item at all: argument tests cannot be answered without arguments, so they are skipped.
+  if (r.args.length === 0 || named === undefined || ctx.probe === 'list') return TRUE
   if (call.from === 'metadata' && !Object.hasOwn(call.params, 'arguments')) {
     return fail(
       'tool arguments are not in the MCP metadata and no JSON body was forwarded (with_request_body)',
