@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { deny } from '../decision.js'
 import { PolicyError } from '../errors.js'
-import { diffDecision, formatCaseResults, runCaseFile } from './cases.js'
+import { diffDecision } from './case-diff.js'
+import { formatCaseResults, runCaseFile } from './cases.js'
 import { describeCaseFile } from './vitest-suite.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))

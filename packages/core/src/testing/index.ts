@@ -3,15 +3,11 @@
  * line, tokens signed by a throwaway issuer, and matchers such as `expect(d).toAllow()`.
  */
 
+export { type CaseDiff, decisionSummary, diffDecision, expectationSummary } from './case-diff.js'
+export { CASE_FILE_SCHEMA, type Expectation } from './case-file.js'
 export {
-  CASE_FILE_SCHEMA,
-  type CaseDiff,
   type CaseFileResult,
   type CaseResult,
-  decisionSummary,
-  diffDecision,
-  type Expectation,
-  expectationSummary,
   formatCaseResults,
   type RunCasesOptions,
   runCaseFile,
