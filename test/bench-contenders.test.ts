@@ -12,13 +12,17 @@ describe('reference benchmark contenders', () => {
     const { prepareContenders } = await import(SUITE)
     const p = await prepareContenders()
     const names = (p.endToEnd as Array<[string, unknown]>).map(([n]) => n)
-    expect(names).toEqual(
-      expect.arrayContaining([
-        'casbin',
-        '@cedar-policy/cedar-wasm',
-        "casbin + verdict's input checks",
-        "@cedar-policy/cedar-wasm + verdict's input checks",
-      ]),
+    const contenders = [
+      'hand-written JS',
+      '@bufbuild/cel (raw engine)',
+      '@marcbachmann/cel-js',
+      'casbin',
+      '@casl/ability',
+      '@cedar-policy/cedar-wasm',
+    ]
+    // Every contender end to end, and each again behind verdict's input checks (like for like).
+    expect([...names].sort()).toEqual(
+      [...contenders, ...contenders.map((n) => `${n} + verdict's input checks`)].sort(),
     )
     expect(p.cases.length).toBeGreaterThanOrEqual(10)
     for (const { engine } of p.decideRows) engine.close()
@@ -31,6 +35,26 @@ describe('reference benchmark contenders', () => {
       /always allow answered true on "no token"/,
     )
     await expect(verifyCases('always deny', cases, () => false)).rejects.toThrow(/on "allowed call"/)
+  })
+
+  test('behind the input checks, every contender refuses what decide() refuses and the plain one allows', async () => {
+    const { prepareContenders } = await import(SUITE)
+    const { toolCall } = await import(POLICY)
+    const p = await prepareContenders()
+    const ok = toolCall({ token: await p.issuer.sign() })
+    const smuggled = { ...ok, body: ok.body.replace('"name":', '"Name":"delete_repo","name":') }
+    const [decide] = p.decideRows as Array<{ engine: { decide(r: unknown): Promise<{ allowed: boolean }> } }>
+    expect((await decide!.engine.decide(ok)).allowed).toBe(true)
+    expect((await decide!.engine.decide(smuggled)).allowed).toBe(false)
+    const run = new Map(p.endToEnd as Array<[string, (r: unknown) => Promise<boolean>]>)
+    const checked = [...run.keys()].filter((n) => n.endsWith("+ verdict's input checks"))
+    expect(checked).toHaveLength(6)
+    for (const name of checked) {
+      expect(await run.get(name)!(ok), name).toBe(true)
+      expect(await run.get(name)!(smuggled), name).toBe(false)
+      expect(await run.get(name.replace(" + verdict's input checks", ''))!(smuggled), name).toBe(true)
+    }
+    for (const { engine } of p.decideRows) engine.close()
   })
 
   test('the input-checked user side rejects smuggling the plain one lets through', async () => {

@@ -1,0 +1,70 @@
+// Where decide() spends its time on the reference policy's allowed request, from V8's CPU profiler
+// (node:inspector, the same sampler as `node --cpu-prof`): self time by function and by file, top
+// entries as Markdown. Run by hand after `pnpm build`, not by `pnpm bench`:
+//
+//   node bench/lib/decide-profile-child.mjs [iterations] [--out decide.cpuprofile]
+//
+// `--out` also writes the profile for Chrome DevTools or speedscope. (Named *-child so knip counts
+// it as an entry point, like the other scripts here that run on their own.)
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
+import { createCelEvaluator } from '@verdict/cel-adapter'
+import { celPolicy, createIssuer, engineFor, referenceCases } from './reference-policy.mjs'
+
+const ROOT = new URL('../../', import.meta.url).href
+const args = process.argv.slice(2)
+const outAt = args.indexOf('--out')
+const out = outAt >= 0 ? args[outAt + 1] : undefined
+const iterations = Number(args.find((a, i) => /^\d+$/.test(a) && i !== outAt + 1) ?? 200_000)
+
+const issuer = await createIssuer()
+const [allowed] = await referenceCases(issuer)
+const engine = await engineFor(celPolicy([issuer]), [createCelEvaluator()])
+const first = await engine.decide(allowed.request)
+if (!first.allowed) throw new Error(`the allowed case was denied: ${first.reason}`)
+for (let i = 0; i < 20_000; i++) await engine.decide(allowed.request) // JIT warm-up
+
+const session = new Session()
+session.connect()
+await session.post('Profiler.enable')
+await session.post('Profiler.setSamplingInterval', { interval: 100 })
+await session.post('Profiler.start')
+const t0 = performance.now()
+for (let i = 0; i < iterations; i++) await engine.decide(allowed.request)
+const elapsed = performance.now() - t0
+const { profile } = await session.post('Profiler.stop')
+session.disconnect()
+engine.close()
+if (out !== undefined) await writeFile(out, JSON.stringify(profile))
+
+// Self time per node: samples attributed to it, times the mean interval.
+const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+const counts = new Map()
+for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1)
+const total = profile.samples.length
+const fn = new Map()
+const file = new Map()
+for (const [id, n] of counts) {
+  const f = byId.get(id).callFrame
+  const short = f.url.replace(ROOT, '').replace(/^.*\/\.pnpm\/[^/]+\/node_modules\//, '')
+  const key = `${f.functionName || '(anonymous)'} ${short ? `${short}:${f.lineNumber + 1}` : ''}`.trim()
+  fn.set(key, (fn.get(key) ?? 0) + n)
+  const where = short === '' ? `(${f.functionName || 'native'})` : short
+  file.set(where, (file.get(where) ?? 0) + n)
+}
+const top = (m, k) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, k)
+    .map(([name, n]) => `| ${name} | ${((100 * n) / total).toFixed(1)}% |`)
+    .join('\n')
+console.log(`decide() on the reference policy's allowed request, ${iterations.toLocaleString('en-US')} times:
+${((elapsed * 1000) / iterations).toFixed(2)} µs each with the profiler on (${total.toLocaleString('en-US')} samples).
+
+| function (self time) | share |
+|---|---|
+${top(fn, 25)}
+
+| file (self time) | share |
+|---|---|
+${top(file, 15)}`)
