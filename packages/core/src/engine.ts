@@ -8,7 +8,6 @@
  * and allows otherwise (or as its `default` says). Evaluator errors fail closed: they make deny
  * and require rules deny, allow rules not match, and decide rules deny.
  */
-import { randomUUID } from 'node:crypto'
 import type { AuthOutcome } from './auth.js'
 import {
   type CompiledLayer,
@@ -725,7 +724,7 @@ class PolicyEngine implements Engine {
       this.onDecision!(
         decisionEvent(
           d,
-          run.id ?? randomUUID(),
+          run.id ?? globalThis.crypto.randomUUID(),
           run.policy.name,
           performance.now() - started,
           {
@@ -752,7 +751,9 @@ class PolicyEngine implements Engine {
     this.current = next
     this.generation++
     // Let in-flight decisions that hold `prev` finish before releasing its resources.
-    setTimeout(() => prev.dispose(), prev.timeoutMs + 50).unref?.()
+    // Node's timer has unref() (a pending release must not keep the process alive); the web's is a number.
+    const release: unknown = setTimeout(() => prev.dispose(), prev.timeoutMs + 50)
+    ;(release as { unref?: () => void }).unref?.()
   }
 
   close(): void {

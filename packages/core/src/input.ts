@@ -7,6 +7,7 @@
  * into caller-controlled depth.
  */
 
+import { base64Decode, utf8Length } from './bytes.js'
 import { type Decision, deny, malformed } from './decision.js'
 import { hasControlChar } from './header-syntax.js'
 import { hasDuplicateMember } from './jwt/json-members.js'
@@ -461,7 +462,7 @@ function bytesOf(v: unknown, at: string): Uint8Array {
   if (typeof v === 'string') {
     // protobuf JSON encodes bytes as base64 (standard or URL-safe alphabet).
     if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(v)) bad(at, 'must be base64')
-    return Buffer.from(v, 'base64')
+    return base64Decode(v)
   }
   return bad(at, 'must be bytes (base64 in JSON)')
 }
@@ -760,7 +761,7 @@ function checkBodyLength(
     refuse('body_length_mismatch', 'both content-length and transfer-encoding are given')
   // No body received (Envoy was not asked to buffer it) is not a cut-short body.
   if (body === undefined || body === '' || truncated) return
-  const bodyBytes = Buffer.byteLength(body, 'utf8')
+  const bodyBytes = utf8Length(body)
   if (cl !== undefined && decimal(cl) !== bodyBytes)
     refuse('body_length_mismatch', `content-length is not the size of the body received (${bodyBytes} bytes)`)
   if (size >= 0 && size !== bodyBytes)
@@ -865,7 +866,7 @@ function bodyFrom(body: unknown, rawBody: unknown, at: string, o: ResolvedInputO
   if (body !== undefined && body !== null && body !== '') {
     if (typeof body !== 'string') bad(`${at}.body`, 'must be a string')
     // A string's UTF-8 size is at most 3x its length; only measure when it could be over.
-    if (body.length * 3 > o.maxBodyBytes && Buffer.byteLength(body, 'utf8') > o.maxBodyBytes) {
+    if (body.length * 3 > o.maxBodyBytes && utf8Length(body) > o.maxBodyBytes) {
       throw new InputProblem(malformed('body too large', 'body_too_large', 413))
     }
     text = body
@@ -1053,11 +1054,13 @@ function plainPeer(v: unknown, at: string): PeerInfo {
   }
 }
 
-/** A body given as bytes: a Uint8Array (Buffer), any other ArrayBuffer view, or an ArrayBuffer. */
+/** A body given as bytes: a Uint8Array (Node's Buffer too), any other ArrayBuffer view, or an ArrayBuffer. */
 function bodyBytes(b: unknown): Uint8Array | undefined {
   if (b instanceof Uint8Array) return b
   if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
-  if (b instanceof ArrayBuffer || b instanceof SharedArrayBuffer) return new Uint8Array(b)
+  if (b instanceof ArrayBuffer) return new Uint8Array(b)
+  // SharedArrayBuffer is undefined in pages that are not cross-origin isolated.
+  if (typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer) return new Uint8Array(b)
   return undefined
 }
 

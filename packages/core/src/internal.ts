@@ -5,6 +5,7 @@
  */
 
 export type { AuthCompileResult, AuthEnvironment, Authenticator, AuthOutcome } from './auth.js'
+export { base64Decode, base64Encode, toHex, utf8Decode, utf8Encode, utf8Length } from './bytes.js'
 export { REQUEST_PARSE_ERROR } from './codes.js'
 export { DecisionContext } from './context.js'
 export { type DenyOptions, deny, malformed } from './decision.js'

@@ -22,5 +22,12 @@ export async function readLimited(
     }
     chunks.push(value)
   }
-  return Buffer.concat(chunks)
+  if (chunks.length === 1) return chunks[0] as Uint8Array
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
+  return out
 }

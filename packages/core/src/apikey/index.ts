@@ -5,8 +5,9 @@
  * `basicAuth`) and in the decision's identity. Keys and passwords are never kept in clear, never
  * compared by `===`, never put in a reason or an identity.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { sha256 as sha256Bytes } from '@noble/hashes/sha2.js'
 import type { AuthCompileResult, Authenticator, AuthOutcome } from '../auth.js'
+import { base64Decode, constantTimeEqual, fromHex, toHex, utf8Encode } from '../bytes.js'
 import type { AuthFailureCode } from '../codes.js'
 import type { RequestContext } from '../context.js'
 import type { Identity } from '../decision.js'
@@ -52,7 +53,7 @@ function location(raw: unknown, fallback: TokenLocation): TokenLocation {
   }
 }
 
-const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+const sha256 = (s: string): Uint8Array => sha256Bytes(utf8Encode(s))
 
 /** What a matching key or user yields: frozen metadata and the identity. */
 interface Entry {
@@ -149,7 +150,7 @@ export class ApiKeyAuthenticator extends CredentialAuthenticator {
   constructor(
     mode: CredentialMode,
     loc: TokenLocation,
-    private readonly digests: ReadonlyMap<string, { digest: Buffer; entry: Entry }>,
+    private readonly digests: ReadonlyMap<string, { digest: Uint8Array; entry: Entry }>,
     private readonly bcrypt: readonly { hash: string; entry: Entry }[],
   ) {
     super(mode, loc, 'API key', undefined)
@@ -158,11 +159,11 @@ export class ApiKeyAuthenticator extends CredentialAuthenticator {
   protected lookup(key: string): Entry | undefined {
     if (key === '') return undefined
     const digest = sha256(key)
-    const hex = digest.toString('hex')
+    const hex = toHex(digest)
     // The map is keyed by digest, which tells nothing about a stored key; the final comparison is
     // constant-time all the same.
     const hit = this.digests.get(hex)
-    if (hit !== undefined) return timingSafeEqual(hit.digest, digest) ? hit.entry : undefined
+    if (hit !== undefined) return constantTimeEqual(hit.digest, digest) ? hit.entry : undefined
     if (this.bcrypt.length === 0) return undefined
     const cached = this.cache.get(hex)
     if (cached !== undefined) return cached
@@ -197,7 +198,7 @@ export class BasicAuthenticator extends CredentialAuthenticator {
     let decoded: string
     try {
       if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credential)) return undefined
-      decoded = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(credential, 'base64'))
+      decoded = new TextDecoder('utf-8', { fatal: true }).decode(base64Decode(credential))
     } catch {
       return undefined
     }
@@ -205,7 +206,7 @@ export class BasicAuthenticator extends CredentialAuthenticator {
     if (colon < 0) return undefined
     const user = this.users.get(decoded.slice(0, colon))
     if (user === undefined) return undefined
-    const hex = sha256(decoded).toString('hex')
+    const hex = toHex(sha256(decoded))
     const cached = this.cache.get(hex)
     if (cached !== undefined) return cached
     if (!bcryptVerify(decoded.slice(colon + 1), user.hash)) return undefined
@@ -223,7 +224,7 @@ const SHA256_HASH = /^sha256:([0-9A-Fa-f]{64})$/
 export function compileApiKeyAuthentication(config: unknown, path: string): AuthCompileResult {
   const c = (config ?? {}) as Obj
   const problems: Problem[] = []
-  const digests = new Map<string, { digest: Buffer; entry: Entry }>()
+  const digests = new Map<string, { digest: Uint8Array; entry: Entry }>()
   const bcrypt: { hash: string; entry: Entry }[] = []
   const keys = Array.isArray(c.keys) ? (c.keys as Obj[]) : []
   keys.forEach((k, i) => {
@@ -234,11 +235,11 @@ export function compileApiKeyAuthentication(config: unknown, path: string): Auth
       apiKey: { metadata },
     })
     const entry: Entry = { identity }
-    let digest: Buffer | undefined
+    let digest: Uint8Array | undefined
     if (typeof k.key === 'string') digest = sha256(k.key)
     else if (typeof k.keyHash === 'string') {
       const m = SHA256_HASH.exec(k.keyHash)
-      if (m !== null) digest = Buffer.from(m[1]!, 'hex')
+      if (m !== null) digest = fromHex(m[1]!)
       else {
         const bad = bcryptProblem(k.keyHash)
         if (bad !== undefined) {
@@ -255,7 +256,7 @@ export function compileApiKeyAuthentication(config: unknown, path: string): Auth
       }
     }
     if (digest === undefined) return
-    const hex = digest.toString('hex')
+    const hex = toHex(digest)
     if (digests.has(hex)) problems.push(problem('the same key is listed twice', `${path}/keys/${i}`))
     digests.set(hex, { digest, entry })
   })

@@ -63,8 +63,8 @@ async function fixedKeys(jwks: unknown, p: ProviderConfig, path: string): Promis
 }
 
 /** JSON JWKS text or PEM text, as found in a file or an inline string. */
-function parseKeyText(text: string): unknown | string {
-  if (text.trimStart().startsWith('-----BEGIN')) return pemToJwks(text)
+async function parseKeyText(text: string): Promise<unknown | string> {
+  if (text.trimStart().startsWith('-----BEGIN')) return await pemToJwks(text)
   try {
     return JSON.parse(text)
   } catch {
@@ -75,12 +75,12 @@ function parseKeyText(text: string): unknown | string {
 async function loadKeys(p: ProviderConfig, at: string, c: JwtConfig, env: AuthEnvironment): Promise<Loaded> {
   const j = p.jwks
   if ('inline' in j) {
-    const v = typeof j.inline === 'string' ? parseKeyText(j.inline) : j.inline
+    const v = typeof j.inline === 'string' ? await parseKeyText(j.inline) : j.inline
     if (typeof v === 'string') return problem(v, `${at}/inline`)
     return fixedKeys(v, p, `${at}/inline`)
   }
   if ('pem' in j) {
-    const v = pemToJwks(j.pem)
+    const v = await pemToJwks(j.pem)
     if (typeof v === 'string') return problem(v, `${at}/pem`)
     return fixedKeys(v, p, `${at}/pem`)
   }
@@ -92,7 +92,7 @@ async function loadKeys(p: ProviderConfig, at: string, c: JwtConfig, env: AuthEn
     } catch (e) {
       return problem(`cannot read ${j.file}: ${(e as Error).message}`, `${at}/file`)
     }
-    const v = parseKeyText(text)
+    const v = await parseKeyText(text)
     if (typeof v === 'string') return problem(`${j.file}: ${v}`, `${at}/file`)
     return fixedKeys(v, p, `${at}/file`)
   }

@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { exportJWK } from 'jose'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { buildKeySet, candidateKeys, MAX_KEYS, pemToJwks, SUPPORTED_ALGORITHMS } from './key-set.js'
@@ -141,14 +142,46 @@ describe('buildKeySet', () => {
     expect(candidateKeys(r.set, 'RS256', 'n')).toHaveLength(0)
   })
 
-  test('PEM keys and certificates', () => {
+  test('PEM keys and certificates', async () => {
     const { publicKey } = generateKeyPairSync('ed25519')
-    const jwks = pemToJwks(publicKey.export({ type: 'spki', format: 'pem' }) as string)
+    const jwks = await pemToJwks(publicKey.export({ type: 'spki', format: 'pem' }) as string)
     expect(typeof jwks === 'object' && jwks.keys[0]?.kty).toBe('OKP')
-    expect(pemToJwks('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----')).toContain('not a PEM')
+    expect(await pemToJwks('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----')).toContain(
+      'not a PEM',
+    )
   })
 
-  test('a PEM private key is refused, though its public half could be derived', () => {
+  test('PEM public keys of every supported family, SPKI and PKCS#1, as node:crypto exports them', async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey
+    const pems: Array<[string, ReturnType<typeof rsa.export>]> = [
+      ['spki', rsa.export({ type: 'spki', format: 'pem' })],
+      ['pkcs1', rsa.export({ type: 'pkcs1', format: 'pem' })],
+    ]
+    const expected = rsa.export({ format: 'jwk' })
+    for (const [name, pem] of pems) {
+      expect([name, await pemToJwks(pem as string)]).toEqual([
+        name,
+        { keys: [{ kty: 'RSA', n: expected.n, e: expected.e }] },
+      ])
+    }
+    for (const namedCurve of ['P-256', 'P-384', 'P-521']) {
+      const ec = generateKeyPairSync('ec', { namedCurve }).publicKey
+      const jwk = ec.export({ format: 'jwk' })
+      expect(await pemToJwks(ec.export({ type: 'spki', format: 'pem' }) as string)).toEqual({
+        keys: [{ kty: 'EC', crv: namedCurve, x: jwk.x, y: jwk.y }],
+      })
+    }
+    // A certificate: the committed test certificates of @verdict/mcp (EC P-256).
+    const cert = readFileSync(new URL('../../../mcp/src/testing/tls/agent-a.pem', import.meta.url), 'utf8')
+    const certJwk = new X509Certificate(cert).publicKey.export({ format: 'jwk' })
+    expect(await pemToJwks(cert)).toEqual({ keys: [{ kty: 'EC', crv: 'P-256', x: certJwk.x, y: certJwk.y }] })
+    const secp256k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey
+    expect(await pemToJwks(secp256k1.export({ type: 'spki', format: 'pem' }) as string)).toContain(
+      'no RSA, EC',
+    )
+  })
+
+  test('a PEM private key is refused, though its public half could be derived', async () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
     const pems = [
@@ -158,7 +191,7 @@ describe('buildKeySet', () => {
     ]
     for (const pem of pems) {
       expect(pem).toContain('PRIVATE KEY-----')
-      expect(pemToJwks(pem)).toBe('a PEM private key: give the public key or certificate instead')
+      expect(await pemToJwks(pem)).toBe('a PEM private key: give the public key or certificate instead')
     }
   })
 })

@@ -3,8 +3,8 @@
  * may verify. The algorithms come from the key type, never from the token, so `none` and HMAC
  * are impossible by construction.
  */
-import { createPublicKey } from 'node:crypto'
-import { type CryptoKey, importJWK, type JWK } from 'jose'
+import { type CryptoKey, exportJWK, importJWK, importSPKI, importX509, type JWK } from 'jose'
+import { base64Decode, base64Encode } from '../bytes.js'
 
 /** Asymmetric JWS algorithms verdict verifies. HMAC (`HS*`) and `none` are deliberately absent. */
 export const SUPPORTED_ALGORITHMS: readonly string[] = Object.freeze([
@@ -75,7 +75,7 @@ function publicJwk(k: Obj): { jwk: JWK; algs: string[] } | string {
       const n = str('n')
       const e = str('e')
       if (n === undefined || e === undefined) return 'RSA key without valid "n" and "e"'
-      if (Buffer.from(n, 'base64url').length < 256) return 'RSA key shorter than 2048 bits'
+      if (base64Decode(n).length < 256) return 'RSA key shorter than 2048 bits'
       return { jwk: { kty: 'RSA', n, e }, algs: RSA_ALGS }
     }
     case 'EC': {
@@ -207,19 +207,74 @@ export async function buildKeySet(
 /** A PEM block holding a private key (PKCS#8, PKCS#1, SEC1, encrypted, OpenSSH). */
 const PRIVATE_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
 
+/** The first PEM block of a text: its label and the whole block. */
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*)-----END \1-----/
+
 /**
- * A PEM public key or certificate as a one-key JWKS (no `kid`). Text holding a private key is
- * refused, even though its public half could be derived: a private key does not belong in a
- * policy or a key file that verdict reads.
+ * One algorithm per key family WebCrypto imports from SPKI: importing a key under each in turn
+ * finds its family (and an EC key's curve) without parsing ASN.1 here.
  */
-export function pemToJwks(pem: string): { keys: JWK[] } | string {
+const IMPORT_AS = ['RS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
+
+/** DER length octets. */
+function derLength(n: number): number[] {
+  if (n < 0x80) return [n]
+  const out: number[] = []
+  for (let v = n; v > 0; v >>= 8) out.unshift(v & 0xff)
+  return [0x80 | out.length, ...out]
+}
+
+/**
+ * A PKCS#1 RSAPublicKey (`BEGIN RSA PUBLIC KEY`) as SPKI PEM, which WebCrypto imports: the key
+ * wrapped in SubjectPublicKeyInfo with the rsaEncryption algorithm identifier.
+ */
+function pkcs1ToSpki(der: Uint8Array): string {
+  const algorithm = [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00]
+  const bits = [0x03, ...derLength(der.length + 1), 0x00]
+  const body = algorithm.length + bits.length + der.length
+  const out = new Uint8Array([0x30, ...derLength(body), ...algorithm, ...bits, ...der])
+  return `-----BEGIN PUBLIC KEY-----\n${base64Encode(out)}\n-----END PUBLIC KEY-----`
+}
+
+/** The public members of an exported JWK, by key type. */
+function publicMembers(jwk: JWK): JWK {
+  if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n as string, e: jwk.e as string }
+  if (jwk.kty === 'EC') return { kty: 'EC', crv: jwk.crv as string, x: jwk.x as string, y: jwk.y as string }
+  return { kty: jwk.kty as string, crv: jwk.crv as string, x: jwk.x as string }
+}
+
+/**
+ * A PEM public key (SPKI, or PKCS#1 for RSA) or certificate as a one-key JWKS (no `kid`), through
+ * jose and WebCrypto. Text holding a private key is refused, even though its public half could be
+ * derived: a private key does not belong in a policy or a key file that verdict reads.
+ */
+export async function pemToJwks(pem: string): Promise<{ keys: JWK[] } | string> {
   if (PRIVATE_PEM.test(pem)) return 'a PEM private key: give the public key or certificate instead'
-  try {
-    const jwk = createPublicKey(pem).export({ format: 'jwk' }) as JWK
-    return { keys: [jwk] }
-  } catch (e) {
-    return `not a PEM public key or certificate: ${(e as Error).message}`
+  const block = PEM_BLOCK.exec(pem)
+  if (block === null) return 'not a PEM public key or certificate: no complete PEM block'
+  const label = block[1] as string
+  let text = block[0]
+  let x509 = false
+  if (label === 'CERTIFICATE') x509 = true
+  else if (label === 'RSA PUBLIC KEY') {
+    try {
+      text = pkcs1ToSpki(base64Decode((block[2] as string).replace(/\s+/g, '')))
+    } catch {
+      return 'not a PEM public key or certificate: invalid base64'
+    }
+  } else if (label !== 'PUBLIC KEY')
+    return `not a PEM public key or certificate: a PEM ${JSON.stringify(label)}`
+  for (const alg of IMPORT_AS) {
+    try {
+      const key = x509
+        ? await importX509(text, alg, { extractable: true })
+        : await importSPKI(text, alg, { extractable: true })
+      return { keys: [publicMembers(await exportJWK(key))] }
+    } catch {
+      // Not this family: try the next.
+    }
   }
+  return 'not a PEM public key or certificate: no RSA, EC (P-256, P-384, P-521) or Ed25519 key in it'
 }
 
 /**

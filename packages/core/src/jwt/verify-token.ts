@@ -4,6 +4,7 @@
  * then the claims, each failure with a stable code and a reason that never quotes the token.
  */
 import { compactVerify, errors } from 'jose'
+import { base64Decode } from '../bytes.js'
 import type { ProviderConfig } from './config.js'
 import { hasDuplicateMember } from './json-members.js'
 import { candidateKeys, type KeyEntry, type KeySet } from './key-set.js'
@@ -104,7 +105,7 @@ function decodePart(part: string): { readonly value: Obj } | { readonly failure:
   let text: string
   let v: unknown
   try {
-    text = utf8.decode(Buffer.from(part, 'base64url'))
+    text = utf8.decode(base64Decode(part))
     if (text.charCodeAt(0) === 0xfeff) return { failure: FAILURES.byteOrderMark }
     v = JSON.parse(text)
   } catch {
