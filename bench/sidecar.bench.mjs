@@ -9,7 +9,7 @@
 // Phases: saturation (closed loop, CONCURRENCY calls in flight) and open loop at fixed rates
 // (latency from each request's scheduled send time). Per phase the server's CPU time comes from
 // /proc (user + system of the process and its children) and, for verdict, the V8 heap allocated
-// from a v8.GCProfiler preloaded into the server (lib/server-probe.mjs).
+// from a v8.GCProfiler preloaded into the server (lib/server-probe-child.mjs).
 //
 // Unpinned row: `verdict serve --workers 2` against OPA-Envoy with the Go runtime's default, the
 // generator unpinned too, when `verdict serve` has `--workers`; otherwise the row says why not.
@@ -319,7 +319,7 @@ verdict's verified-token cache hits, OPA verifies the signature on each call as 
 "gen late p99" is how late the generator itself sent. CPU per check: the server's user + system time
 over the phase (/proc, the process and its children) divided by the calls answered or failed. V8
 heap per check (verdict only): bytes allocated on the V8 heap over the phase, from a
-\`v8.GCProfiler\` preloaded into the server (bench/lib/server-probe.mjs: the used heap's growth plus
+\`v8.GCProfiler\` preloaded into the server (bench/lib/server-probe-child.mjs: the used heap's growth plus
 what each collection freed); Buffer backing stores outside the heap are not in it.`,
         '',
         tables({ pinned: PIN }, pinnedRuns),

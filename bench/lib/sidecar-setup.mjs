@@ -18,7 +18,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
-const PROBE = join(ROOT, 'bench/lib/server-probe.mjs')
+const PROBE = join(ROOT, 'bench/lib/server-probe-child.mjs')
 const FIXTURES = join(ROOT, 'bench/fixtures')
 
 /** The `opa` to run (OPA_BIN, else `opa` on PATH), or why there is none: findOpa()'s rule. */
@@ -379,7 +379,7 @@ function stopper(proc) {
 
 /**
  * `verdict serve` for `policy` on a free loopback port, gRPC only, decision log and metrics off.
- * `cpu`: pin to that core; `workers`: pass `--workers N`; `probe`: preload bench/lib/server-probe.mjs
+ * `cpu`: pin to that core; `workers`: pass `--workers N`; `probe`: preload bench/lib/server-probe-child.mjs
  * (V8 heap allocation over IPC; one process only).
  */
 export async function startVerdict(policy, { cpu, workers, probe = false } = {}) {
