@@ -16,8 +16,6 @@ import { type CelLimits, DEFAULT_CEL_LIMITS } from './compile/limits.js'
 import { toPlain } from './plain.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
 
-export { toPlain }
-
 /** Options of the CEL evaluator: the limits of `CelLimits`, each optional. */
 export type CelOptions = Partial<CelLimits> & {
   /**

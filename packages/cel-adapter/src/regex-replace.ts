@@ -160,8 +160,8 @@ const CACHE_MAX = 256
 const cache = new Map<string, { prog: Prog; names: ReadonlyMap<string, number> }>()
 
 /** The longest pattern and text `regexReplace` takes (as `matches` by default). */
-export const MAX_REPLACE_PATTERN = 1_024
-export const MAX_REPLACE_TEXT = 262_144
+const MAX_REPLACE_PATTERN = 1_024
+const MAX_REPLACE_TEXT = 262_144
 
 function compile(pattern: string): { prog: Prog; names: ReadonlyMap<string, number> } {
   const hit = cache.get(pattern)

@@ -18,7 +18,7 @@ const CEL_MAP = Symbol.for('@bufbuild/cel/map')
 const CEL_LIST = Symbol.for('@bufbuild/cel/list')
 
 /** Raised when an evaluation walks more input elements than its budget allows. */
-export class BudgetExceeded extends Error {
+class BudgetExceeded extends Error {
   override readonly name = 'BudgetExceeded'
 }
 
@@ -109,7 +109,7 @@ export function celView(v: unknown): CelValue | undefined {
 }
 
 /** A CEL map over a plain or null-prototype object: own enumerable string keys only. */
-export class MapView implements ReadonlyMap<Key, CelValue> {
+class MapView implements ReadonlyMap<Key, CelValue> {
   readonly [CEL_MAP] = true
   private keyList: string[] | undefined
 
@@ -160,7 +160,7 @@ export class MapView implements ReadonlyMap<Key, CelValue> {
  * A CEL map with a fixed set of keys whose values are computed on first read and kept, for the
  * variables built from the request (no object is assembled for keys nobody reads).
  */
-export class FieldsView implements ReadonlyMap<Key, CelValue> {
+class FieldsView implements ReadonlyMap<Key, CelValue> {
   readonly [CEL_MAP] = true
   private readonly seen = new Map<string, CelValue | undefined>()
 
@@ -220,7 +220,7 @@ export const fieldsView = (names: readonly string[], read: (name: string) => unk
   new FieldsView(names, read) as unknown as CelMap
 
 /** A CEL list over an array. */
-export class ListView {
+class ListView {
   readonly [CEL_LIST] = true
 
   constructor(private readonly arr: readonly unknown[]) {}

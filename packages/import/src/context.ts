@@ -111,7 +111,7 @@ export class Scope {
 }
 
 /** Fields of `metadata` that name or describe an object and never change a decision. */
-export const METADATA_FIELDS = [
+const METADATA_FIELDS = [
   'name',
   'namespace',
   'labels',

@@ -46,11 +46,6 @@ export function looksLikeResources(text: string): boolean {
   return false
 }
 
-/** Escape a key for a JSON pointer. */
-export function ptr(...parts: ReadonlyArray<string | number>): string {
-  return parts.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')
-}
-
 /**
  * Every object of the text, `List` items unfolded. Parse errors and documents that are not
  * Kubernetes objects are problems with their line and column.

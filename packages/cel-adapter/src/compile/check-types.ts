@@ -11,7 +11,7 @@
 import type { Expr } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 
 /** An inferred type. `num` is a number whose CEL kind (int, uint, double) is not fixed. */
-export type CelType =
+type CelType =
   | { readonly k: 'dyn' }
   | { readonly k: 'string' | 'bool' | 'bytes' | 'null' | 'timestamp' | 'duration' | 'type' }
   | { readonly k: 'num'; readonly n: 'int' | 'uint' | 'double' | 'number' }
@@ -56,7 +56,7 @@ const PEER_FIELDS: Record<string, CelType> = {
 }
 
 /** The variables whose fields have known types (docs/cel.md, "Variables"); others are dyn. */
-export const VARIABLE_TYPES: ReadonlyMap<string, CelType> = new Map<string, CelType>([
+const VARIABLE_TYPES: ReadonlyMap<string, CelType> = new Map<string, CelType>([
   [
     'request',
     record('request', {
@@ -97,7 +97,7 @@ export const VARIABLE_TYPES: ReadonlyMap<string, CelType> = new Map<string, CelT
 ])
 
 /** The type's name in messages. */
-export function typeName(t: CelType): string {
+function typeName(t: CelType): string {
   switch (t.k) {
     case 'num':
       return t.n

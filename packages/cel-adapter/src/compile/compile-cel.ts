@@ -17,12 +17,12 @@ import { parseExpression } from './parse-expression.js'
 import { type CelProblem, lineColumn, lineStarts, problemAt } from './problems.js'
 
 /** Result of running a compiled expression. Errors carry `line:column:` of the failing part. */
-export type CelRunResult =
+type CelRunResult =
   | { readonly ok: true; readonly value: CelValue }
   | { readonly ok: false; readonly error: string }
 
 /** A compiled expression. */
-export interface CompiledExpression {
+interface CompiledExpression {
   readonly source: string
   /** The declared variables the expression reads, in first-use order. */
   readonly variables: readonly string[]

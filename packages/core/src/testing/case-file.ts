@@ -105,7 +105,7 @@ export const CASE_FILE_SCHEMA = {
   },
 } as const
 
-export interface RequestSpec {
+interface RequestSpec {
   method?: string
   path?: string
   host?: string

@@ -13,7 +13,7 @@ import { isObj, type Obj } from '../read.js'
 export const XACCESS_GROUPS = ['agentic.prototype.x-k8s.io', 'agentic.networking.x-k8s.io']
 
 /** The delegation of some requests to an external authorizer. */
-export interface ExternalAuthRef {
+interface ExternalAuthRef {
   /** `namespace/name` of the Service. */
   readonly service: string
   /** Condition under which the authorizer is asked (a rule body for `when`). */
