@@ -15,12 +15,14 @@
 // generator unpinned too, when `verdict serve` has `--workers`; otherwise the row says why not.
 //
 // SIDECAR_BENCH_ROUNDS (3), SIDECAR_BENCH_PHASE_MS (2000), SIDECAR_BENCH_RATES (500,2000,5000),
-// SIDECAR_BENCH_PIN=0 (no pinning).
+// SIDECAR_BENCH_PIN=0 (no pinning), SIDECAR_BENCH_CPU_PROF=<dir> (the pinned verdict servers run
+// with `node --cpu-prof` into <dir>/<policy>; the section then lists their hot spots).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { hotSpots } from './lib/cpu-profile.mjs'
 import {
   checkAgreement,
   checkWire,
@@ -46,6 +48,7 @@ const CONNECTIONS = 2
 /** A call slower than this counts as an error, so a phase always ends. */
 const TIMEOUT_MS = 2000
 const WORKERS = 2
+const CPU_PROF = process.env.SIDECAR_BENCH_CPU_PROF
 const PIN =
   process.env.SIDECAR_BENCH_PIN !== '0' &&
   process.platform === 'linux' &&
@@ -122,8 +125,18 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
   const core = pinned ? 0 : undefined
   const servers = []
   const gens = []
+  const profDir = CPU_PROF !== undefined && workers === undefined ? join(CPU_PROF, policy.id) : undefined
+  if (profDir !== undefined) await mkdir(profDir, { recursive: true })
+  let results
   try {
-    servers.push(await startVerdict(policy, { cpu: core, workers, probe: pinned && workers === undefined }))
+    servers.push(
+      await startVerdict(policy, {
+        cpu: core,
+        workers,
+        probe: pinned && workers === undefined,
+        cpuProfDir: profDir,
+      }),
+    )
     servers.push(await startOpaEnvoy(policy, opaBin, dir, { cpu: core }))
     await checkAgreement(policy, servers)
     const payload = grpcFrame(policy.timed).toString('base64')
@@ -144,7 +157,7 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
     // Warm-up (JIT, token caches, connections), not recorded.
     for (const [i, s] of servers.entries()) await phase(s, gens[i], 'saturation')
     const phases = ['saturation', ...RATES]
-    const results = servers.map(() => Object.fromEntries(phases.map((p) => [p, []])))
+    results = servers.map(() => Object.fromEntries(phases.map((p) => [p, []])))
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? [0, 1] : [1, 0]
       for (const p of phases)
@@ -156,10 +169,24 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
           )
         }
     }
-    return servers.map((s, i) => ({ name: s.name, results: results[i] }))
   } finally {
     for (const g of gens) await g.close()
     for (const s of servers) await s.stop()
+  }
+  return {
+    servers: servers.map((s, i) => ({ name: s.name, results: results[i] })),
+    profile: await newestProfile(profDir),
+  }
+}
+
+/** Hot spots of the newest .cpuprofile in `dir` (written when the server exits), if any. */
+async function newestProfile(dir) {
+  if (dir === undefined) return undefined
+  const names = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).sort()
+  if (names.length === 0) return undefined
+  return {
+    path: join(dir, names[names.length - 1]),
+    ...hotSpots(JSON.parse(await readFile(join(dir, names[names.length - 1]), 'utf8')), 20),
   }
 }
 
@@ -275,7 +302,7 @@ export default async function (report) {
     const pinnedRuns = []
     for (const policy of policies) {
       console.error(`sidecar: ${policy.name}, ${PIN ? 'pinned' : 'not pinned'}`)
-      pinnedRuns.push({ policy, servers: await sideBySide(policy, opa.bin, dir, { pinned: PIN }) })
+      pinnedRuns.push({ policy, ...(await sideBySide(policy, opa.bin, dir, { pinned: PIN })) })
     }
     const workers = workersFlag()
     const unpinnedRuns = []
@@ -284,7 +311,7 @@ export default async function (report) {
         console.error(`sidecar: ${policy.name}, verdict serve --workers ${WORKERS}, not pinned`)
         unpinnedRuns.push({
           policy,
-          servers: await sideBySide(policy, opa.bin, dir, { pinned: false, workers: WORKERS }),
+          ...(await sideBySide(policy, opa.bin, dir, { pinned: false, workers: WORKERS })),
         })
       }
     else console.error(`[sidecar] SKIPPED the --workers ${WORKERS} row: ${workers.why}`)
@@ -330,6 +357,16 @@ what each collection freed); Buffer backing stores outside the heap are not in i
             : `skipped: ${workers.why}, so there is nothing to run the row with. It runs by itself once the flag exists.`
         } On this ${cpus().length}-core machine the generator needs most of a core to offer ${RATES[RATES.length - 1].toLocaleString('en-US')} checks/s and far more at saturation, so two workers and the generator share two cores (and the machine is shared with other work): this row can show whether a second worker helps or hurts under that contention, and whether the open-loop tails stay put, not how verdict scales with cores. Scaling needs at least one core per worker plus the generator's own.`,
         ...(workers.ok ? ['', tables({ pinned: false }, unpinnedRuns)] : []),
+        ...pinnedRuns
+          .filter((r) => r.profile !== undefined)
+          .flatMap((r) => [
+            '',
+            `**Where the pinned verdict server's CPU went, ${r.policy.name}** (SIDECAR_BENCH_CPU_PROF: \`node --cpu-prof\` sampling every 100 µs over the whole run, start-up, warm-up and every phase; shares of the ${r.profile.samples.toLocaleString('en-US')} busy samples, idle left out; ${r.profile.path}). The profiler's own cost is in this run's timings:`,
+            '',
+            r.profile.functions,
+            '',
+            r.profile.files,
+          ]),
       ].join('\n'),
     )
   } finally {

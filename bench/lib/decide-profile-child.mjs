@@ -9,13 +9,13 @@
 import { writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
 import { createCelEvaluator } from '@verdict/cel-adapter'
+import { hotSpots } from './cpu-profile.mjs'
 import { celPolicy, createIssuer, engineFor, referenceCases } from './reference-policy.mjs'
 
-const ROOT = new URL('../../', import.meta.url).href
 const args = process.argv.slice(2)
 const outAt = args.indexOf('--out')
 const out = outAt >= 0 ? args[outAt + 1] : undefined
-const iterations = Number(args.find((a, i) => /^\d+$/.test(a) && i !== outAt + 1) ?? 200_000)
+const iterations = Number(args.find((a, i) => /^\d+$/.test(a) && (outAt < 0 || i !== outAt + 1)) ?? 200_000)
 
 const issuer = await createIssuer()
 const [allowed] = await referenceCases(issuer)
@@ -37,34 +37,10 @@ session.disconnect()
 engine.close()
 if (out !== undefined) await writeFile(out, JSON.stringify(profile))
 
-// Self time per node: samples attributed to it, times the mean interval.
-const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-const counts = new Map()
-for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1)
-const total = profile.samples.length
-const fn = new Map()
-const file = new Map()
-for (const [id, n] of counts) {
-  const f = byId.get(id).callFrame
-  const short = f.url.replace(ROOT, '').replace(/^.*\/\.pnpm\/[^/]+\/node_modules\//, '')
-  const key = `${f.functionName || '(anonymous)'} ${short ? `${short}:${f.lineNumber + 1}` : ''}`.trim()
-  fn.set(key, (fn.get(key) ?? 0) + n)
-  const where = short === '' ? `(${f.functionName || 'native'})` : short
-  file.set(where, (file.get(where) ?? 0) + n)
-}
-const top = (m, k) =>
-  [...m]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, k)
-    .map(([name, n]) => `| ${name} | ${((100 * n) / total).toFixed(1)}% |`)
-    .join('\n')
+const spots = hotSpots(profile)
 console.log(`decide() on the reference policy's allowed request, ${iterations.toLocaleString('en-US')} times:
-${((elapsed * 1000) / iterations).toFixed(2)} µs each with the profiler on (${total.toLocaleString('en-US')} samples).
+${((elapsed * 1000) / iterations).toFixed(2)} µs each with the profiler on (${spots.samples.toLocaleString('en-US')} samples).
 
-| function (self time) | share |
-|---|---|
-${top(fn, 25)}
+${spots.functions}
 
-| file (self time) | share |
-|---|---|
-${top(file, 15)}`)
+${spots.files}`)

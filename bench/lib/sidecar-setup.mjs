@@ -380,13 +380,16 @@ function stopper(proc) {
 /**
  * `verdict serve` for `policy` on a free loopback port, gRPC only, decision log and metrics off.
  * `cpu`: pin to that core; `workers`: pass `--workers N`; `probe`: preload bench/lib/server-probe-child.mjs
- * (V8 heap allocation over IPC; one process only).
+ * (V8 heap allocation over IPC; one process only); `cpuProfDir`: run with `--cpu-prof` writing there.
  */
-export async function startVerdict(policy, { cpu, workers, probe = false } = {}) {
+export async function startVerdict(policy, { cpu, workers, probe = false, cpuProfDir } = {}) {
   const port = await freePort()
   const argv = [
     process.execPath,
     ...(probe ? ['--import', PROBE] : []),
+    ...(cpuProfDir !== undefined
+      ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${cpuProfDir}`]
+      : []),
     BIN,
     'serve',
     '-p',
