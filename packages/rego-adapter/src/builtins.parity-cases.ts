@@ -29,7 +29,153 @@ const RS_TOKEN = `io.jwt.encode_sign({"alg": "RS256"}, {"sub": "bob", "exp": 100
 const T = 1700000000000000000 // 2023-11-14T22:13:20Z
 const T2 = 1709876543000000000
 
+/** `json.match_schema` with its errors sorted (OPA's order of several errors is not kept). */
+const schemaErrors = (doc: string, schema: string) =>
+  `[json.match_schema(${doc}, ${schema})[0], sort(json.match_schema(${doc}, ${schema})[1])]`
+
+const OBJ_SCHEMA =
+  '{"type": "object", "properties": {"a": {"type": "integer", "minimum": 3}, "b": {"type": "string", "maxLength": 2}, "c": {"type": "array", "items": {"type": "number"}}}, "required": ["a", "z"], "additionalProperties": false}'
+
+const JSON_SCHEMA_CASES: readonly string[] = [
+  `json.match_schema({"a": 5, "z": 1}, ${OBJ_SCHEMA})`,
+  `json.match_schema({"a": 5, "z": 1, "b": "x", "c": [1, 2.5]}, ${OBJ_SCHEMA})`,
+  schemaErrors('{"a": 1, "b": "yyy", "c": [1, "q"], "d": 1}', OBJ_SCHEMA),
+  `json.verify_schema(${OBJ_SCHEMA})`,
+  'json.verify_schema(`{"type": "string"}`)',
+  'json.verify_schema(`{"type": `)',
+  'json.verify_schema({"type": "nope"})[0]',
+  'json.verify_schema({"minimum": "x"})[0]',
+  'json.verify_schema({"$ref": "#/definitions/nope"})[0]',
+  'json.verify_schema({"required": []})',
+  'json.match_schema(`{"a": 4}`, `{"properties": {"a": {"enum": [1, 2]}}}`)',
+  'json.match_schema(`[1, 2]`, {"type": "array", "items": {"type": "integer"}})',
+  'json.match_schema(`"x"`, {"type": ["integer", "null"]})',
+  'json.match_schema(`[`, {})',
+  'json.match_schema({}, `{`)',
+  'json.match_schema(`2.5`, {"type": "string"})',
+  // pattern is not enforced by OPA 1.7.1
+  'json.match_schema({"b": "yyy"}, {"properties": {"b": {"type": "string", "pattern": "^x"}}})',
+  'json.match_schema({"b": "yyy"}, {"properties": {"b": {"type": "string", "minLength": 5}}})',
+  'json.match_schema({"x": {"y": [1]}}, {"properties": {"x": {"properties": {"y": {"items": {"type": "string"}}}}}})',
+  'json.match_schema({"a~/b": 1}, {"properties": {"a~/b": {"type": "string"}}})',
+  'json.match_schema({"a": 1.0}, {"properties": {"a": {"type": "integer"}}})',
+  'json.match_schema({"a": 1, "Bx": 2}, {"minProperties": 5})',
+  'json.match_schema({"a": 1, "Bx": 2}, {"maxProperties": 1})',
+  'json.match_schema({"a": 1, "Bx": 2}, {"patternProperties": {"^B": {"type": "string"}}})',
+  'json.match_schema({"a": 1, "Bx": 2}, {"dependencies": {"a": ["q"]}})',
+  'json.match_schema({"a": {"b": 3}}, {"properties": {"a": {"properties": {"b": {"enum": [1]}}}}})',
+  'json.match_schema({"a": 3}, {"enum": [1]})',
+  'json.match_schema({"a": 2.5}, {"properties": {"a": {"enum": ["x", {"k": 1}, null, 1.5, true]}}})',
+  'json.match_schema({"a": {"b": 3}}, {"properties": {"a": {"properties": {"b": {"const": "x"}}}}})',
+  'json.match_schema({"a": 3.5}, {"properties": {"a": {"minimum": 1.25, "maximum": 1e30, "multipleOf": 0.1}}})',
+  'json.match_schema({"a": 7}, {"properties": {"a": {"multipleOf": 2}}})',
+  'json.match_schema({"a": "x@"}, {"properties": {"a": {"format": "email"}}})',
+  'json.match_schema({"a": "nope"}, {"properties": {"a": {"format": "date-time"}}})',
+  'json.match_schema({"a": "2024-01-02T03:04:05Z"}, {"properties": {"a": {"format": "date-time"}}})',
+  'json.match_schema({"a": "nope"}, {"properties": {"a": {"format": "madeup"}}})',
+  'json.match_schema({"a": 1}, {"$schema": "http://json-schema.org/draft-06/schema#", "properties": {"a": {"exclusiveMaximum": 1}}})',
+  'json.match_schema({"a": 1}, {"$schema": "http://json-schema.org/draft-04/schema#", "properties": {"a": {"maximum": 1, "exclusiveMaximum": true}}})',
+  'json.match_schema({"a": 1}, {"properties": {"a": {"maximum": 1, "exclusiveMaximum": true}}})',
+  'json.match_schema({"a": 1}, {"properties": {"a": false}})',
+  'json.match_schema({"a": [1, 2, 1]}, {"properties": {"a": {"uniqueItems": true}}})',
+  'json.match_schema({"a": "x"}, {"properties": {"a": {"$ref": "#/definitions/x"}}, "definitions": {"x": {"type": "integer"}}})',
+  'json.match_schema({"a": 2.5}, {"properties": {"a": {"not": {}}}})',
+  'json.match_schema({"a": [1]}, {"properties": {"a": {"items": [{"type": "string"}], "additionalItems": false}}})',
+  schemaErrors(
+    '{"b": "yyy"}',
+    '{"properties": {"b": {"type": "string", "maxLength": 2, "format": "email"}}}',
+  ),
+  schemaErrors('{"a": null}', '{"properties": {"a": {"type": "object"}}, "required": ["b"]}'),
+  schemaErrors(
+    '{"a": 2.5}',
+    '{"properties": {"a": {"multipleOf": 2, "exclusiveMaximum": 1, "exclusiveMinimum": 3, "maximum": 0, "minimum": 9}}}',
+  ),
+  schemaErrors(
+    '{"a": [1, 1, "a"]}',
+    '{"properties": {"a": {"type": "array", "uniqueItems": true, "minItems": 5, "maxItems": 1}}}',
+  ),
+  schemaErrors('{"a": 1, "Bx": 2}', '{"if": {"required": ["a"]}, "then": {"required": ["t"]}}'),
+  schemaErrors('{"a": 3}', '{"if": {"required": ["b"]}, "else": {"required": ["t"]}}'),
+  schemaErrors('{"a": 1, "Bx": 2}', '{"propertyNames": {"maxLength": 1}}'),
+  schemaErrors(
+    '{"a": 2.5}',
+    '{"properties": {"a": {"anyOf": [{"type": "string"}], "oneOf": [{"type": "string"}]}}}',
+  ),
+]
+
+const GQL_SCHEMA =
+  '`"""The root""" schema { query: Query mutation: Mutation } type Query { "one user" user(id: ID!, flags: [Int!] = [1, 2]): User @deprecated(reason: "no") users(first: Int = 10, order: Order = ASC, f: Filter): [User!]! node(id: ID!): Node } type Mutation { setName(id: ID!, name: String!): User } interface Node { id: ID! } type User implements Node { id: ID! name: String age: Int friends: [User] } enum Order { ASC "down" DESC @deprecated } input Filter { name: String = "x" min: Float tags: [String!] } union Thing = User | Query scalar Time directive @auth(role: String!) repeatable on FIELD_DEFINITION | OBJECT extend type User { email: String }`'
+const GQL_Q1 =
+  '`query Q($id: ID!, $n: Int = 3) { user(id: $id) { id name } users(first: $n, order: DESC, f: {name: "a", min: 1.5, tags: ["x", "y"]}) { ...U friends { id } } }\nfragment U on User { age @include(if: true) }`'
+
+const GRAPHQL_CASES: readonly string[] = [
+  `graphql.parse_query(${GQL_Q1})`,
+  'graphql.parse_query(`{ x(a: 1, b: "s", c: [1.5, true, null, ENUM], d: {k: $v}, e: """blk""", g: []) @dir(x: 1) ...F ... on T { y } ... @skip(if: false) { z } } fragment F on T { z }`)',
+  'graphql.parse_query(`mutation M { setName(id: "1", name: "x") { id } } subscription S { ev }`)',
+  'graphql.parse_query(`query ($l: [[Int!]]!) { a }`)',
+  'graphql.parse_query(`{ a(`)',
+  'graphql.parse_query(`type Query { a: Int }`)',
+  `graphql.parse_schema(${GQL_SCHEMA})`,
+  'graphql.parse_schema(`type Query { a: Int } extend schema { subscription: Query }`)',
+  'graphql.parse_schema(`type Query { a: }`)',
+  'graphql.parse_schema(`{ a }`)',
+  `graphql.schema_is_valid(${GQL_SCHEMA})`,
+  'graphql.schema_is_valid(`type Query { a: Missing }`)',
+  'graphql.schema_is_valid(`type Query { a: Int } type Query { b: Int }`)',
+  'graphql.schema_is_valid(`type A { a: Int }`)',
+  'graphql.schema_is_valid(`type Query { a(x: User): Int } type User { n: Int }`)',
+  'graphql.schema_is_valid(`type Query { a: Int @nope }`)',
+  `graphql.is_valid(${GQL_Q1}, ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ user(id: 1) { nope } }", ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ user { id } }", ${GQL_SCHEMA})`,
+  `graphql.is_valid("query ($x: Int) { node(id: $x) { id } }", ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ node(id: 1) { ... on User { name } } }", ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ users { name } } { users { id } }", ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ users { ...F } }", ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ users { id } }", "type Query { a: Missing }")`,
+  `graphql.is_valid({"Operations": []}, ${GQL_SCHEMA})`,
+  `graphql.is_valid(graphql.parse_query(${GQL_Q1}), graphql.parse_schema(${GQL_SCHEMA}))`,
+  `graphql.is_valid(graphql.parse_query("{ users { nope } }"), graphql.parse_schema(${GQL_SCHEMA}))`,
+  `graphql.parse(graphql.parse_query("{ users { id } }"), ${GQL_SCHEMA})[0]`,
+  `graphql.schema_is_valid(graphql.parse_schema(${GQL_SCHEMA}))`,
+  'graphql.schema_is_valid(graphql.parse_schema("type Query { a: Missing }"))',
+  'graphql.is_valid("{ a }", "type A { a: Int }")',
+  'graphql.parse_query("")',
+  'graphql.parse_query("# only a comment\\n")',
+  `graphql.is_valid(graphql.parse_query("{ users { ...F } } fragment F on User { name }"), ${GQL_SCHEMA})`,
+  `graphql.is_valid(graphql.parse_query("{ node { ... on User { name } } }"), ${GQL_SCHEMA})`,
+  `graphql.is_valid(graphql.parse_query(\`query Q($n: Int = 3) { users(first: $n, f: {tags: ["a"]}) { id } }\`), ${GQL_SCHEMA})`,
+  `graphql.is_valid("{ node { ... on User { name } } }", ${GQL_SCHEMA})`,
+  'graphql.parse_schema("")',
+  `graphql.parse("{ users { id name } }", ${GQL_SCHEMA})`,
+  `graphql.parse("{ users { nope } }", ${GQL_SCHEMA})`,
+  `graphql.parse_and_verify("{ users(first: 2) { id } }", "type Query { users(first: Int): [User] } type User { id: ID }")`,
+  `graphql.parse_and_verify("{ users { nope } }", ${GQL_SCHEMA})`,
+  `graphql.parse_and_verify("{ a(", ${GQL_SCHEMA})`,
+]
+
+const ED_PKCS8 =
+  '"-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEIMkJIYD6PwkTVD0olNqQFz+aUdEZkdXFepkByF50Hr+v\\n-----END PRIVATE KEY-----\\n"'
+
+const KEY_CASES: readonly string[] = [
+  `crypto.parse_private_keys(${RSA_PKCS1})`,
+  `crypto.parse_private_keys(${RSA_PKCS8})`,
+  `crypto.parse_private_keys(${EC_PKCS8})`,
+  `crypto.parse_private_keys(${ED_PKCS8})`,
+  `crypto.parse_private_keys(concat("", [${RSA_PKCS1}, "junk between", ${EC_PKCS8}]))`,
+  `crypto.parse_private_keys(concat("\\n", [${RSA_PKCS1}, "junk between", ${EC_PKCS8}]))`,
+  `crypto.parse_private_keys(base64.encode(${EC_PKCS8}))`,
+  'crypto.parse_private_keys("")',
+  'crypto.parse_private_keys("   ")',
+  'crypto.parse_private_keys("junk")',
+  'crypto.parse_private_keys("-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n")',
+  'crypto.parse_private_keys("-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n")',
+]
+
 export const PARITY_CASES: readonly string[] = [
+  ...KEY_CASES,
+  ...GRAPHQL_CASES,
+  ...JSON_SCHEMA_CASES,
   // sprintf and yaml.* (the SDK's own, replaced: builtins/sdk.ts)
   'sprintf("%d %s %v %.2f %x", [1, "a", {"b": [1], "a": "x"}, 3.14159, 255])',
   'sprintf("%05d|%-4s|%q|%5.1f|%+d|% d", [42, "ab", "x\\"y\\n", 2.25, 3, 4])',

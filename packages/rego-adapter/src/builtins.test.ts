@@ -3,6 +3,7 @@
  * entrypoint calls builtin #0 on the input), the decision clock and per-decision caches, refusals.
  * Parity with `opa eval` is in builtins.parity.test.ts.
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { CompileSite, RequestContext, RuleProgram } from '@verdict/core'
@@ -114,13 +115,13 @@ describe('refused builtins', () => {
 
   test('each refused builtin is named with its reason; several are each reported', async () => {
     const p = await loadRegoPolicy(
-      await fixtureWasm({ builtins: ['net.lookup_ip_addr', 'opa.runtime', 'graphql.parse'] }),
+      await fixtureWasm({ builtins: ['net.lookup_ip_addr', 'opa.runtime', 'rego.parse_module'] }),
       {},
     )
     expect(Array.isArray(p) && p.map((x) => x.message.split(';')[0])).toEqual([
       'module needs builtin "net.lookup_ip_addr" (network or host I/O, which verdict does not do inside a decision)',
       `module needs builtin "opa.runtime" (the OPA runtime's configuration and environment, which verdict has not)`,
-      'module needs builtin "graphql.parse" (not implemented in verdict yet)',
+      `module needs builtin "rego.parse_module" (it needs OPA's Rego parser and its AST as JSON, which exist only in Go)`,
     ])
   })
 
@@ -249,5 +250,66 @@ describe('one decision, one clock', () => {
     expect(at(2_000_000)).toBe(false)
     expect(at(999_000)).toBe(false)
     expect(at(2_000_000, { time: 1_500_000_000_000 })).toBe(true)
+  })
+})
+
+describe('the builtins run outside Node (browser bundles)', () => {
+  const dir = new URL('.', import.meta.url)
+  const files = [
+    'builtins.ts',
+    ...readdirSync(new URL('builtins/', dir))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `builtins/${f}`),
+  ]
+
+  test.each(files)('%s imports no node: module at run time and uses no Buffer', (f) => {
+    const src = readFileSync(new URL(f, dir), 'utf8')
+    const runtimeImports = [...src.matchAll(/^import (?!type )[^;]*?from '([^']+)'/gms)].map((m) => m[1])
+    expect(runtimeImports.filter((m) => m?.startsWith('node:'))).toEqual([])
+    expect(src).not.toMatch(/\bBuffer\b(?!`)/)
+  })
+
+  /** Run `fn` as in a runtime without `process.getBuiltinModule` (a browser). */
+  function withoutNode<T>(fn: () => T): T {
+    const proc = globalThis.process as { getBuiltinModule?: unknown }
+    const saved = proc.getBuiltinModule
+    proc.getBuiltinModule = undefined
+    try {
+      return fn()
+    } finally {
+      proc.getBuiltinModule = saved
+    }
+  }
+
+  const HS_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.UUtsUaeO3koQylSZ3wxP4lqVvgFw6mGsVzGNBNF_1sQ'
+
+  test('hashes, HMAC and HS256 answer without node:crypto', () => {
+    const h = HOST_BUILTINS
+    withoutNode(() => {
+      expect(h['crypto.sha256']!('hello')).toBe(
+        '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
+      )
+      expect(h['crypto.hmac.sha512']!('a', 'k')).toMatch(/^[0-9a-f]{128}$/)
+      expect(h['io.jwt.verify_hs256']!(HS_TOKEN, 'secret')).toBe(true)
+      expect(h['io.jwt.verify_hs256']!(HS_TOKEN, 'other')).toBe(false)
+      expect(h['graphql.is_valid']!('{ a }', 'type Query { a: Int }')).toBe(true)
+      expect(h['json.match_schema']!({ a: 1 }, { required: ['b'] })).toEqual([
+        false,
+        [{ error: '(Root): b is required', type: 'required', field: '(Root)', desc: 'b is required' }],
+      ])
+    })
+  })
+
+  test('RS256 without node:crypto fails the call with an error naming the builtin (fails closed)', () => {
+    expect(() =>
+      withoutNode(() => HOST_BUILTINS['io.jwt.verify_rs256']!(HS_TOKEN, '-----BEGIN PUBLIC KEY-----')),
+    ).toThrow(/builtin io\.jwt\.verify_rs256 needs node:crypto/)
+    expect(() =>
+      withoutNode(() =>
+        HOST_BUILTINS['crypto.parse_private_keys']!(
+          '-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----',
+        ),
+      ),
+    ).toThrow(/crypto\.parse_private_keys needs node:crypto/)
   })
 })

@@ -9,6 +9,9 @@
  * expression undefined); numbers beyond 2^53 are returned as raw JSON text (`exactInt`).
  */
 import { cryptoBuiltins } from './builtins/crypto.js'
+import { graphqlBuiltins } from './builtins/graphql.js'
+import { jsonSchemaBuiltins } from './builtins/jsonschema.js'
+import { keyBuiltins } from './builtins/keys.js'
 import { miscBuiltins } from './builtins/misc.js'
 import { netBuiltins } from './builtins/net.js'
 import { type DecisionScope, setScope } from './builtins/scope.js'
@@ -29,6 +32,9 @@ export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freez
     netBuiltins,
     timeBuiltins,
     sdkBuiltins,
+    jsonSchemaBuiltins,
+    graphqlBuiltins,
+    keyBuiltins,
   ),
 )
 
@@ -37,6 +43,10 @@ patchSdkBuiltins()
 
 const IO = 'network or host I/O, which verdict does not do inside a decision'
 const TODO = 'not implemented in verdict yet'
+const X509 =
+  "its result is Go's certificate structs field for field (DER bytes, OIDs as integer arrays, " +
+  "Go's enum numbers, big integers, the parsed leaf), which verdict does not reproduce; a partial " +
+  'copy would answer differently from OPA instead of failing'
 
 /**
  * Host builtins a module may import that verdict refuses at load, with the reason. A host that can
@@ -48,23 +58,15 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'net.lookup_ip_addr': IO,
     'opa.runtime': "the OPA runtime's configuration and environment, which verdict has not",
     'providers.aws.sign_req': TODO,
-    'crypto.parse_private_keys': TODO,
-    'crypto.x509.parse_and_verify_certificates': TODO,
-    'crypto.x509.parse_and_verify_certificates_with_options': TODO,
-    'crypto.x509.parse_certificate_request': TODO,
-    'crypto.x509.parse_certificates': TODO,
-    'crypto.x509.parse_keypair': TODO,
-    'graphql.is_valid': TODO,
-    'graphql.parse': TODO,
-    'graphql.parse_and_verify': TODO,
-    'graphql.parse_query': TODO,
-    'graphql.parse_schema': TODO,
-    'graphql.schema_is_valid': TODO,
-    'json.match_schema': TODO,
-    'json.verify_schema': TODO,
+    'crypto.x509.parse_and_verify_certificates': X509,
+    'crypto.x509.parse_and_verify_certificates_with_options': X509,
+    'crypto.x509.parse_certificate_request': X509,
+    'crypto.x509.parse_certificates': X509,
+    'crypto.x509.parse_keypair': X509,
     'regex.globs_match': TODO,
-    'rego.parse_module': TODO,
-    'strings.render_template': TODO,
+    'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
+    'strings.render_template':
+      "Go's text/template language (actions, pipelines, functions, Go's formatting of values), which verdict does not implement",
   }),
 )
 

@@ -1,45 +1,48 @@
-/** Hashes, HMACs and `io.jwt.*`, on node:crypto (synchronous, as builtins must be). */
-import {
-  constants,
-  createHash,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  sign,
-  timingSafeEqual,
-  verify,
-  X509Certificate,
-} from 'node:crypto'
+/**
+ * Hashes, HMACs and `io.jwt.*`. Hashes and HMACs on `@noble/hashes` (synchronous, as builtins must
+ * be, and in any runtime); RSA and ECDSA keys and signatures on node:crypto, reached through
+ * `host.ts` (WebCrypto is asynchronous), so those fail the evaluation with a clear error where
+ * node:crypto is absent.
+ */
+
+import type { KeyObject } from 'node:crypto'
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js'
+import { md5, sha1 } from '@noble/hashes/legacy.js'
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js'
+import type { CHash } from '@noble/hashes/utils.js'
 import type { RegoBuiltin } from '../rego-policy.js'
+import { constantTimeEqual, fromBase64, fromUtf8, toBase64, toHex, utf8 } from './bytes.js'
+import { nodeCrypto } from './host.js'
 import { currentScope, goJson, isObj, isStr, type Obj } from './scope.js'
+
+const HASHES: Record<string, CHash> = { md5, sha1, sha256, sha384, sha512 }
 
 const hash =
   (alg: string): RegoBuiltin =>
   (x) =>
-    isStr(x) ? createHash(alg).update(x, 'utf8').digest('hex') : undefined
+    isStr(x) ? toHex(HASHES[alg]!(utf8(x))) : undefined
+
+const mac = (alg: string, key: Uint8Array, data: Uint8Array) => nobleHmac(HASHES[alg]!, key, data)
 
 const hmac =
   (alg: string): RegoBuiltin =>
   (x, key) =>
-    isStr(x) && isStr(key)
-      ? createHmac(alg, Buffer.from(key, 'utf8')).update(x, 'utf8').digest('hex')
-      : undefined
+    isStr(x) && isStr(key) ? toHex(mac(alg, utf8(key), utf8(x))) : undefined
 
-const b64 = (s: string) => Buffer.from(s, 'base64url')
+const b64 = (s: string) => fromBase64(s) ?? new Uint8Array(0)
 const isB64url = (s: string) => /^[A-Za-z0-9_-]*={0,2}$/.test(s)
 
 interface Token {
   readonly header: Obj
   readonly payload: Obj
   readonly signed: string
-  readonly signature: Buffer
+  readonly signature: Uint8Array
 }
 
 function decodeJson(s: string): Obj | undefined {
   if (!isB64url(s)) return undefined
   try {
-    const v: unknown = JSON.parse(b64(s).toString('utf8'))
+    const v: unknown = JSON.parse(fromUtf8(b64(s)))
     return isObj(v) ? v : undefined
   } catch {
     return undefined
@@ -57,7 +60,8 @@ function decodeToken(jwt: unknown): Token | undefined {
 }
 
 /** Public keys in a PEM certificate, a PEM public key, a JWK or a JWKS. */
-function publicKeys(material: string): KeyObject[] | undefined {
+function publicKeys(material: string, builtin: string): KeyObject[] | undefined {
+  const { X509Certificate, createPublicKey } = nodeCrypto(builtin)
   try {
     if (material.startsWith('-----BEGIN CERTIFICATE')) return [new X509Certificate(material).publicKey]
     if (material.startsWith('-----BEGIN')) return [createPublicKey(material)]
@@ -73,31 +77,32 @@ function publicKeys(material: string): KeyObject[] | undefined {
 type Family = 'HS' | 'RS' | 'PS' | 'ES'
 const DIGEST: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' }
 
-function verifyWith(alg: string, t: Token, keyText: string): boolean | undefined {
+function verifyWith(alg: string, t: Token, keyText: string, builtin: string): boolean | undefined {
   const family = alg.slice(0, 2) as Family
   const digest = DIGEST[alg.slice(2)]
   if (digest === undefined || !['HS', 'RS', 'PS', 'ES'].includes(family)) return undefined
   if (family === 'HS') {
-    const mac = createHmac(digest, Buffer.from(keyText, 'utf8')).update(t.signed).digest()
-    return mac.length === t.signature.length && timingSafeEqual(mac, t.signature)
+    return constantTimeEqual(mac(digest, utf8(keyText), utf8(t.signed)), t.signature)
   }
-  const keys = publicKeys(keyText)
+  const keys = publicKeys(keyText, builtin)
   if (keys === undefined) return undefined
+  const { constants, verify } = nodeCrypto(builtin)
+  const data = utf8(t.signed)
   return keys.some((key) => {
     try {
       if (family === 'ES') {
         if (key.asymmetricKeyType !== 'ec') return false
-        return verify(digest, Buffer.from(t.signed), { key, dsaEncoding: 'ieee-p1363' }, t.signature)
+        return verify(digest, data, { key, dsaEncoding: 'ieee-p1363' }, t.signature)
       }
       if (key.asymmetricKeyType !== 'rsa') return false
       if (family === 'PS')
         return verify(
           digest,
-          Buffer.from(t.signed),
+          data,
           { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
           t.signature,
         )
-      return verify(digest, Buffer.from(t.signed), key, t.signature)
+      return verify(digest, data, key, t.signature)
     } catch {
       return false
     }
@@ -109,7 +114,7 @@ const verifier =
   (jwt, key) => {
     if (!isStr(key)) return undefined
     const t = decodeToken(jwt)
-    return t === undefined ? undefined : verifyWith(alg, t, key)
+    return t === undefined ? undefined : verifyWith(alg, t, key, `io.jwt.verify_${alg.toLowerCase()}`)
   }
 
 const INVALID = [false, {}, {}]
@@ -133,7 +138,7 @@ function decodeVerify(jwt: unknown, constraints: unknown): unknown {
   const talg = t.header.alg
   if (!isStr(talg) || (alg !== undefined && talg !== alg)) return INVALID
   if ((cert !== undefined) === talg.startsWith('HS')) return INVALID
-  if (verifyWith(talg, t, (cert ?? secret) as string) !== true) return INVALID
+  if (verifyWith(talg, t, (cert ?? secret) as string, 'io.jwt.decode_verify') !== true) return INVALID
   const nowNs = typeof time === 'number' ? time : currentScope().nowMs * 1e6
   if (typeof p.exp === 'number' && nowNs >= p.exp * 1e9) return INVALID
   if (typeof p.nbf === 'number' && nowNs < p.nbf * 1e9) return INVALID
@@ -145,42 +150,52 @@ function decodeVerify(jwt: unknown, constraints: unknown): unknown {
   return [true, t.header, p]
 }
 
-function signToken(header: Obj, headerText: string, payloadText: string, jwk: Obj): string | undefined {
+function signToken(
+  header: Obj,
+  headerText: string,
+  payloadText: string,
+  jwk: Obj,
+  builtin: string,
+): string | undefined {
   const alg = header.alg
   if (!isStr(alg)) return undefined
   const family = alg.slice(0, 2)
   const digest = DIGEST[alg.slice(2)]
   if (digest === undefined) return undefined
-  const signed = `${Buffer.from(headerText).toString('base64url')}.${Buffer.from(payloadText).toString('base64url')}`
-  let sig: Buffer
+  const signed = `${toBase64(utf8(headerText), true)}.${toBase64(utf8(payloadText), true)}`
+  let sig: Uint8Array
   try {
     if (family === 'HS') {
       if (!isStr(jwk.k)) return undefined
-      sig = createHmac(digest, b64(jwk.k)).update(signed).digest()
+      sig = mac(digest, b64(jwk.k), utf8(signed))
     } else {
+      const { constants, createPrivateKey, sign } = nodeCrypto(builtin)
       const key = createPrivateKey({ key: jwk as never, format: 'jwk' })
-      if (family === 'ES') sig = sign(digest, Buffer.from(signed), { key, dsaEncoding: 'ieee-p1363' })
+      if (family === 'ES') sig = sign(digest, utf8(signed), { key, dsaEncoding: 'ieee-p1363' })
       else if (family === 'PS') {
         // Salt as long as the hash when the key is long enough, else the longest that fits.
         const pss = (saltLength: number) =>
-          sign(digest, Buffer.from(signed), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength })
+          sign(digest, utf8(signed), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength })
         try {
           sig = pss(constants.RSA_PSS_SALTLEN_DIGEST)
         } catch {
           sig = pss(constants.RSA_PSS_SALTLEN_MAX_SIGN)
         }
-      } else if (family === 'RS') sig = sign(digest, Buffer.from(signed), key)
+      } else if (family === 'RS') sig = sign(digest, utf8(signed), key)
       else return undefined
     }
-  } catch {
+  } catch (e) {
+    if (e instanceof Error && e.message.includes('needs node:crypto')) throw e
     return undefined
   }
-  return `${signed}.${sig.toString('base64url')}`
+  return `${signed}.${toBase64(sig, true)}`
 }
 
 /** PEM text, given as is or base64-encoded (OPA accepts both). */
 function pemText(x: string): string {
-  return x.startsWith('-----BEGIN') ? x : Buffer.from(x, 'base64').toString('utf8')
+  if (x.startsWith('-----BEGIN')) return x
+  const b = fromBase64(x)
+  return b === undefined ? '' : fromUtf8(b)
 }
 
 /**
@@ -191,6 +206,7 @@ function rsaPrivateJwk(x: unknown): unknown {
   if (!isStr(x) || x === '') return undefined
   const pem = pemText(x)
   if (!/-----BEGIN [A-Z ]+-----/.test(pem)) return null
+  const { createPrivateKey } = nodeCrypto('crypto.x509.parse_rsa_private_key')
   try {
     const key = createPrivateKey(pem)
     if (key.asymmetricKeyType === 'ec') return { kty: 'EC' }
@@ -211,13 +227,11 @@ export const cryptoBuiltins: Record<string, RegoBuiltin> = {
   'crypto.hmac.sha512': hmac('sha512'),
   'crypto.hmac.equal': (a, b) => {
     if (!isStr(a) || !isStr(b)) return undefined
-    const x = Buffer.from(a)
-    const y = Buffer.from(b)
-    return x.length === y.length && timingSafeEqual(x, y)
+    return constantTimeEqual(utf8(a), utf8(b))
   },
   'io.jwt.decode': (jwt) => {
     const t = decodeToken(jwt)
-    return t === undefined ? undefined : [t.header, t.payload, t.signature.toString('hex')]
+    return t === undefined ? undefined : [t.header, t.payload, toHex(t.signature)]
   },
   ...Object.fromEntries(
     ['hs', 'rs', 'ps', 'es'].flatMap((f) =>
@@ -227,7 +241,7 @@ export const cryptoBuiltins: Record<string, RegoBuiltin> = {
   'io.jwt.decode_verify': decodeVerify,
   'io.jwt.encode_sign': (header, payload, key) => {
     if (!isObj(header) || !isObj(payload) || !isObj(key)) return undefined
-    return signToken(header, goJson(header), goJson(payload), key)
+    return signToken(header, goJson(header), goJson(payload), key, 'io.jwt.encode_sign')
   },
   'io.jwt.encode_sign_raw': (header, payload, key) => {
     if (!isStr(header) || !isStr(payload) || !isStr(key)) return undefined
@@ -235,7 +249,7 @@ export const cryptoBuiltins: Record<string, RegoBuiltin> = {
       const h: unknown = JSON.parse(header)
       const k: unknown = JSON.parse(key)
       if (!isObj(h) || !isObj(k)) return undefined
-      return signToken(h, header, payload, k)
+      return signToken(h, header, payload, k, 'io.jwt.encode_sign_raw')
     } catch {
       return undefined
     }

@@ -2,11 +2,9 @@
  * Strings, encodings, URL queries, units, semver, UUIDs (parsing, and `uuid.rfc4122` / `rand.intn`
  * per decision), regex variants, `trace`.
  */
-import { randomInt, randomUUID } from 'node:crypto'
 import type { RegoBuiltin } from '../rego-policy.js'
+import { compareUtf8, fromHex, fromUtf8, randomBelow, toBase64, toHex, utf8 } from './bytes.js'
 import { currentScope, isInt, isObj, isStr, type Obj, strings } from './scope.js'
-
-const utf8 = (s: string) => Buffer.from(s, 'utf8')
 
 /** Go's `regexp.QuoteMeta`. */
 export function quoteMeta(s: string): string {
@@ -77,8 +75,8 @@ function expand(template: string, m: RegExpExecArray): string {
 }
 
 function hexDecode(s: string): string | undefined {
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) return undefined
-  return Buffer.from(s, 'hex').toString('utf8')
+  const b = fromHex(s)
+  return b === undefined ? undefined : fromUtf8(b)
 }
 
 /** Go's `url.QueryEscape`. */
@@ -100,7 +98,7 @@ function queryUnescape(s: string): string | undefined {
     } else if (c === '+') bytes.push(0x20)
     else bytes.push(...utf8(c))
   }
-  return Buffer.from(bytes).toString('utf8')
+  return fromUtf8(Uint8Array.from(bytes))
 }
 
 const K = 1e3
@@ -201,7 +199,9 @@ function uuidParse(x: unknown): Obj | undefined {
     s = `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`
   if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s))
     return undefined
-  const b = Buffer.from(s.replaceAll('-', ''), 'hex')
+  const b = fromHex(s.replaceAll('-', ''))!
+  const u16 = (i: number) => (b[i]! << 8) | b[i + 1]!
+  const u32 = (i: number) => u16(i) * 65536 + u16(i + 2)
   const version = b[6]! >> 4
   const v = b[8]!
   const variant =
@@ -214,16 +214,13 @@ function uuidParse(x: unknown): Obj | undefined {
           : 'Future'
   const out: Obj = { version, variant }
   if (version === 1 || version === 2) {
-    const t =
-      (BigInt(b.readUInt16BE(6) & 0x0fff) << 48n) |
-      (BigInt(b.readUInt16BE(4)) << 32n) |
-      BigInt(b.readUInt32BE(0))
+    const t = (BigInt(u16(6) & 0x0fff) << 48n) | (BigInt(u16(4)) << 32n) | BigInt(u32(0))
     out.time = Number((t - 122192928000000000n) * 100n)
-    out.clocksequence = b.readUInt16BE(8) & 0x3fff
+    out.clocksequence = u16(8) & 0x3fff
     out.nodeid = [...b.subarray(10)].map((c) => c.toString(16).padStart(2, '0')).join('-')
     out.macvariables = `${b[10]! & 2 ? 'local' : 'global'}:${b[10]! & 1 ? 'multicast' : 'unicast'}`
     if (version === 2) {
-      out.id = b.readUInt32BE(0)
+      out.id = u32(0)
       out.domain = ['Person', 'Group', 'Org'][b[9]!] ?? `Domain${b[9]}`
     }
   }
@@ -295,7 +292,7 @@ function comparePre(a: string, b: string): number {
     const [xi, yi] = [/^[+-]?[0-9]+$/.test(x), /^[+-]?[0-9]+$/.test(y)]
     if (xi !== yi) return xi ? -1 : 1
     if (xi && BigInt(x) !== BigInt(y)) return BigInt(x) < BigInt(y) ? -1 : 1
-    if (x !== y) return Buffer.compare(Buffer.from(x), Buffer.from(y))
+    if (x !== y) return compareUtf8(x, y) < 0 ? -1 : 1
   }
 }
 
@@ -308,8 +305,8 @@ function semverCompare(a: unknown, b: unknown): number | undefined {
 }
 
 export const miscBuiltins: Record<string, RegoBuiltin> = {
-  'base64url.encode_no_pad': (x) => (isStr(x) ? utf8(x).toString('base64url') : undefined),
-  'hex.encode': (x) => (isStr(x) ? utf8(x).toString('hex') : undefined),
+  'base64url.encode_no_pad': (x) => (isStr(x) ? toBase64(utf8(x), true) : undefined),
+  'hex.encode': (x) => (isStr(x) ? toHex(utf8(x)) : undefined),
   'hex.decode': (x) => (isStr(x) ? hexDecode(x) : undefined),
   'glob.quote_meta': (x) => (isStr(x) ? x.replace(/[*?\\[\]{}]/g, '\\$&') : undefined),
   indexof_n: (s, search) => {
@@ -377,7 +374,7 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     if (!isStr(k)) return undefined
     const cache = currentScope().cache
     const key = `uuid\u0000${k}`
-    if (!cache.has(key)) cache.set(key, randomUUID())
+    if (!cache.has(key)) cache.set(key, globalThis.crypto.randomUUID())
     return cache.get(key)
   },
   'rand.intn': (k, n) => {
@@ -386,7 +383,7 @@ export const miscBuiltins: Record<string, RegoBuiltin> = {
     const m = Math.abs(n)
     const cache = currentScope().cache
     const key = `rand\u0000${k}\u0000${m}`
-    if (!cache.has(key)) cache.set(key, m > 2 ** 48 - 1 ? Math.floor(Math.random() * m) : randomInt(m))
+    if (!cache.has(key)) cache.set(key, m > 2 ** 48 - 1 ? Math.floor(Math.random() * m) : randomBelow(m))
     return cache.get(key)
   },
   'regex.find_n': (pattern, value, n) => {

@@ -1,5 +1,4 @@
 /** `net.cidr_*` builtins, with addresses as BigInt (Go's net.ParseIP / net.ParseCIDR rules). */
-import { isIPv4, isIPv6 } from 'node:net'
 import type { RegoBuiltin } from '../rego-policy.js'
 import { isObj, isStr } from './scope.js'
 import { sortSet } from './values.js'
@@ -12,9 +11,26 @@ interface Net {
   readonly host?: bigint
 }
 
+/** Dotted-quad IPv4 as Go reads it: four decimal octets, no leading zeros. */
+const V4 =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/
+
+/** IPv6 text: hex groups of 1-4 digits, at most one `::`, an optional IPv4 tail, no zone. */
+function isIPv6(s: string): boolean {
+  const v4 = /:((?:[0-9]+\.){3}[0-9]+)$/.exec(s)
+  if (v4 !== null && !V4.test(v4[1]!)) return false
+  const text = v4 === null ? s : `${s.slice(0, -v4[1]!.length)}0:0`
+  const halves = text.split('::')
+  if (halves.length > 2) return false
+  const groups = halves.map((h) => (h === '' ? [] : h.split(':')))
+  if (!groups.every((g) => g.every((x) => /^[0-9a-fA-F]{1,4}$/.test(x)))) return false
+  const n = groups.reduce((a, g) => a + g.length, 0)
+  return halves.length === 2 ? n <= 7 : n === 8
+}
+
 function parseIpRaw(s: string): { v6: boolean; addr: bigint } | undefined {
-  if (isIPv4(s)) return { v6: false, addr: s.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n) }
-  if (!isIPv6(s) || s.includes('%')) return undefined
+  if (V4.test(s)) return { v6: false, addr: s.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n) }
+  if (!isIPv6(s)) return undefined
   let text = s
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
   if (v4 !== null) {

@@ -1,3 +1,5 @@
+import { compareUtf8 } from './bytes.js'
+
 /** The decision a builtin runs in: its clock and the caches of non-deterministic builtins. */
 export interface DecisionScope {
   /** The decision's clock, milliseconds since the epoch (`ctx.now`). */
@@ -51,7 +53,7 @@ export const isInt = (v: unknown): v is number => typeof v === 'number' && Numbe
 
 /** Keys sorted as Go's encoding/json writes a map (byte order of UTF-8). */
 export function sortKeys(o: Obj): string[] {
-  return Object.keys(o).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  return Object.keys(o).sort(compareUtf8)
 }
 
 /** Go's `json.Marshal` (or `MarshalIndent` when `pretty`): sorted keys, `<>&` and U+2028/9 escaped. */

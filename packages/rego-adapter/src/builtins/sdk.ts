@@ -6,10 +6,10 @@
  * where OPA reads 1.1 (`yes` is true). `patchSdkBuiltins` replaces the SDK's entries in its shared
  * table (the same object every loaded policy dispatches through) with these.
  */
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
 import { Document, parse, visit } from 'yaml'
 import type { RegoBuiltin } from '../rego-policy.js'
+import { toHex, utf8 } from './bytes.js'
+import { nodeModule } from './host.js'
 import { isObj, isStr, sortKeys } from './scope.js'
 
 /** Go's `strconv.Quote`. */
@@ -183,8 +183,8 @@ export function goSprintf(format: string, values: readonly unknown[]): string {
       if (verb === 's' || verb === 'v') s = prec >= 0 ? [...v].slice(0, prec).join('') : v
       else if (verb === 'q') s = goQuote(prec >= 0 ? [...v].slice(0, prec).join('') : v)
       else if (verb === 'x' || verb === 'X') {
-        if (prec >= 0) v = Buffer.from(v).subarray(0, prec).toString('latin1')
-        s = Buffer.from(a.v).toString('hex')
+        if (prec >= 0) v = String.fromCharCode(...utf8(v).subarray(0, prec))
+        s = toHex(utf8(a.v))
         if (verb === 'X') s = s.toUpperCase()
       } else if (verb === 'T') s = 'string'
       else s = bad()
@@ -272,9 +272,13 @@ export function patchSdkBuiltins(): void {
   if (patched) return
   patched = true
   try {
-    const require = createRequire(import.meta.url)
-    const dir = dirname(require.resolve('@open-policy-agent/opa-wasm'))
-    const table = require(join(dir, 'builtins', 'index.js')) as Record<string, unknown>
+    // Node only (the table is not among the SDK's exports); elsewhere the SDK keeps its own.
+    const mod = nodeModule()
+    if (mod === undefined) return
+    const require = mod.createRequire(import.meta.url)
+    const main = require.resolve('@open-policy-agent/opa-wasm')
+    const dir = main.slice(0, Math.max(main.lastIndexOf('/'), main.lastIndexOf('\\')))
+    const table = require(`${dir}/builtins/index.js`) as Record<string, unknown>
     for (const [k, f] of Object.entries(sdkBuiltins)) if (Object.hasOwn(table, k)) table[k] = f
   } catch {
     // A differently laid out SDK keeps its own; the parity test reports the difference.

@@ -3,9 +3,8 @@
  * deprecated `cast_*` builtins (v0 modules only).
  */
 import type { RegoBuiltin } from '../rego-policy.js'
+import { compareUtf8 } from './bytes.js'
 import { goJson, isObj, isStr, type Obj } from './scope.js'
-
-const utf8 = (s: string) => Buffer.from(s, 'utf8')
 
 export function deepEqual(a: unknown, b: unknown): boolean {
   return goJson(a) === goJson(b)
@@ -202,7 +201,7 @@ export function compareValues(a: unknown, b: unknown): number {
   const rb = typeRank(b)
   if (ra !== rb) return ra - rb
   if (typeof a === 'number' || typeof a === 'boolean') return Number(a) - Number(b)
-  if (typeof a === 'string') return Buffer.compare(utf8(a), utf8(b as string))
+  if (typeof a === 'string') return compareUtf8(a, b as string)
   if (Array.isArray(a) && Array.isArray(b)) {
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
       const c = compareValues(a[i], b[i])

@@ -1,0 +1,239 @@
+/**
+ * `json.verify_schema` and `json.match_schema` on ajv (draft-04 through ajv-draft-04, draft-06 and
+ * draft-07 through ajv), with ajv's errors rewritten in the shape OPA returns (its vendored
+ * gojsonschema): `{"error", "type", "field", "desc"}`, the type names and message templates of
+ * gojsonschema's default locale, fields as dotted paths with `(Root)` for the document itself.
+ *
+ * OPA's behaviour kept: a schema without `$schema` accepts both draft-04 and later forms (boolean
+ * `exclusiveMaximum` as well as numeric); `pattern` is not enforced (OPA 1.7.1 accepts any string
+ * and any pattern, the parity test checks it); a document or schema given as a string is JSON text.
+ * Known differences (docs/rego.md): the order of several errors, the messages of an invalid schema
+ * (`verify_schema`'s second element), and the nested errors gojsonschema adds under `contains`.
+ */
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv'
+import draft06 from 'ajv/dist/refs/json-schema-draft-06.json' with { type: 'json' }
+import ajvDraft04 from 'ajv-draft-04'
+import ajvFormats from 'ajv-formats'
+import type { RegoBuiltin } from '../rego-policy.js'
+import { goJson, isObj, isStr, type Obj } from './scope.js'
+
+const OPTIONS: Options = {
+  allErrors: true,
+  strict: false,
+  multipleOfPrecision: 12,
+  validateFormats: true,
+  logger: false,
+}
+
+type Draft = 4 | 6 | 7
+
+function newAjv(draft: Draft): Ajv {
+  // Both packages are CommonJS whose module object is the default export and has `.default`.
+  const ajv = draft === 4 ? (new ajvDraft04.default(OPTIONS) as unknown as Ajv) : new Ajv(OPTIONS)
+  if (draft === 6) ajv.addMetaSchema(draft06)
+  ajvFormats.default(ajv)
+  // OPA does not enforce `pattern`.
+  ajv.removeKeyword('pattern')
+  return ajv
+}
+
+/** Which draft a schema asks for; without `$schema`, draft-04 when it uses draft-04 forms. */
+function draftOf(schema: unknown): Draft {
+  const s = isObj(schema) ? schema.$schema : undefined
+  if (isStr(s)) {
+    if (s.includes('draft-04')) return 4
+    if (s.includes('draft-06')) return 6
+    if (s.includes('draft-07')) return 7
+  }
+  return /"exclusive(Max|Min)imum":(true|false)/.test(goJson(schema)) ? 4 : 7
+}
+
+/** `$schema` of an unknown draft, or the draft-04 meta-schema's own URL form, read as given. */
+function withoutSchemaKey(schema: unknown, draft: Draft): unknown {
+  if (!isObj(schema) || !isStr(schema.$schema)) return schema
+  if (draft === 7 && !schema.$schema.includes('draft-07')) {
+    const { $schema: _drop, ...rest } = schema
+    return rest
+  }
+  return schema
+}
+
+const cache = new Map<string, { fn?: ValidateFunction; error?: string }>()
+
+/** A compiled validator, or the reason the schema is not one. Cached by schema text. */
+function compile(schema: unknown): { fn?: ValidateFunction; error?: string } {
+  const key = goJson(schema)
+  const hit = cache.get(key)
+  if (hit !== undefined) return hit
+  const draft = draftOf(schema)
+  let out: { fn?: ValidateFunction; error?: string }
+  if (typeof schema !== 'boolean' && !isObj(schema)) out = { error: 'schema must be an object' }
+  else
+    try {
+      out = { fn: newAjv(draft).compile(withoutSchemaKey(schema, draft) as Obj) }
+    } catch (e) {
+      out = { error: e instanceof Error ? e.message : String(e) }
+    }
+  if (cache.size >= 64) cache.delete(cache.keys().next().value as string)
+  cache.set(key, out)
+  return out
+}
+
+/** A string argument is JSON text; an object is itself. Anything else, or bad JSON, is undefined. */
+function operand(x: unknown): { value?: unknown; bad?: true } {
+  if (isObj(x)) return { value: x }
+  if (!isStr(x)) return { bad: true }
+  try {
+    return { value: JSON.parse(x) as unknown }
+  } catch {
+    return { bad: true }
+  }
+}
+
+/** gojsonschema's name for a value's type. */
+function goType(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'array'
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number'
+  return typeof v
+}
+
+function unescapePointer(s: string): string {
+  return s.replaceAll('~1', '/').replaceAll('~0', '~')
+}
+
+function fieldOf(instancePath: string): string {
+  if (instancePath === '') return '(Root)'
+  return instancePath.slice(1).split('/').map(unescapePointer).join('.')
+}
+
+function valueAt(doc: unknown, instancePath: string): unknown {
+  let cur = doc
+  if (instancePath === '') return cur
+  for (const seg of instancePath.slice(1).split('/').map(unescapePointer)) {
+    if (Array.isArray(cur)) cur = cur[Number(seg)]
+    else if (isObj(cur)) cur = cur[seg]
+    else return undefined
+  }
+  return cur
+}
+
+/** A JSON value as gojsonschema writes it in a message (Go's json.Marshal). */
+const text = (v: unknown) => goJson(v)
+const num = (v: unknown) => (typeof v === 'number' ? String(v) : text(v))
+
+/** One ajv error as gojsonschema's (type, description), or undefined to leave it out. */
+function describe(e: ErrorObject, field: string, doc: unknown): [string, string] | undefined {
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'required':
+      return ['required', `${p.missingProperty} is required`]
+    case 'type': {
+      const expected = String(p.type)
+      return [
+        'invalid_type',
+        `Invalid type. Expected: ${expected.includes(',') ? `[${expected}]` : expected}, given: ${goType(valueAt(doc, e.instancePath))}`,
+      ]
+    }
+    case 'additionalProperties':
+      return ['additional_property_not_allowed', `Additional property ${p.additionalProperty} is not allowed`]
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      const c = String(p.comparison)
+      const type = { '>=': 'number_gte', '>': 'number_gt', '<=': 'number_lte', '<': 'number_lt' }[c]
+      const words = {
+        '>=': 'greater than or equal to',
+        '>': 'greater than',
+        '<=': 'less than or equal to',
+        '<': 'less than',
+      }[c]
+      return type === undefined ? undefined : [type, `Must be ${words} ${num(p.limit)}`]
+    }
+    case 'minLength':
+      return ['string_gte', `String length must be greater than or equal to ${num(p.limit)}`]
+    case 'maxLength':
+      return ['string_lte', `String length must be less than or equal to ${num(p.limit)}`]
+    case 'minItems':
+      return ['array_min_items', `Array must have at least ${num(p.limit)} items`]
+    case 'maxItems':
+      return ['array_max_items', `Array must have at most ${num(p.limit)} items`]
+    case 'minProperties':
+      return ['array_min_properties', `Must have at least ${num(p.limit)} properties`]
+    case 'maxProperties':
+      return ['array_max_properties', `Must have at most ${num(p.limit)} properties`]
+    case 'uniqueItems': {
+      const [i, j] = [Number(p.i), Number(p.j)].sort((a, b) => a - b)
+      return ['unique', `array items[${i},${j}] must be unique`]
+    }
+    case 'additionalItems':
+      return ['array_no_additional_items', 'No additional items allowed on array']
+    case 'contains':
+      return ['contains', 'At least one of the items must match']
+    case 'enum': {
+      const allowed = (p.allowedValues as unknown[]).map(text).join(', ')
+      return ['enum', `${field} must be one of the following: ${allowed}`]
+    }
+    case 'const':
+      return ['const', `${field} does not match: ${text(p.allowedValue)}`]
+    case 'multipleOf':
+      return ['multiple_of', `Must be a multiple of ${num(p.multipleOf)}`]
+    case 'not':
+      return ['number_not', 'Must not validate the schema (not)']
+    case 'anyOf':
+      return ['number_any_of', 'Must validate at least one schema (anyOf)']
+    case 'oneOf':
+      return ['number_one_of', 'Must validate one and only one schema (oneOf)']
+    case 'allOf':
+      return ['number_all_of', 'Must validate all the schemas (allOf)']
+    case 'dependencies':
+      return ['missing_dependency', `Has a dependency on ${p.missingProperty}`]
+    case 'propertyNames':
+      return ['invalid_property_name', `Property name of "${p.propertyName}" does not match`]
+    case 'if':
+      return p.failingKeyword === 'then'
+        ? ['condition_then', 'Must validate "then" as "if" was valid']
+        : ['condition_else', 'Must validate "else" as "if" was not valid']
+    case 'format':
+      return ['format', `Does not match format '${p.format}'`]
+    case 'false schema':
+      return ['false', 'False always fails validation']
+    default:
+      return [e.keyword, e.message ?? e.keyword]
+  }
+}
+
+function matchSchema(document: unknown, schema: unknown): unknown {
+  const d = operand(document)
+  const s = operand(schema)
+  if (d.bad === true || s.bad === true) return undefined
+  const c = compile(s.value)
+  if (c.fn === undefined) return undefined
+  if (c.fn(d.value) === true) return [true, []]
+  const out: Obj[] = []
+  for (const e of c.fn.errors ?? []) {
+    // ajv reports `allOf` only through its members' errors; gojsonschema adds its own line.
+    const field = fieldOf(e.instancePath)
+    const got = describe(e, field, d.value)
+    if (got === undefined) continue
+    const [type, desc] = got
+    out.push({ error: `${field}: ${desc}`, type, field, desc })
+  }
+  return [false, out]
+}
+
+function verifySchema(schema: unknown): unknown {
+  if (isStr(schema)) {
+    const s = operand(schema)
+    if (s.bad === true) return [false, 'jsonschema: invalid JSON string']
+    schema = s.value
+  } else if (!isObj(schema)) return undefined
+  const c = compile(schema)
+  return c.fn !== undefined ? [true, null] : [false, `jsonschema: ${c.error}`]
+}
+
+export const jsonSchemaBuiltins: Record<string, RegoBuiltin> = {
+  'json.match_schema': matchSchema,
+  'json.verify_schema': verifySchema,
+}
