@@ -7,9 +7,8 @@
 // `--out` also writes the profile for Chrome DevTools or speedscope. (Named *-child so knip counts
 // it as an entry point, like the other scripts here that run on their own.)
 import { writeFile } from 'node:fs/promises'
-import { Session } from 'node:inspector/promises'
 import { createCelEvaluator } from '@verdict/cel-adapter'
-import { hotSpots } from './cpu-profile.mjs'
+import { hotSpots, profileCalls } from './cpu-profile.mjs'
 import { celPolicy, createIssuer, engineFor, referenceCases } from './reference-policy.mjs'
 
 const args = process.argv.slice(2)
@@ -22,24 +21,14 @@ const [allowed] = await referenceCases(issuer)
 const engine = await engineFor(celPolicy([issuer]), [createCelEvaluator()])
 const first = await engine.decide(allowed.request)
 if (!first.allowed) throw new Error(`the allowed case was denied: ${first.reason}`)
-for (let i = 0; i < 20_000; i++) await engine.decide(allowed.request) // JIT warm-up
 
-const session = new Session()
-session.connect()
-await session.post('Profiler.enable')
-await session.post('Profiler.setSamplingInterval', { interval: 100 })
-await session.post('Profiler.start')
-const t0 = performance.now()
-for (let i = 0; i < iterations; i++) await engine.decide(allowed.request)
-const elapsed = performance.now() - t0
-const { profile } = await session.post('Profiler.stop')
-session.disconnect()
+const { profile, usPerCall } = await profileCalls(() => engine.decide(allowed.request), iterations)
 engine.close()
 if (out !== undefined) await writeFile(out, JSON.stringify(profile))
 
 const spots = hotSpots(profile)
 console.log(`decide() on the reference policy's allowed request, ${iterations.toLocaleString('en-US')} times:
-${((elapsed * 1000) / iterations).toFixed(2)} µs each with the profiler on (${spots.samples.toLocaleString('en-US')} samples).
+${usPerCall.toFixed(2)} µs each with the profiler on (${spots.samples.toLocaleString('en-US')} samples).
 
 ${spots.functions}
 

@@ -19,6 +19,7 @@ import { normalizeInput } from '@verdict/core/internal'
 import { newEnforcer, newModelFromString } from 'casbin'
 import { compare, fmtNs, table } from '../harness.mjs'
 import { captureContext, compileProgram, freshDecision } from './context-capture.mjs'
+import { hotSpots, profileCalls } from './cpu-profile.mjs'
 import { optionalImport, versionOf } from './packages.mjs'
 import {
   celPolicy,
@@ -270,7 +271,6 @@ export default async function (report) {
     })),
     { name: RULES, fn: await rulesOnly(issuer, cases), async: true },
   ])
-  for (const { engine } of decideRows) engine.close()
 
   const e2e = rows.filter((r) => !r.name.endsWith('engine only'))
   const only = rows.filter((r) => r.name.startsWith('decide()') || r.name.endsWith('engine only'))
@@ -323,6 +323,21 @@ export default async function (report) {
     target(`decide() / ${HAND_CHECKED} (the hand-written full check)`, d / med(HAND_CHECKED), '≤ 2x', false),
     `| decide() / ${HAND} without the input checks (for scale) | ${(d / med(HAND)).toFixed(2)}x | | |`,
   ]
+  // A missed like-for-like target (or REFERENCE_PROFILE=1): where decide()'s time goes, from V8's sampler.
+  let profile = ''
+  const missed = likeForLike.some((l) => l.includes('**missed**'))
+  if (missed || process.env.REFERENCE_PROFILE === '1') {
+    const run = await profileCalls(() => decideRows[0].engine.decide(allow), 100_000)
+    const spots = hotSpots(run.profile, 16)
+    profile = `\n\n${missed ? 'A like-for-like target was missed, so here is where' : 'REFERENCE_PROFILE=1, so here is where'} decide() · CEL rules spends its time on the allowed
+request, from V8's sampler (every 100 µs, ${spots.samples.toLocaleString('en-US')} busy samples, ${run.usPerCall.toFixed(2)} µs per call with
+the profiler on; \`node bench/lib/decide-profile-child.mjs\` runs the same by itself):
+
+${spots.functions}
+
+${spots.files}`
+  }
+  for (const { engine } of decideRows) engine.close()
   const versions = [
     '@bufbuild/cel',
     '@marcbachmann/cel-js',
@@ -379,7 +394,7 @@ Like for like (issue 19): every contender behind verdict's input checks against 
 rules, end to end (a ratio above 1x: decide() is ahead), and decide() against the hand-written full
 check:
 
-${likeForLike.join('\n')}
+${likeForLike.join('\n')}${profile}
 
 Versions: ${versions}.`,
   )
