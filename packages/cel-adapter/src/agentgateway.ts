@@ -7,8 +7,7 @@
  * `coalesce`) are macros: compile-cel.ts rewrites them when the expression loads, into
  * comprehensions over the internal functions at the end of this file.
  */
-import { createHash, randomUUID, X509Certificate } from 'node:crypto'
-import { isIP } from 'node:net'
+
 import {
   type CelFunc,
   type CelMap,
@@ -25,13 +24,21 @@ import {
   listType,
   mapType,
 } from '@bufbuild/cel'
+import { md5, sha1 } from '@noble/hashes/legacy.js'
+import { sha256 } from '@noble/hashes/sha2.js'
 import {
+  base64Decode,
+  base64Encode,
   type CheckInput,
   headerValues,
   isJsonContentType,
   parseJsonLimited,
   type RequestContext,
+  toHex,
+  utf8Decode,
+  utf8Encode,
 } from '@verdict/core/internal'
+import { ipFamily as family } from './ip.js'
 import { toPlainValue } from './plain.js'
 import { regexReplace } from './regex-replace.js'
 import { celView } from './value-view.js'
@@ -54,7 +61,7 @@ const JSON_DEPTH = 64
 export class RequestBodyBytes extends Uint8Array {
   #ctx: RequestContext | undefined
   static forRequest(ctx: RequestContext, text: string): RequestBodyBytes {
-    const buf = Buffer.from(text, 'utf8')
+    const buf = utf8Encode(text)
     const b = new RequestBodyBytes(buf.buffer, buf.byteOffset, buf.byteLength)
     b.#ctx = ctx
     return b
@@ -72,7 +79,7 @@ export class RequestBodyBytes extends Uint8Array {
 }
 
 function text(v: string | Uint8Array): string {
-  return typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')
+  return typeof v === 'string' ? v : utf8Decode(v)
 }
 
 function parseJson(v: string | Uint8Array): unknown {
@@ -102,11 +109,11 @@ function toJson(v: CelValue): string {
   return JSON.stringify(toPlainValue(v))
 }
 
-function base64UrlDecode(s: string): Buffer {
+function base64UrlDecode(s: string): Uint8Array {
   if (!/^[A-Za-z0-9_-]*={0,2}$/.test(s) || s.replace(/=+$/, '').length % 4 === 1) {
     throw new Error('invalid base64url')
   }
-  return Buffer.from(s, 'base64url')
+  return base64Decode(s)
 }
 
 function unvalidatedJwtPayload(token: string): CelValue {
@@ -149,8 +156,11 @@ function flatten(v: CelValue): CelValue {
 // ---------------------------------------------------------------------------------------------
 // Encodings and hashes
 
+const HASHES = { sha1, sha256, md5 }
+
 function digest(algorithm: 'sha1' | 'sha256' | 'md5') {
-  return (v: string | Uint8Array): string => createHash(algorithm).update(v).digest('hex')
+  const hash = HASHES[algorithm]
+  return (v: string | Uint8Array): string => toHex(hash(typeof v === 'string' ? utf8Encode(v) : v))
 }
 
 /** Standard base64 with or without padding; anything else is an error, never a partial decode. */
@@ -158,7 +168,7 @@ export function decodeBase64(s: string): Uint8Array {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || (s.includes('=') && s.length % 4 !== 0) || s.length % 4 === 1) {
     throw new Error('invalid base64')
   }
-  return new Uint8Array(Buffer.from(s, 'base64'))
+  return base64Decode(s)
 }
 
 /** Percent-encoding of everything but RFC 3986's unreserved characters. */
@@ -335,8 +345,7 @@ function mathFunctions(): CelFunc[] {
 // IP addresses and CIDR ranges (Kubernetes' library, on strings)
 
 function ipFamily(s: string): 0 | 4 | 6 {
-  if (s.length > 64 || s.includes('%')) return 0
-  return isIP(s) as 0 | 4 | 6
+  return family(s)
 }
 
 /** The 4 or 16 bytes of a valid textual address. */
@@ -674,18 +683,18 @@ export function agentgatewayFunctions(): CelFunc[] {
     celFunc('fail', [], DYN, () => {
       throw new Error('fail() called')
     }),
-    celFunc('uuid', [], STRING, () => randomUUID()),
+    celFunc('uuid', [], STRING, () => globalThis.crypto.randomUUID()),
     celFunc('random', [], DOUBLE, () => Math.random()),
     // Encodings and hashes
     ...(['base64Encode', 'base64.encode'] as const).flatMap((name) => [
-      celFunc(name, [BYTES], STRING, (b) => Buffer.from(b).toString('base64')),
-      celFunc(name, [STRING], STRING, (s) => Buffer.from(s, 'utf8').toString('base64')),
+      celFunc(name, [BYTES], STRING, (b) => base64Encode(b)),
+      celFunc(name, [STRING], STRING, (s) => base64Encode(utf8Encode(s))),
     ]),
     celMethod('base64Encode', BYTES, [], STRING, function (this: Uint8Array) {
-      return Buffer.from(this).toString('base64')
+      return base64Encode(this)
     }),
     celMethod('base64Encode', STRING, [], STRING, function (this: string) {
-      return Buffer.from(this, 'utf8').toString('base64')
+      return base64Encode(utf8Encode(this))
     }),
     celFunc('base64.decode', [STRING], BYTES, decodeBase64),
     celFunc('base64.decode', [BYTES], BYTES, (b) => decodeBase64(text(b))),
@@ -795,11 +804,44 @@ export interface CertificateFields {
   readonly subjectCn: string | undefined
 }
 
-/** The fields agentgateway shows of a peer certificate (Envoy sends it URL-encoded PEM). */
+/** The part of node:crypto's X509Certificate read here. */
+type X509 = new (
+  pem: string,
+) => { readonly subject: string; readonly issuer: string; readonly subjectAltName: string | undefined }
+
+/**
+ * node:crypto's X509Certificate where the runtime has it (Node, Bun and Deno through
+ * `process.getBuiltinModule`), found when first needed; undefined in browsers and workers.
+ */
+let x509: X509 | null | undefined
+function x509Certificate(): X509 | undefined {
+  if (x509 === undefined) {
+    const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    let m: { X509Certificate?: X509 } | undefined
+    try {
+      m = process?.getBuiltinModule?.('node:crypto') as { X509Certificate?: X509 } | undefined
+    } catch {
+      m = undefined
+    }
+    x509 = m?.X509Certificate ?? null
+  }
+  return x509 ?? undefined
+}
+
+/**
+ * The fields agentgateway shows of a peer certificate (Envoy sends it URL-encoded PEM). X.509 is
+ * parsed by node:crypto; in a runtime without it, reading a certificate field is an evaluation
+ * error (so the rule fails closed), never a silent "no certificate".
+ */
 export function certificateFields(pem: string | undefined): CertificateFields | undefined {
   if (pem === undefined || pem === '') return undefined
   const hit = certificates.get(pem)
   if (hit !== undefined) return hit ?? undefined
+  const X509Certificate = x509Certificate()
+  if (X509Certificate === undefined)
+    throw new Error(
+      'reading the client certificate needs node:crypto (process.getBuiltinModule), not in this runtime',
+    )
   let fields: CertificateFields | null = null
   try {
     const text = pem.includes('%') ? decodeURIComponent(pem) : pem

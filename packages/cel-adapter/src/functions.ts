@@ -6,13 +6,13 @@
  * never does, so `compile-cel.ts` rewrites it into a conditional when the expression loads.
  */
 
-import { BlockList, isIP } from 'node:net'
 import { type CelFunc, CelScalar, type CelValue, celFunc, celMethod, objectType } from '@bufbuild/cel'
 import { strings } from '@bufbuild/cel/ext'
 import { create } from '@bufbuild/protobuf'
 import { reflect } from '@bufbuild/protobuf/reflect'
 import { TimestampSchema } from '@bufbuild/protobuf/wkt'
 import { agentgatewayFunctions } from './agentgateway.js'
+import { type IpRange, inRange, ipFamily, ipRange } from './ip.js'
 import { NUMBER_FUNCTIONS } from './numbers.js'
 
 const { STRING, BOOL, INT } = CelScalar
@@ -36,10 +36,7 @@ function timestampFromSeconds(s: bigint) {
 }
 
 /** Address family of a textual IP, or 0. Zone ids (`fe80::1%eth0`) are not addresses here. */
-function family(s: string): 0 | 4 | 6 {
-  if (s.length > 64 || s.includes('%')) return 0
-  return isIP(s) as 0 | 4 | 6
-}
+const family = ipFamily
 
 function parseIp(s: string): string {
   if (family(s) === 0) throw new Error(`invalid IP address "${s.slice(0, 64)}"`)
@@ -47,10 +44,10 @@ function parseIp(s: string): string {
 }
 
 const CIDR_CACHE_MAX = 512
-const cidrCache = new Map<string, BlockList>()
+const cidrCache = new Map<string, IpRange>()
 
 /** Parse `addr/prefix` into a matcher; cached because policies repeat the same few ranges. */
-function parseCidr(s: string): BlockList {
+function parseCidr(s: string): IpRange {
   const hit = cidrCache.get(s)
   if (hit !== undefined) return hit
   const slash = s.indexOf('/')
@@ -61,8 +58,7 @@ function parseCidr(s: string): BlockList {
   if (fam === 0 || !/^\d{1,3}$/.test(bits) || Number(bits) > max) {
     throw new Error(`invalid CIDR "${s.slice(0, 64)}"`)
   }
-  const list = new BlockList()
-  list.addSubnet(addr, Number(bits), fam === 4 ? 'ipv4' : 'ipv6')
+  const list = ipRange(addr, fam, Number(bits))
   if (cidrCache.size >= CIDR_CACHE_MAX) cidrCache.delete(cidrCache.keys().next().value as string)
   cidrCache.set(s, list)
   return list
@@ -70,8 +66,8 @@ function parseCidr(s: string): BlockList {
 
 function contains(cidr: string, ip: string): boolean {
   const list = parseCidr(cidr)
-  const fam = family(parseIp(ip))
-  return list.check(ip, fam === 4 ? 'ipv4' : 'ipv6')
+  const fam = family(parseIp(ip)) as 4 | 6
+  return inRange(list, ip, fam)
 }
 
 /** Longest string `replace` may build; past it, an error (a deny rule then denies). */

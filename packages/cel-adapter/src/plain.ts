@@ -2,6 +2,7 @@
  * CEL values as plain JSON-like data: the result of a `decide` rule, error messages, `toJson()`.
  */
 import { type CelValue, isCelList, isCelMap, isCelType, isCelUint } from '@bufbuild/cel'
+import { base64Encode } from '@verdict/core/internal'
 
 const MAX_RESULT_NODES = 10_000
 
@@ -24,7 +25,7 @@ export function toPlain(
       return v
   }
   if (v === null) return v
-  if (v instanceof Uint8Array) return bytes === 'keep' ? v : Buffer.from(v).toString('base64')
+  if (v instanceof Uint8Array) return bytes === 'keep' ? v : base64Encode(v)
   if (isCelUint(v)) return toPlain(v.value, budget, bytes)
   if (isCelType(v)) return v.name
   if (isCelList(v)) return Array.from(v, (x) => toPlain(x, budget, bytes))

@@ -7,7 +7,7 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 /** UTF-8 bytes of a string (a lone surrogate becomes U+FFFD, as with Buffer). */
-export function utf8Encode(s: string): Uint8Array {
+export function utf8Encode(s: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(s)
 }
 
