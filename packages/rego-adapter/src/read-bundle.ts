@@ -2,7 +2,7 @@
  * Reading OPA bundles: a gzipped tarball as `opa build -t wasm` writes it (`/.manifest`,
  * `/policy.wasm`, `data.json` files at any depth), or a raw `.wasm` with optional data.
  */
-import { gunzipSync } from 'node:zlib'
+import { readLimited } from '@verdict/core/internal'
 import * as tar from 'tar-stream'
 
 /** One wasm module of a bundle and the entrypoints the manifest assigns to it. */
@@ -143,30 +143,53 @@ function mergeObjects(into: Obj, from: Obj, problems: string[], where: string): 
   }
 }
 
+/** One new byte array from several (a copy: the tar parser's chunks may share one buffer). */
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0))
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
+  return out
+}
+
+/**
+ * Gunzip with the web's DecompressionStream (Node, browsers, Deno, Bun and workers alike), reading
+ * at most `maxBytes` of output: a gzip bomb is cancelled at the ceiling, never held in memory.
+ */
+async function gunzipLimited(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array | string> {
+  try {
+    const compressed = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes)
+        controller.close()
+      },
+    })
+    const raw = await readLimited(compressed.pipeThrough(new DecompressionStream('gzip')), maxBytes)
+    return raw === 'too_large' ? `bundle is larger than ${maxBytes} bytes uncompressed` : raw
+  } catch (e) {
+    return `bundle is not valid gzip: ${(e as Error).message.slice(0, 120)}`
+  }
+}
+
 /** Gunzip with a ceiling, then collect the tar's regular files by clean path. */
 async function untar(bytes: Uint8Array, maxBytes: number): Promise<Map<string, Uint8Array> | string> {
-  let raw: Buffer
-  try {
-    raw = gunzipSync(bytes, { maxOutputLength: maxBytes })
-  } catch (e) {
-    const msg = (e as Error).message
-    return /larger than|maxOutputLength|buffer/i.test(msg) && !/incorrect header|unexpected end/i.test(msg)
-      ? `bundle is larger than ${maxBytes} bytes uncompressed`
-      : `bundle is not valid gzip: ${msg.slice(0, 120)}`
-  }
+  const raw = await gunzipLimited(bytes, maxBytes)
+  if (typeof raw === 'string') return raw
   const files = new Map<string, Uint8Array>()
   const duplicates: string[] = []
   try {
     const extract = tar.extract()
     const done = (async () => {
       for await (const entry of extract) {
-        const chunks: Buffer[] = []
-        for await (const c of entry) chunks.push(c as Buffer)
+        const chunks: Uint8Array[] = []
+        for await (const c of entry) chunks.push(c as Uint8Array)
         const t = entry.header.type
         if (t !== 'file' && t !== 'contiguous-file') continue
         const name = cleanPath(entry.header.name)
         if (files.has(name)) duplicates.push(name)
-        files.set(name, new Uint8Array(Buffer.concat(chunks)))
+        files.set(name, concat(chunks))
       }
     })()
     extract.end(raw)
