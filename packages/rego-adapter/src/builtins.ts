@@ -9,6 +9,7 @@
  * expression undefined); numbers beyond 2^53 are returned as raw JSON text (`exactInt`).
  */
 import { cryptoBuiltins } from './builtins/crypto.js'
+import { globBuiltins } from './builtins/globs.js'
 import { graphqlBuiltins } from './builtins/graphql.js'
 import { jsonSchemaBuiltins } from './builtins/jsonschema.js'
 import { keyBuiltins } from './builtins/keys.js'
@@ -35,6 +36,7 @@ export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freez
     jsonSchemaBuiltins,
     graphqlBuiltins,
     keyBuiltins,
+    globBuiltins,
   ),
 )
 
@@ -63,7 +65,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'crypto.x509.parse_certificate_request': X509,
     'crypto.x509.parse_certificates': X509,
     'crypto.x509.parse_keypair': X509,
-    'regex.globs_match': TODO,
     'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
     'strings.render_template':
       "Go's text/template language (actions, pipelines, functions, Go's formatting of values), which verdict does not implement",
