@@ -3,7 +3,7 @@
  * `/policy.wasm`, `data.json` files at any depth), or a raw `.wasm` with optional data.
  */
 import { readLimited } from '@verdict/core/internal'
-import * as tar from 'tar-stream'
+import { unpackTar } from 'modern-tar'
 
 /** One wasm module of a bundle and the entrypoints the manifest assigns to it. */
 export interface BundleModule {
@@ -143,17 +143,6 @@ function mergeObjects(into: Obj, from: Obj, problems: string[], where: string): 
   }
 }
 
-/** One new byte array from several (a copy: the tar parser's chunks may share one buffer). */
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0))
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
-}
-
 /**
  * Gunzip with the web's DecompressionStream (Node, browsers, Deno, Bun and workers alike), reading
  * at most `maxBytes` of output: a gzip bomb is cancelled at the ceiling, never held in memory.
@@ -177,25 +166,22 @@ async function gunzipLimited(bytes: Uint8Array, maxBytes: number): Promise<Uint8
 async function untar(bytes: Uint8Array, maxBytes: number): Promise<Map<string, Uint8Array> | string> {
   const raw = await gunzipLimited(bytes, maxBytes)
   if (typeof raw === 'string') return raw
-  const files = new Map<string, Uint8Array>()
-  const duplicates: string[] = []
+  // modern-tar: web-standard, no Node streams; `strict` checks every header's checksum and the
+  // archive's end, so gzip of something else is refused instead of read as empty.
+  let entries: Awaited<ReturnType<typeof unpackTar>>
   try {
-    const extract = tar.extract()
-    const done = (async () => {
-      for await (const entry of extract) {
-        const chunks: Uint8Array[] = []
-        for await (const c of entry) chunks.push(c as Uint8Array)
-        const t = entry.header.type
-        if (t !== 'file' && t !== 'contiguous-file') continue
-        const name = cleanPath(entry.header.name)
-        if (files.has(name)) duplicates.push(name)
-        files.set(name, concat(chunks))
-      }
-    })()
-    extract.end(raw)
-    await done
+    entries = await unpackTar(raw, { strict: true })
   } catch (e) {
     return `bundle is not a valid tar archive: ${(e as Error).message.slice(0, 120)}`
+  }
+  const files = new Map<string, Uint8Array>()
+  const duplicates: string[] = []
+  for (const entry of entries) {
+    const t = entry.header.type ?? 'file'
+    if (t !== 'file') continue
+    const name = cleanPath(entry.header.name)
+    if (files.has(name)) duplicates.push(name)
+    files.set(name, entry.data ?? new Uint8Array(0))
   }
   if (duplicates.length > 0) return `bundle holds ${duplicates.map((d) => `/${d}`).join(', ')} more than once`
   return files
