@@ -3,7 +3,7 @@
  * override of `timestamp(int)` (the engine reads the integer as milliseconds; CEL says seconds).
  *
  * `default(value, fallback)` is not here: it must see its first argument's error, which a function
- * never does, so `compile-cel.ts` rewrites it into a conditional when the expression loads.
+ * never does, so `compile/rewrites.ts` rewrites it into a conditional when the expression loads.
  */
 
 import { type CelFunc, CelScalar, type CelValue, celFunc, celMethod, objectType } from '@bufbuild/cel'
@@ -11,7 +11,7 @@ import { strings } from '@bufbuild/cel/ext'
 import { create } from '@bufbuild/protobuf'
 import { reflect } from '@bufbuild/protobuf/reflect'
 import { TimestampSchema } from '@bufbuild/protobuf/wkt'
-import { agentgatewayFunctions } from './agentgateway.js'
+import { agentgatewayFunctions } from './agentgateway/functions.js'
 import { type IpRange, inRange, ipFamily, ipRange } from './ip.js'
 import { NUMBER_FUNCTIONS } from './numbers.js'
 
@@ -71,7 +71,7 @@ function contains(cidr: string, ip: string): boolean {
 }
 
 /** Longest string `replace` may build; past it, an error (a deny rule then denies). */
-export const MAX_REPLACE_LENGTH = 1_048_576
+const MAX_REPLACE_LENGTH = 1_048_576
 
 /**
  * `s.replace(sub, repl[, n])` in one pass: the strings extension rebuilt the whole string for every

@@ -14,7 +14,10 @@ import {
   type RequestContext,
   type SpiffeId,
 } from '@verdict/core/internal'
-import { bearerToken, certificateFields, HeaderView, RequestBodyBytes } from './agentgateway.js'
+import { bearerToken } from './agentgateway/bearer-token.js'
+import { certificateFields } from './agentgateway/certificate.js'
+import { HeaderView } from './agentgateway/header-views.js'
+import { RequestBodyBytes } from './agentgateway/json.js'
 import { timestampValue } from './functions.js'
 import { celView, fieldsView } from './value-view.js'
 
@@ -286,7 +289,7 @@ export class RequestVariables {
   get basicAuth(): CelValue | undefined {
     return this.#view('basicAuth', () => this.#ctx.identity?.basicAuth)
   }
-  /** `variables()`: every variable the request has, by name (compile-cel.ts rewrites the call). */
+  /** `variables()`: every variable the request has, by name (compile/rewrites.ts rewrites the call). */
   get [VARIABLES_BINDING](): CelValue | undefined {
     const present = VARIABLE_NAMES.filter((n) => this[n] !== undefined)
     return fieldsView(present, (n) => this[n as VariableName])

@@ -12,7 +12,7 @@ import {
 } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import { create } from '@bufbuild/protobuf'
 import { NullValue } from '@bufbuild/protobuf/wkt'
-import { MAP_PUT, NEW_MAP } from '../agentgateway.js'
+import { MAP_PUT, NEW_MAP } from '../agentgateway/maps.js'
 import { VARIABLES_BINDING } from '../variables.js'
 import { type ConstSets, IN_SET_FUNCTION } from './environment.js'
 import type { ExprBuilder } from './expr-builder.js'
