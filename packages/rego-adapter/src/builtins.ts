@@ -20,6 +20,7 @@ import { type DecisionScope, setScope } from './builtins/scope.js'
 import { patchSdkBuiltins, sdkBuiltins } from './builtins/sdk.js'
 import { timeBuiltins } from './builtins/time.js'
 import { valueBuiltins } from './builtins/values.js'
+import { x509Builtins } from './builtins/x509.js'
 import type { RegoBuiltin } from './rego-policy.js'
 
 export { currentScope, type DecisionScope } from './builtins/scope.js'
@@ -39,6 +40,7 @@ export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freez
     keyBuiltins,
     globBuiltins,
     awsBuiltins,
+    x509Builtins,
   ),
 )
 
@@ -63,7 +65,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'crypto.x509.parse_and_verify_certificates': X509,
     'crypto.x509.parse_and_verify_certificates_with_options': X509,
     'crypto.x509.parse_certificate_request': X509,
-    'crypto.x509.parse_certificates': X509,
     'crypto.x509.parse_keypair': X509,
     'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
     'strings.render_template':
