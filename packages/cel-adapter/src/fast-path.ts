@@ -15,6 +15,19 @@
 
 import type { Expr, Expr_Comprehension } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import type { RequestContext } from '@verdict/core'
+import {
+  binaryString,
+  ERR,
+  equals,
+  Fields,
+  GIVE_UP,
+  giveUp,
+  isRecord,
+  logical,
+  lookup,
+  type Node,
+  STRING_METHODS,
+} from './fast-path-values.js'
 import type { RegexEngine } from './regex-cache.js'
 import {
   ENGINE_ONLY_REQUEST_FIELDS,
@@ -24,26 +37,6 @@ import {
   PEER_READERS,
   REQUEST_READERS,
 } from './variables.js'
-
-/** A CEL error value (a missing key, an absent variable): `&&` and `||` may still absorb it. */
-const ERR: unique symbol = Symbol('cel-error')
-
-/** Thrown when a value falls outside what this path models: the expression goes to the engine. */
-const GIVE_UP = { giveUp: true }
-
-/** A record whose fields are read on demand (`source.identity`). */
-class Fields {
-  constructor(
-    readonly readers: Readonly<Record<string, (from: never) => unknown>>,
-    readonly from: unknown,
-  ) {}
-  get(key: string): unknown {
-    const r = this.readers[key]
-    return r === undefined ? undefined : (r as (from: unknown) => unknown)(this.from)
-  }
-}
-
-type Node = (ctx: RequestContext) => unknown
 
 /** What compiling needs: the literal sets of `@verdict_in_set`, the regex cache, the iteration cap. */
 export interface FastPathEnvironment {
@@ -62,45 +55,6 @@ export type FastProgram = (ctx: RequestContext) => boolean | undefined
 const UNSUPPORTED = { unsupported: true }
 
 const hasOwn = Object.hasOwn
-
-/** A plain or null-prototype object from the request (a `Fields` record also passes: test it first). */
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
-}
-
-/** A JSON string, boolean or null: the scalars this path compares. */
-function isSimple(v: unknown): boolean {
-  return typeof v === 'string' || typeof v === 'boolean' || v === null
-}
-
-/** A map lookup with CEL's semantics over a plain or null-prototype object. */
-function lookup(m: unknown, key: unknown): unknown {
-  if (m === ERR || key === ERR) return ERR
-  if (typeof key !== 'string') throw GIVE_UP
-  if (m instanceof Fields) {
-    const v = m.get(key)
-    return v === undefined ? ERR : v
-  }
-  if (!isRecord(m)) throw GIVE_UP
-  if (!hasOwn(m, key)) return ERR
-  const v = m[key]
-  if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return ERR
-  return v
-}
-
-/**
- * CEL `==` where it is decidable without the engine's numeric and aggregate rules: a string,
- * boolean or null equals only the same value (values of different types are unequal in CEL).
- */
-function equals(a: unknown, b: unknown): boolean | typeof ERR {
-  if (a === ERR || b === ERR) return ERR
-  if (isSimple(a) || isSimple(b)) return a === b
-  return giveUp()
-}
-
-function giveUp(): never {
-  throw GIVE_UP
-}
 
 /** One compiled expression; see the module comment for what it covers. */
 class FastCompiler {
@@ -390,39 +344,6 @@ class FastCompiler {
       })
     }
     return binaryString(target, arg, op)
-  }
-}
-
-const STRING_METHODS: Readonly<Record<string, ((s: string, t: string) => boolean) | undefined>> = {
-  startsWith: (s, t) => s.startsWith(t),
-  endsWith: (s, t) => s.endsWith(t),
-  contains: (s, t) => s.includes(t),
-}
-
-function binaryString(a: Node, b: Node, op: (s: string, t: string) => boolean): Node {
-  return (ctx) => {
-    const s = a(ctx)
-    const t = b(ctx)
-    if (s === ERR || t === ERR) return ERR
-    if (typeof s !== 'string' || typeof t !== 'string') throw GIVE_UP
-    return op(s, t)
-  }
-}
-
-/**
- * CEL `&&` (`wins` false) and `||` (`wins` true): the winning value decides whichever side it is
- * on, even next to an error; otherwise both sides must be booleans.
- */
-function logical(a: Node, b: Node, wins: boolean): Node {
-  const loses = !wins
-  return (ctx) => {
-    const l = a(ctx)
-    if (l === wins) return wins
-    const r = b(ctx)
-    if (r === wins) return wins
-    if (l === loses && r === loses) return loses
-    if ((l === loses || l === ERR) && (r === loses || r === ERR)) return ERR
-    throw GIVE_UP
   }
 }
 
