@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { parsePolicyText } from '@verdict/core/internal'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { optionalImport } from './lib/packages.mjs'
+import { checkWire, grpcFrame, jsonToStruct } from './lib/sidecar-setup.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
@@ -102,18 +103,19 @@ function startLoadgen(core = 1) {
 }
 
 /** The pre-encoded request each transport sends, for the generator. */
-function payloads(wire, sidecar, grpcRequest, httpRequest) {
-  const check = wire.loadDefinitions()['envoy.service.auth.v3.Authorization'].Check
-  const message = check.requestSerialize(grpcRequest())
-  const frame = Buffer.alloc(5 + message.length)
-  frame.writeUInt32BE(message.length, 1)
-  message.copy(frame, 5)
+function payloads(sidecar, grpcRequest, httpRequest) {
+  const frame = grpcFrame(grpcRequest())
   const { method, path, headers } = httpRequest()
   const head = Object.entries({ host: sidecar.http, ...headers, 'content-length': '0' })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')
   return {
-    gRPC: { transport: 'grpc', target: sidecar.grpc, path: check.path, payload: frame.toString('base64') },
+    gRPC: {
+      transport: 'grpc',
+      target: sidecar.grpc,
+      path: checkWire().path,
+      payload: frame.toString('base64'),
+    },
     HTTP: {
       transport: 'http',
       target: sidecar.http,
@@ -161,7 +163,7 @@ async function seed003(dir) {
 }
 
 /** Seed 001, local server policy: agent-a calls get-sum (MCP metadata + JSON-RPC body). */
-async function seed001(_dir, wire) {
+async function seed001() {
   const principal = 'spiffe://cluster.local/ns/agents/sa/agent-a'
   const body = JSON.stringify({
     jsonrpc: '2.0',
@@ -170,7 +172,7 @@ async function seed001(_dir, wire) {
     params: { name: 'get-sum', arguments: { a: 1, b: 2 } },
   })
   const headers = { 'content-type': 'application/json', 'mcp-session-id': 's1' }
-  const metadata = wire.jsonToStruct({
+  const metadata = jsonToStruct({
     jsonrpc: '2.0',
     method: 'tools/call',
     id: 7,
@@ -197,11 +199,6 @@ export default async function (report) {
     report.section('Envoy ext_authz sidecar under load', `Not run: ${envoy}.`)
     return
   }
-  // The package's own message plumbing, which it does not export, from its build output.
-  const wire = {
-    ...(await import('../packages/envoy/dist/proto.js')),
-    ...(await import('../packages/envoy/dist/struct.js')),
-  }
   const dir = await mkdtemp(join(tmpdir(), 'verdict-envoy-bench-'))
   const rows = []
   const stalls = await machineStalls()
@@ -213,9 +210,9 @@ export default async function (report) {
   })
   try {
     for (const make of [floor, seed003, seed001]) {
-      const policy = await make(dir, wire)
+      const policy = await make(dir)
       const sidecar = await startSidecar(policy.argv ?? serveArgs(policy.path))
-      const p = payloads(wire, sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
+      const p = payloads(sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
       try {
         for (const transport of ['gRPC', ...(policy.http ? ['HTTP'] : [])]) {
           const gen = startLoadgen()

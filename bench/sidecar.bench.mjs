@@ -199,6 +199,7 @@ function summarize(results) {
     satP50: median(sat.map((x) => x.p50)),
     satP99: median(sat.map((x) => x.p99)),
     satErrors: sat.reduce((a, x) => a + x.errors, 0),
+    satReopened: sat.reduce((a, x) => a + (x.reopened ?? 0), 0),
     satCpu: median(sat.map((x) => x.cpuUs)),
     satHeap: median(sat.map((x) => x.heapBytes)),
     rates: {},
@@ -213,6 +214,7 @@ function summarize(results) {
       max: Math.max(...xs.map((x) => x.max).filter((x) => !Number.isNaN(x))),
       lateP99: median(xs.map((x) => x.sendLateP99)),
       errors: xs.reduce((a, x) => a + x.errors, 0),
+      reopened: xs.reduce((a, x) => a + (x.reopened ?? 0), 0),
       cpu: median(xs.map((x) => x.cpuUs)),
       heap: median(xs.map((x) => x.heapBytes)),
     }
@@ -224,16 +226,17 @@ function tables(label, runs) {
   const rows = []
   const targets = []
   const rounds = (xs, f) => xs.map(f).join(' / ')
+  const errs = (n, reopened) => (reopened > 0 ? `${n} (${reopened} new connections)` : String(n))
   for (const { policy, servers } of runs) {
     const [v, o] = servers.map((s) => ({ name: s.name, ...summarize(s.results) }))
     for (const s of [v, o]) {
       rows.push(
-        `| ${policy.name} | ${s.name} | saturation (${CONCURRENCY} in flight) | ${fmtRate(s.satRps)} (${rounds(s.satRounds, fmtRate)}) | ${fmtMs(s.satP50)} | ${fmtMs(s.satP99)} | | ${s.satErrors} | ${fmtUs(s.satCpu)} | ${fmtKb(s.satHeap)} |`,
+        `| ${policy.name} | ${s.name} | saturation (${CONCURRENCY} in flight) | ${fmtRate(s.satRps)} (${rounds(s.satRounds, fmtRate)}) | ${fmtMs(s.satP50)} | ${fmtMs(s.satP99)} | | ${errs(s.satErrors, s.satReopened)} | ${fmtUs(s.satCpu)} | ${fmtKb(s.satHeap)} |`,
       )
       for (const rate of RATES) {
         const x = s.rates[rate]
         rows.push(
-          `| ${policy.name} | ${s.name} | ${fmtRate(rate)} | ${fmtRate(x.rps)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} (${rounds(x.p99Rounds, fmtMs)}) | ${fmtMs(x.lateP99)} | ${x.errors} | ${fmtUs(x.cpu)} | ${fmtKb(x.heap)} |`,
+          `| ${policy.name} | ${s.name} | ${fmtRate(rate)} | ${fmtRate(x.rps)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} (${rounds(x.p99Rounds, fmtMs)}) | ${fmtMs(x.lateP99)} | ${errs(x.errors, x.reopened)} | ${fmtUs(x.cpu)} | ${fmtKb(x.heap)} |`,
         )
       }
     }
@@ -328,7 +331,9 @@ taking turns phase by phase, in ${ROUNDS} interleaved rounds (verdict first in o
 first in even ones) after one unrecorded saturation phase each; ${PHASE_MS / 1000} s per phase. The
 load comes from bench/lib/loadgen-child.mjs (pre-encoded gRPC frames on raw HTTP/2, ${CONNECTIONS}
 connections used in turn, a call slower than ${TIMEOUT_MS} ms counts as an error): the same
-CheckRequest for both servers, a caller allowed by the policy.`,
+CheckRequest for both servers, a caller allowed by the policy. A connection the server closes is
+replaced as Envoy's pool would (calls refused by a GOAWAY are sent again on the new one); the errors
+column counts the new connections opened in the phase.`,
         '',
         `Before timing, both servers answered the same CheckRequests and agreed on every one (allowed or
 denied, HTTP status, body, and the headers each policy sets): ${agreed}. The policies written both

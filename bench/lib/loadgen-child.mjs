@@ -105,13 +105,18 @@ function hpackInt(first, n, v) {
 const hpackStr = (s) => [...hpackInt(0, 7, Buffer.byteLength(s)), ...Buffer.from(s)]
 
 /**
- * gRPC over HTTP/2 written frame by frame on one socket (RFC 9113): the HEADERS block is encoded
- * once (static-table names, literals never indexed, so the server's HPACK state never matters to
- * us), each call is that block plus one DATA frame. Responses are not HPACK-decoded: a call
- * succeeds when a DATA frame carried a CheckResponse whose status.code is 0 and the stream then
- * ended with trailers (a failing gRPC server answers with trailers only, or resets the stream).
- * Flow control: our receive windows are opened to 2^31-1; the server's connection window is
- * honoured (calls wait for its WINDOW_UPDATE).
+ * gRPC over HTTP/2 written frame by frame (RFC 9113): the HEADERS block is encoded once
+ * (static-table names, literals never indexed, so the server's HPACK state never matters to us),
+ * each call is that block plus one DATA frame. Responses are not HPACK-decoded: a call succeeds
+ * when a DATA frame carried a CheckResponse whose status.code is 0 and the stream then ended with
+ * trailers (a failing gRPC server answers with trailers only, or resets the stream). Flow control:
+ * our receive windows are opened to 2^31-1; the server's connection window is honoured (calls wait
+ * for its WINDOW_UPDATE).
+ *
+ * One connection at a time, replaced as Envoy's pool replaces one: after a GOAWAY the calls the
+ * server did not take (stream id above its last-stream-id) go to a new connection, the others
+ * finish on the old one; a connection that closes or fails fails its calls, and the next call
+ * opens a new one. `opened()` counts the connections opened so far.
  */
 function grpcSender(target, path, message) {
   const [host, port] = [
@@ -139,8 +144,6 @@ function grpcSender(target, path, message) {
   const dataAt = 9 + block.length
   frameHeader(callTemplate, dataAt, message.length, 0, 0x1, 0)
   message.copy(callTemplate, dataAt + 9)
-
-  const sock = netConnect({ host, port, noDelay: true })
   const settings = Buffer.alloc(12)
   settings.writeUInt16BE(2, 0) // ENABLE_PUSH = 0
   settings.writeUInt32BE(0, 2)
@@ -151,118 +154,162 @@ function grpcSender(target, path, message) {
     b.writeUInt32BE(n)
     return frame(8, 0, stream, b)
   }
-  sock.write(Buffer.concat([H2_PREFACE, frame(4, 0, 0, settings), update(0, WINDOW - 65535)]))
 
-  const calls = new Map() // stream id -> { body, done, deadline }
-  // Calls held back by the server's connection window or its stream limit (as Envoy's pool holds them).
-  const waiting = []
-  let nextId = 1
-  let sendWindow = 65535
-  let maxStreams = Number.POSITIVE_INFINITY
-  let received = 0
-  let dead = false
-  let buf
-  const canStart = () => sendWindow >= message.length && calls.size < maxStreams
-  const drain = () => {
-    while (!dead && waiting.length > 0 && canStart()) start(waiting.shift())
-  }
-  const fail = (c) => {
-    calls.delete(c.id)
-    c.done(false)
-    drain()
-  }
-  const start = (c) => {
-    const b = Buffer.allocUnsafe(callTemplate.length)
-    callTemplate.copy(b)
-    c.id = nextId
-    nextId += 2
-    b.writeUInt32BE(c.id, 5)
-    b.writeUInt32BE(c.id, dataAt + 5)
-    sendWindow -= message.length
-    calls.set(c.id, c)
-    sock.write(b)
-  }
-  const die = () => {
-    if (dead) return
-    dead = true
-    for (const c of [...calls.values(), ...waiting.splice(0)]) fail(c)
-  }
-  sock.on('error', die)
-  sock.on('close', die)
-  sock.on('data', (chunk) => {
-    buf = buf === undefined || buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
-    let at = 0
-    while (buf.length - at >= 9) {
-      const len = buf.readUIntBE(at, 3)
-      if (buf.length - at < 9 + len) break
-      const type = buf[at + 3]
-      const flags = buf[at + 4]
-      const id = buf.readUInt32BE(at + 5) & 0x7fffffff
-      const p = at + 9
-      at = p + len
-      if (type === 0) {
-        received += len
-        const c = calls.get(id)
-        if (c !== undefined && len > 0) {
-          const pad = flags & 0x8 ? buf[p] : 0
-          const data = buf.subarray(p + (flags & 0x8 ? 1 : 0), p + len - pad)
-          c.body = c.body === undefined ? Buffer.from(data) : Buffer.concat([c.body, data])
-        }
-        if (flags & 0x1 && c !== undefined) fail(c) // a gRPC answer ends with trailers, not data
-      } else if (type === 1) {
-        const c = calls.get(id)
-        if (c !== undefined && flags & 0x1) {
+  const open = new Set()
+  let current
+  let opened = 0
+
+  /** One HTTP/2 connection; `route` places calls it hands back (refused by a GOAWAY). */
+  function connection() {
+    const sock = netConnect({ host, port, noDelay: true })
+    sock.write(Buffer.concat([H2_PREFACE, frame(4, 0, 0, settings), update(0, WINDOW - 65535)]))
+    const calls = new Map() // stream id -> { body, done, deadline }
+    // Calls held back by the server's connection window or its stream limit (as Envoy's pool holds them).
+    const waiting = []
+    let nextId = 1
+    let sendWindow = 65535
+    let maxStreams = Number.POSITIVE_INFINITY
+    let received = 0
+    let buf
+    const conn = { dead: false, draining: false, calls, submit, sweep, close }
+    const canStart = () => sendWindow >= message.length && calls.size < maxStreams
+    const drain = () => {
+      while (!conn.dead && !conn.draining && waiting.length > 0 && canStart()) start(waiting.shift())
+      if (conn.draining && calls.size === 0) close()
+    }
+    const fail = (c) => {
+      calls.delete(c.id)
+      c.done(false)
+      drain()
+    }
+    const start = (c) => {
+      const b = Buffer.allocUnsafe(callTemplate.length)
+      callTemplate.copy(b)
+      c.id = nextId
+      nextId += 2
+      b.writeUInt32BE(c.id, 5)
+      b.writeUInt32BE(c.id, dataAt + 5)
+      sendWindow -= message.length
+      calls.set(c.id, c)
+      sock.write(b)
+    }
+    function submit(c) {
+      if (waiting.length === 0 && canStart()) start(c)
+      else waiting.push(c)
+    }
+    function close() {
+      if (conn.dead) return
+      conn.dead = true
+      open.delete(conn)
+      sock.end(frame(7, 0, 0, Buffer.alloc(8)))
+    }
+    const die = () => {
+      if (conn.dead && calls.size === 0 && waiting.length === 0) return
+      conn.dead = true
+      open.delete(conn)
+      for (const c of [...calls.values(), ...waiting.splice(0)]) fail(c)
+    }
+    /** GOAWAY: calls above `last` were never started by the server; they go elsewhere, the rest finish here. */
+    const goaway = (last) => {
+      conn.draining = true
+      const refused = [...waiting.splice(0)]
+      for (const [id, c] of calls)
+        if (id > last) {
           calls.delete(id)
-          c.done(c.body !== undefined && checkCode(c.body) === 0)
+          refused.push(c)
+        }
+      for (const c of refused) route(c)
+      drain()
+    }
+    function sweep(now) {
+      for (const c of calls.values())
+        if (c.deadline < now) {
+          const b = Buffer.alloc(4)
+          b.writeUInt32BE(8) // CANCEL
+          sock.write(frame(3, 0, c.id, b))
+          fail(c)
+        }
+      for (let i = waiting.length - 1; i >= 0; i--)
+        if (waiting[i].deadline < now) waiting.splice(i, 1)[0].done(false)
+    }
+    sock.on('error', die)
+    sock.on('close', die)
+    sock.on('data', (chunk) => {
+      buf = buf === undefined || buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      let at = 0
+      while (buf.length - at >= 9) {
+        const len = buf.readUIntBE(at, 3)
+        if (buf.length - at < 9 + len) break
+        const type = buf[at + 3]
+        const flags = buf[at + 4]
+        const id = buf.readUInt32BE(at + 5) & 0x7fffffff
+        const p = at + 9
+        at = p + len
+        if (type === 0) {
+          received += len
+          const c = calls.get(id)
+          if (c !== undefined && len > 0) {
+            const pad = flags & 0x8 ? buf[p] : 0
+            const data = buf.subarray(p + (flags & 0x8 ? 1 : 0), p + len - pad)
+            c.body = c.body === undefined ? Buffer.from(data) : Buffer.concat([c.body, data])
+          }
+          if (flags & 0x1 && c !== undefined) fail(c) // a gRPC answer ends with trailers, not data
+        } else if (type === 1) {
+          const c = calls.get(id)
+          if (c !== undefined && flags & 0x1) {
+            calls.delete(id)
+            c.done(c.body !== undefined && checkCode(c.body) === 0)
+            drain()
+          }
+        } else if (type === 3) {
+          const c = calls.get(id)
+          if (c !== undefined) fail(c)
+        } else if (type === 4) {
+          if (!(flags & 0x1)) {
+            for (let e = p; e + 6 <= p + len; e += 6)
+              if (buf.readUInt16BE(e) === 3) maxStreams = buf.readUInt32BE(e + 2) // MAX_CONCURRENT_STREAMS
+            sock.write(frame(4, 0x1, 0, Buffer.alloc(0)))
+            drain()
+          }
+        } else if (type === 6) {
+          if (!(flags & 0x1)) sock.write(frame(6, 0x1, 0, buf.subarray(p, p + 8)))
+        } else if (type === 7) goaway(buf.readUInt32BE(p) & 0x7fffffff)
+        else if (type === 8 && id === 0) {
+          sendWindow += buf.readUInt32BE(p) & 0x7fffffff
           drain()
         }
-      } else if (type === 3) {
-        const c = calls.get(id)
-        if (c !== undefined) fail(c)
-      } else if (type === 4) {
-        if (!(flags & 0x1)) {
-          for (let e = p; e + 6 <= p + len; e += 6)
-            if (buf.readUInt16BE(e) === 3) maxStreams = buf.readUInt32BE(e + 2) // MAX_CONCURRENT_STREAMS
-          sock.write(frame(4, 0x1, 0, Buffer.alloc(0)))
-          drain()
-        }
-      } else if (type === 6) {
-        if (!(flags & 0x1)) sock.write(frame(6, 0x1, 0, buf.subarray(p, p + 8)))
-      } else if (type === 7) die()
-      else if (type === 8 && id === 0) {
-        sendWindow += buf.readUInt32BE(p) & 0x7fffffff
-        drain()
       }
+      buf = at === buf.length ? undefined : buf.subarray(at)
+      if (received > WINDOW / 2 && !conn.dead) {
+        sock.write(update(0, received))
+        received = 0
+      }
+    })
+    return conn
+  }
+
+  /** The call on the current connection, or on a new one when it is gone or draining. */
+  function route(c) {
+    if (current === undefined || current.dead || current.draining) {
+      current = connection()
+      open.add(current)
+      opened++
     }
-    buf = at === buf.length ? undefined : buf.subarray(at)
-    if (received > WINDOW / 2) {
-      sock.write(update(0, received))
-      received = 0
-    }
-  })
+    current.submit(c)
+  }
   const sweep = setInterval(() => {
     const now = performance.now()
-    for (const c of calls.values())
-      if (c.deadline < now) {
-        const b = Buffer.alloc(4)
-        b.writeUInt32BE(8) // CANCEL
-        sock.write(frame(3, 0, c.id, b))
-        fail(c)
-      }
+    for (const conn of open) conn.sweep(now)
   }, 20)
   /** Calls done(ok) once per request. */
-  const send = (timeoutMs, done) => {
-    const c = { id: 0, body: undefined, done, deadline: performance.now() + timeoutMs }
-    // Asynchronously: a caller that sends again from `done` must not recurse on a dead connection.
-    if (dead) setImmediate(done, false)
-    else if (waiting.length === 0 && canStart()) start(c)
-    else waiting.push(c)
-  }
+  const send = (timeoutMs, done) =>
+    route({ id: 0, body: undefined, done, deadline: performance.now() + timeoutMs })
   return {
     send,
+    opened: () => opened,
     close: () => {
       clearInterval(sweep)
-      sock.end(frame(7, 0, 0, Buffer.alloc(8)))
+      for (const conn of [...open]) conn.close()
     },
   }
 }
@@ -362,6 +409,7 @@ function spread(senders) {
       senders[next].send(timeoutMs, done)
       next = (next + 1) % senders.length
     },
+    opened: () => senders.reduce((n, s) => n + s.opened(), 0),
     close: () => {
       for (const s of senders) s.close()
     },
@@ -488,10 +536,14 @@ process.on('message', async (m) => {
       reply = { ok: await new Promise((r) => sender.send(m.timeoutMs ?? 2000, r)) }
     else if (m.cmd === 'rate') {
       collect()
+      const before = sender.opened?.() ?? 0
       reply = { ok: true, ...(await fixedRate(sender, m.rate, m.ms, m.timeoutMs)) }
+      reply.reopened = (sender.opened?.() ?? 0) - before
     } else if (m.cmd === 'saturate') {
       collect()
+      const before = sender.opened?.() ?? 0
       reply = { ok: true, ...(await saturate(sender, m.concurrency, m.ms, m.timeoutMs)) }
+      reply.reopened = (sender.opened?.() ?? 0) - before
     } else if (m.cmd === 'stalls') reply = { ok: true, ...stalls(m.ms) }
     else if (m.cmd === 'close') {
       sender?.close()

@@ -61,6 +61,19 @@ export function checkWire() {
   }
 }
 
+/** Plain JSON as a google.protobuf.Struct in proto-loader's object form (`{ fields: { k: Value } }`). */
+export function jsonToStruct(o) {
+  const value = (v) => {
+    if (v === null || v === undefined) return { nullValue: 0 }
+    if (typeof v === 'string') return { stringValue: v }
+    if (typeof v === 'number') return { numberValue: v }
+    if (typeof v === 'boolean') return { boolValue: v }
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } }
+    return { structValue: jsonToStruct(v) }
+  }
+  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, value(v)])) }
+}
+
 /** A gRPC frame (5-byte prefix) around the encoded CheckRequest, for the load generator. */
 export function grpcFrame(req) {
   const message = checkWire().encode(req)
