@@ -64,8 +64,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'opa.runtime': "the OPA runtime's configuration and environment, which verdict has not",
     'crypto.x509.parse_and_verify_certificates': X509,
     'crypto.x509.parse_and_verify_certificates_with_options': X509,
-    'crypto.x509.parse_certificate_request': X509,
-    'crypto.x509.parse_keypair': X509,
     'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
     'strings.render_template':
       "Go's text/template language (actions, pipelines, functions, Go's formatting of values), which verdict does not implement",

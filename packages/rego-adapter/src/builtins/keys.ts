@@ -20,9 +20,9 @@ function big(b64url: unknown): string {
   return n.toString()
 }
 
-/** One PEM block as the JSON text of Go's key struct. */
-function keyJson(pem: string): string {
-  const jwk = nodeCrypto(NAME).createPrivateKey(pem).export({ format: 'jwk' }) as Record<string, unknown>
+/** One PEM private key as the JSON text of Go's key struct. */
+export function privateKeyJson(pem: string, builtin = NAME): string {
+  const jwk = nodeCrypto(builtin).createPrivateKey(pem).export({ format: 'jwk' }) as Record<string, unknown>
   if (jwk.kty === 'RSA')
     return (
       `{"N":${big(jwk.n)},"E":${big(jwk.e)},"D":${big(jwk.d)},"Primes":[${big(jwk.p)},${big(jwk.q)}],` +
@@ -50,7 +50,7 @@ function parsePrivateKeys(x: unknown): unknown {
   for (const m of text.matchAll(/(?:^|\n)(-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \2-----)/g)) {
     if (!m[2]!.endsWith('PRIVATE KEY')) continue
     try {
-      out.push(keyJson(m[1]!))
+      out.push(privateKeyJson(m[1]!))
     } catch (e) {
       if (e instanceof Error && e.message.includes('needs node:crypto')) throw e
       return undefined

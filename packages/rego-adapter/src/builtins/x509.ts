@@ -5,6 +5,7 @@
  * JSON text), nil slices as null. DER is read by `@peculiar/asn1-x509` (pure JavaScript); this file
  * maps its structures onto Go's field names and rules.
  */
+import { CertificationRequest } from '@peculiar/asn1-csr'
 import { RSAPublicKey, RsaSaPssParams } from '@peculiar/asn1-rsa'
 import { AsnConvert, AsnParser } from '@peculiar/asn1-schema'
 import {
@@ -15,6 +16,7 @@ import {
   CertificatePolicies,
   CRLDistributionPoints,
   ExtendedKeyUsage,
+  Extensions,
   type GeneralName,
   KeyUsage,
   type Name,
@@ -24,6 +26,8 @@ import {
 } from '@peculiar/asn1-x509'
 import type { RegoBuiltin } from '../rego-policy.js'
 import { fromBase64, fromUtf8, toBase64 } from './bytes.js'
+import { nodeCrypto } from './host.js'
+import { privateKeyJson } from './keys.js'
 import { goJson, isStr, rawJson } from './scope.js'
 
 const b64 = (b: ArrayBuffer | ArrayBufferView) =>
@@ -187,6 +191,27 @@ const uris = (names: readonly GeneralName[] | undefined) =>
 
 const orNull = <T>(xs: T[]) => (xs.length === 0 ? null : xs)
 
+/** Go's DNSNames, EmailAddresses, IPAddresses and URIs from a subjectAltName value (and URIStrings). */
+function sanFields(value: ArrayBuffer): Record<string, unknown> {
+  const san = [...AsnParser.parse(value, SubjectAlternativeName)]
+  const pick = (f: (g: GeneralName) => string | undefined) =>
+    orNull(san.flatMap((g) => (f(g) === undefined ? [] : [f(g)!])))
+  const u = uris(san)
+  return {
+    DNSNames: pick((g) => g.dNSName),
+    EmailAddresses: pick((g) => g.rfc822Name),
+    IPAddresses: pick((g) => g.iPAddress),
+    URIs: orNull(u.map(goUrl)),
+    URIStrings: orNull(u),
+  }
+}
+
+function signatureAlgorithmOf(alg: { algorithm: string; parameters?: ArrayBuffer | null }): number {
+  if (alg.algorithm === '1.2.840.113549.1.1.10' && alg.parameters != null)
+    return PSS_BY_HASH[AsnParser.parse(alg.parameters, RsaSaPssParams).hashAlgorithm.algorithm] ?? 0
+  return SIGNATURE_ALGORITHMS[alg.algorithm] ?? 0
+}
+
 function publicKey(spkiAlg: string, spki: ArrayBuffer, params: ArrayBuffer | null | undefined): unknown {
   const key = new Uint8Array(spki)
   if (spkiAlg === '1.2.840.113549.1.1.1') {
@@ -205,17 +230,12 @@ function publicKey(spkiAlg: string, spki: ArrayBuffer, params: ArrayBuffer | nul
   return null
 }
 
-/** One DER certificate as Go's struct (JSON text). */
-function certificateJson(der: Uint8Array): string {
+/** One DER certificate as Go's struct (a JSON value with `Big` numbers). */
+function certificateValue(der: Uint8Array): Record<string, unknown> {
   const buf = der.slice().buffer
   const cert = AsnParser.parse(buf, Certificate)
   const tbs = cert.tbsCertificate
-  const sigAlg = cert.signatureAlgorithm
-  let signatureAlgorithm = SIGNATURE_ALGORITHMS[sigAlg.algorithm] ?? 0
-  if (sigAlg.algorithm === '1.2.840.113549.1.1.10' && sigAlg.parameters != null) {
-    const p = AsnParser.parse(sigAlg.parameters, RsaSaPssParams)
-    signatureAlgorithm = PSS_BY_HASH[p.hashAlgorithm.algorithm] ?? 0
-  }
+  const signatureAlgorithm = signatureAlgorithmOf(cert.signatureAlgorithm)
   const spki = tbs.subjectPublicKeyInfo
   const out: Record<string, unknown> = {
     Raw: b64(der),
@@ -308,18 +328,9 @@ function certificateJson(der: Uint8Array): string {
         out.UnknownExtKeyUsage = orNull(unknown)
         break
       }
-      case '2.5.29.17': {
-        const san = [...AsnParser.parse(value, SubjectAlternativeName)]
-        const pick = (f: (g: GeneralName) => string | undefined) =>
-          orNull(san.flatMap((g) => (f(g) === undefined ? [] : [f(g)!])))
-        out.DNSNames = pick((g) => g.dNSName)
-        out.EmailAddresses = pick((g) => g.rfc822Name)
-        out.IPAddresses = pick((g) => g.iPAddress)
-        const u = uris(san)
-        out.URIs = orNull(u.map(goUrl))
-        out.URIStrings = orNull(u)
+      case '2.5.29.17':
+        Object.assign(out, sanFields(value))
         break
-      }
       case '2.5.29.31':
         out.CRLDistributionPoints = orNull(
           [...AsnParser.parse(value, CRLDistributionPoints)].flatMap((dp) =>
@@ -363,11 +374,57 @@ function certificateJson(der: Uint8Array): string {
   }
   out.Extensions = orNull(extensions)
   out.UnhandledCriticalExtensions = orNull(unhandled)
+  return out
+}
+
+/** A DER certificate request as Go's x509.CertificateRequest (JSON text). */
+function requestJson(der: Uint8Array): string {
+  const csr = AsnParser.parse(der.slice().buffer, CertificationRequest)
+  const info = csr.certificationRequestInfo
+  const spki = info.subjectPKInfo
+  const out: Record<string, unknown> = {
+    Raw: b64(der),
+    RawTBSCertificateRequest: b64(csr.certificationRequestInfoRaw ?? AsnConvert.serialize(info)),
+    RawSubjectPublicKeyInfo: b64(AsnConvert.serialize(spki)),
+    RawSubject: b64(AsnConvert.serialize(info.subject)),
+    Version: info.version,
+    Signature: b64(csr.signature),
+    SignatureAlgorithm: signatureAlgorithmOf(csr.signatureAlgorithm),
+    PublicKeyAlgorithm: PUBLIC_KEY_ALGORITHMS[spki.algorithm.algorithm] ?? 0,
+    PublicKey: publicKey(spki.algorithm.algorithm, spki.subjectPublicKey, spki.algorithm.parameters),
+    Subject: pkixName(info.subject),
+    Attributes: null,
+    Extensions: null,
+    ExtraExtensions: null,
+    DNSNames: null,
+    EmailAddresses: null,
+    IPAddresses: null,
+    URIs: null,
+  }
+  const attributes: unknown[] = []
+  const extensions: unknown[] = []
+  for (const a of info.attributes) {
+    if (a.type !== '1.2.840.113549.1.9.14') continue
+    const sets = a.values.map((v) =>
+      [...AsnParser.parse(v, Extensions)].map((e) => {
+        const value = e.extnValue.buffer
+        extensions.push({ Id: oid(e.extnID), Critical: e.critical, Value: b64(value) })
+        if (e.extnID === '2.5.29.17') {
+          const { URIStrings: _u, ...san } = sanFields(value)
+          Object.assign(out, san)
+        }
+        return { Type: oid(e.extnID), Value: b64(value) }
+      }),
+    )
+    attributes.push({ Type: oid(a.type), Value: sets })
+  }
+  out.Attributes = orNull(attributes)
+  out.Extensions = orNull(extensions)
   return json(out)
 }
 
-/** The DER certificates in PEM text, base64 PEM, or base64 DER (as OPA reads them). */
-function certificateDers(x: string): Uint8Array[] | undefined {
+/** The DER blocks of a type in PEM text, base64 PEM, or base64 DER (as OPA reads them). */
+function ders(x: string, type = 'CERTIFICATE'): Uint8Array[] | undefined {
   let text = x
   if (!text.includes('-----BEGIN')) {
     const b = fromBase64(text)
@@ -379,7 +436,7 @@ function certificateDers(x: string): Uint8Array[] | undefined {
   }
   const out: Uint8Array[] = []
   for (const m of text.matchAll(/(?:^|\n)-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g)) {
-    if (m[1] !== 'CERTIFICATE') continue
+    if (m[1] !== type) continue
     const b = fromBase64(m[2]!.replace(/^[A-Za-z-]+:.*$/gm, ''))
     if (b === undefined) return undefined
     out.push(b)
@@ -389,15 +446,63 @@ function certificateDers(x: string): Uint8Array[] | undefined {
 
 function parseCertificates(x: unknown): unknown {
   if (!isStr(x)) return undefined
-  const ders = certificateDers(x)
-  if (ders === undefined) return undefined
+  const blocks = ders(x)
+  if (blocks === undefined) return undefined
   try {
-    return rawJson(`[${ders.map(certificateJson).join(',')}]`)
+    return rawJson(`[${blocks.map((d) => json(certificateValue(d))).join(',')}]`)
   } catch {
     return undefined
   }
 }
 
+function parseCertificateRequest(x: unknown): unknown {
+  if (!isStr(x)) return undefined
+  const blocks = ders(x, 'CERTIFICATE REQUEST')
+  if (blocks === undefined || blocks.length === 0) return undefined
+  try {
+    return rawJson(requestJson(blocks[0]!))
+  } catch {
+    return undefined
+  }
+}
+
+/** PEM text as given, or base64-encoded PEM. */
+function pem(x: string): string {
+  if (x.includes('-----BEGIN')) return x
+  const b = fromBase64(x)
+  return b === undefined ? '' : fromUtf8(b)
+}
+
+/**
+ * `crypto.x509.parse_keypair`: Go's tls.Certificate of a certificate chain and its private key
+ * (which must match the first certificate's public key, compared by node:crypto).
+ */
+function parseKeypair(certs: unknown, key: unknown): unknown {
+  if (!isStr(certs) || !isStr(key)) return undefined
+  const chain = ders(pem(certs))
+  if (chain === undefined || chain.length === 0) return undefined
+  const keyPem = /(?:^|\n)(-----BEGIN ((?:[A-Z0-9]+ )?PRIVATE KEY)-----[\s\S]*?-----END \2-----)/.exec(
+    pem(key),
+  )?.[1]
+  if (keyPem === undefined) return undefined
+  const { createPrivateKey, createPublicKey } = nodeCrypto(KEYPAIR)
+  try {
+    // The leaf is Go's plain x509.Certificate: no URIStrings (OPA adds those in parse_certificates).
+    const { URIStrings: _u, ...leaf } = certificateValue(chain[0]!)
+    const spki = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' })
+    if (toBase64(new Uint8Array(spki)) !== leaf.RawSubjectPublicKeyInfo) return undefined
+    return rawJson(
+      `{"Certificate":${json(chain.map((d) => b64(d)))},"PrivateKey":${privateKeyJson(keyPem, KEYPAIR)},` +
+        `"OCSPStaple":null,"SignedCertificateTimestamps":null,"SupportedSignatureAlgorithms":null,"Leaf":${json(leaf)}}`,
+    )
+  } catch {
+    return undefined
+  }
+}
+const KEYPAIR = 'crypto.x509.parse_keypair'
+
 export const x509Builtins: Record<string, RegoBuiltin> = {
   'crypto.x509.parse_certificates': parseCertificates,
+  'crypto.x509.parse_certificate_request': parseCertificateRequest,
+  [KEYPAIR]: parseKeypair,
 }
