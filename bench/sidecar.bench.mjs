@@ -263,13 +263,14 @@ function tables(label, runs) {
         targets.push(
           `| ${policy.name} | CPU per check at 2,000/s | ${fmtUs(v.rates[2000].cpu)} | ${fmtUs(o.rates[2000].cpu)} | ${ratio(v.rates[2000].cpu, o.rates[2000].cpu)} | | |`,
         )
+      const heap = (s) => `${fmtKb(s.satHeap)}${s.rates[2000] ? ` / ${fmtKb(s.rates[2000].heap)}` : ''}`
       targets.push(
-        `| ${policy.name} | V8 heap allocated per check, saturation${v.rates[2000] ? ' / 2,000/s' : ''} | ${fmtKb(v.satHeap)}${v.rates[2000] ? ` / ${fmtKb(v.rates[2000].heap)}` : ''} | not measured (Go) | | | |`,
+        `| ${policy.name} | heap allocated per check (V8 / Go), saturation${v.rates[2000] ? ' / 2,000/s' : ''} | ${heap(v)} | ${heap(o)} | ${ratio(v.satHeap, o.satHeap)} | | |`,
       )
     }
   }
   return [
-    '| policy | server | offered | achieved (rounds) | p50 | p99 (rounds) | gen late p99 | errors | CPU per check | V8 heap per check |',
+    '| policy | server | offered | achieved (rounds) | p50 | p99 (rounds) | gen late p99 | errors | CPU per check | heap per check |',
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
@@ -349,10 +350,11 @@ verdict's verified-token cache hits, OPA verifies the signature on each call as 
         '',
         `Open-loop rows: latency from each call's scheduled send time, so queueing anywhere counts;
 "gen late p99" is how late the generator itself sent. CPU per check: the server's user + system time
-over the phase (/proc, the process and its children) divided by the calls answered or failed. V8
-heap per check (verdict only): bytes allocated on the V8 heap over the phase, from a
-\`v8.GCProfiler\` preloaded into the server (bench/lib/server-probe-child.mjs: the used heap's growth plus
-what each collection freed); Buffer backing stores outside the heap are not in it.`,
+over the phase (/proc, the process and its children) divided by the calls answered or failed. Heap
+per check: for verdict, bytes allocated on the V8 heap over the phase, from a \`v8.GCProfiler\`
+preloaded into the server (bench/lib/server-probe-child.mjs: the used heap's growth plus what each
+collection freed; Buffer backing stores outside the V8 heap are not in it); for OPA-Envoy, the Go
+runtime's \`go_memstats_alloc_bytes_total\` from OPA's /metrics at both ends of the phase.`,
         '',
         tables({ pinned: PIN }, pinnedRuns),
         '',

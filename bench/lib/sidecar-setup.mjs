@@ -451,7 +451,8 @@ function heapProbe(proc) {
 /**
  * OPA-Envoy: `opa run --server` with the envoy_ext_authz_grpc plugin answering at
  * envoy/authz/result, on free loopback ports, decision logs off. `cpu`: pin to that core
- * (GOMAXPROCS=1 then, as the Go runtime would also derive from the affinity mask).
+ * (GOMAXPROCS=1 then, as the Go runtime would also derive from the affinity mask). Its `probe`
+ * reads the Go heap allocated over a phase from OPA's /metrics.
  */
 export async function startOpaEnvoy(policy, opaBin, dir, { cpu } = {}) {
   const [port, httpPort] = [await freePort(), await freePort()]
@@ -494,7 +495,26 @@ export async function startOpaEnvoy(policy, opaBin, dir, { cpu } = {}) {
     await stop()
     throw new Error(`opa run (envoy_ext_authz_grpc): ${e.message}`)
   }
-  return { name: 'OPA-Envoy', pid: proc.pid, grpc: target, stop, probe: undefined }
+  return { name: 'OPA-Envoy', pid: proc.pid, grpc: target, stop, probe: goHeapProbe(`127.0.0.1:${httpPort}`) }
+}
+
+/**
+ * Go heap bytes allocated between start and stop, from `go_memstats_alloc_bytes_total` on OPA's
+ * /metrics (the Go runtime's cumulative count; one small HTTP request at each end of a phase).
+ */
+function goHeapProbe(addr) {
+  const read = async () => {
+    const text = await (await fetch(`http://${addr}/metrics`)).text()
+    const m = /^go_memstats_alloc_bytes_total ([0-9.e+]+)$/m.exec(text)
+    return m === null ? Number.NaN : Number(m[1])
+  }
+  let before = Number.NaN
+  return {
+    start: async () => {
+      before = await read()
+    },
+    stop: async () => ({ allocatedBytes: (await read()) - before }),
+  }
 }
 
 /**
