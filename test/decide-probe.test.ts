@@ -85,4 +85,43 @@ describe("decide(input, { probe: 'list' })", () => {
     const result = { tools: [{ name: 'pay' }, { name: 'refund' }] }
     expect(await filterListResult(e, list, 'tools/list', result)).toEqual({ tools: [{ name: 'pay' }] })
   })
+
+  it('the RequestContext an evaluator received stands for its request (recognized by class, not by shape)', async () => {
+    let received: RequestContext | undefined
+    const capture: Evaluator = {
+      kind: 'capture',
+      compile: () => ({
+        ok: true,
+        program: {
+          evaluate(ctx: RequestContext) {
+            received ??= ctx
+            return ok(false)
+          },
+        },
+      }),
+    }
+    const e = await createEngine(
+      {
+        rules: [
+          { id: 'c', action: 'deny', capture: true },
+          { id: 'pay', action: 'allow', mcp: { source: { spiffe: 'spiffe://t/a' }, tools: ['pay'] } },
+        ],
+      },
+      { evaluators: [createMcpEvaluator(), capture] },
+    )
+    const list = {
+      method: 'POST',
+      path: '/mcp',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      source: { principal: 'spiffe://t/a' },
+    }
+    await e.decide(list)
+    const result = { tools: [{ name: 'pay' }, { name: 'refund' }] }
+    expect(received).toBeDefined()
+    expect(await filterListResult(e, received, 'tools/list', result)).toEqual({ tools: [{ name: 'pay' }] })
+    // An object that only looks like a context is taken as a request input, and matches nothing.
+    const lookalike = { input: { raw: list }, memo: () => undefined }
+    expect(await filterListResult(e, lookalike, 'tools/list', result)).toEqual({ tools: [] })
+  })
 })

@@ -3,8 +3,8 @@
  * the caller may use, by deciding a synthetic `tools/call` / `prompts/get` / `resources/read` per
  * item with the same engine and the caller's own request.
  */
-import type { Engine, RequestContext } from '@verdict/core'
-import { MCP_METADATA_NAMESPACES, PARTIAL_BODY_HEADER } from '@verdict/core/internal'
+import type { Engine } from '@verdict/core'
+import { DecisionContext, MCP_METADATA_NAMESPACES, PARTIAL_BODY_HEADER } from '@verdict/core/internal'
 
 type Obj = Record<string, unknown>
 
@@ -22,10 +22,6 @@ export function isListMethod(method: string): boolean {
 
 function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function isContext(v: unknown): v is RequestContext {
-  return isObject(v) && typeof v.memo === 'function' && isObject(v.input)
 }
 
 const DROPPED_HEADERS = new Set(['content-type', 'content-length', PARTIAL_BODY_HEADER])
@@ -106,7 +102,8 @@ export async function filterListResult<T>(
   const spec = LISTS[method]!
   const items = result[spec.key]
   if (!Array.isArray(items)) return result
-  const base = isContext(caller) ? caller.input.raw : caller
+  // The context an evaluator received is the engine's own class; anything else is a decide() input.
+  const base = caller instanceof DecisionContext ? caller.input.raw : caller
   if (!isObject(base)) return { ...result, [spec.key]: [] }
   const verdicts = await Promise.all(
     items.map(async (item: unknown) => {
