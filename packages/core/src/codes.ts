@@ -11,7 +11,7 @@
  * the decision corpora and the sources through the arrays, so a code emitted outside them fails it.
  */
 import type { DecisionCode } from './decision.js'
-import type { InputRefusal } from './input.js'
+import type { InputRefusal } from './input/index.js'
 import { JWT_FAILURE_CODES, type JwtFailureCode } from './jwt/verify-token.js'
 
 /** `true` when `A` and `B` are the same set of literals. */

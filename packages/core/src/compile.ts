@@ -16,7 +16,7 @@ import {
 } from './document.js'
 import { PolicyError, type Problem, VerdictUsageError } from './errors.js'
 import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
-import { type ResolvedInputOptions, resolveInputOptions } from './input.js'
+import { type ResolvedInputOptions, resolveInputOptions } from './input/index.js'
 import { compileJwtAuthentication, type JwtEnvironment } from './jwt/index.js'
 import { matchEvaluator } from './match.js'
 import {

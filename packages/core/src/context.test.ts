@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { DecisionContext } from './context.js'
 import { deny } from './decision.js'
-import { type CheckInput, DEFAULT_INPUT_OPTIONS, isDecision, normalizeInput } from './input.js'
+import { type CheckInput, DEFAULT_INPUT_OPTIONS, isDecision, normalizeInput } from './input/index.js'
 
 function ctxFor(raw: unknown): DecisionContext {
   const i = normalizeInput(raw, DEFAULT_INPUT_OPTIONS)

@@ -4,8 +4,8 @@
  * (the Rego input documents are built there by `@verdict/rego-adapter`). Web-standard code only.
  */
 import type { Decision, Identity } from './decision.js'
-import type { CheckInput } from './input.js'
-import { parseJsonBody, refusal } from './input.js'
+import type { CheckInput } from './input/index.js'
+import { parseJsonBody, refusal } from './input/index.js'
 
 /** One JSON-RPC message of the Model Context Protocol, as seen by policies. */
 export interface McpCall {

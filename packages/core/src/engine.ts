@@ -33,7 +33,7 @@ import {
 } from './decision.js'
 import type { EvalResult, Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
 import { toExternalDecision } from './external.js'
-import { ambiguousHeader, type CheckInput, isDecision, normalizeInput } from './input.js'
+import { ambiguousHeader, type CheckInput, isDecision, normalizeInput } from './input/index.js'
 import { isoTime } from './iso-time.js'
 import { extractMcp, mcpDenialBody } from './mcp-call.js'
 import { type RequestRecord, requestRecord } from './request-record.js'

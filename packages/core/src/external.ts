@@ -10,7 +10,7 @@
  */
 
 import type { HeaderEntry, QueryParameter } from './decision.js'
-import { HEADER_NAME, hasControlChar } from './header-syntax.js'
+import { HEADER_NAME, hasControlChar } from './input/header-syntax.js'
 import { isValidHttpStatus } from './status.js'
 
 /** A validated external decision. */

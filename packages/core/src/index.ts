@@ -37,15 +37,6 @@ export { compilePolicy, DEFAULT_TIMEOUT_MS } from './compile.js'
 // Writing an evaluator
 export type { McpCall, RequestContext } from './context.js'
 export type {
-  CheckRequestHttp,
-  CheckRequestInput,
-  CheckRequestPeer,
-  DecideInput,
-  HeaderValue,
-  HttpPeerInput,
-  HttpRequestInput,
-} from './decide-input.js'
-export type {
   Decision,
   DecisionCode,
   HeaderAppend,
@@ -83,7 +74,23 @@ export {
   type ResourceLoader,
   type RuleProgram,
 } from './evaluator.js'
-export type { CheckInput, InputDialect, InputOptions, InputRefusal, PeerInfo, SpiffeId } from './input.js'
+export type {
+  CheckRequestHttp,
+  CheckRequestInput,
+  CheckRequestPeer,
+  DecideInput,
+  HeaderValue,
+  HttpPeerInput,
+  HttpRequestInput,
+} from './input/decide-input.js'
+export type {
+  CheckInput,
+  InputDialect,
+  InputOptions,
+  InputRefusal,
+  PeerInfo,
+  SpiffeId,
+} from './input/index.js'
 export { JWT_FAILURE_CODES, type JwtFailureCode } from './jwt/index.js'
 export type { PolicyDocument } from './policy-document.js'
 export type { RequestRecord } from './request-record.js'

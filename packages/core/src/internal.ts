@@ -27,7 +27,7 @@ export {
   refusal,
   resolveInputOptions,
   type UnderscoreAction,
-} from './input.js'
+} from './input/index.js'
 export { isoTime } from './iso-time.js'
 export { hasDuplicateMember } from './jwt/json-members.js'
 export { matchEvaluator } from './match.js'

@@ -2,7 +2,7 @@ import { describe, expect, it, test } from 'vitest'
 import type { Decision } from './decision.js'
 import { createEngine } from './engine.js'
 import { PolicyError } from './errors.js'
-import { type CheckInput, isDecision, normalizeInput } from './input.js'
+import { type CheckInput, isDecision, normalizeInput } from './input/index.js'
 import {
   DEFAULT_MCP_SETTINGS,
   extractMcp,

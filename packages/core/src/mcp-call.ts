@@ -16,7 +16,7 @@ import {
   parseJsonLimited,
   refusal,
   withoutBom,
-} from './input.js'
+} from './input/index.js'
 
 /** The `mcp` section of a policy document, as core reads it. */
 export interface McpSettings {

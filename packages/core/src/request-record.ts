@@ -12,7 +12,7 @@
  * Not recorded: the body (it may be large and hold secrets or prompts), the peer certificate, and
  * the query string inside `path` (its parameters are in `parsed_query`, erased as above).
  */
-import type { CheckInput, PeerInfo } from './input.js'
+import type { CheckInput, PeerInfo } from './input/index.js'
 import type { TokenLocation } from './jwt/config.js'
 
 /** A decision log's view of the request: `input` as OPA logs it, and what was erased from it. */

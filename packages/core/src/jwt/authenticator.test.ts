@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest'
 import type { Authenticator, AuthOutcome } from '../auth.js'
 import { DecisionContext } from '../context.js'
-import { isDecision, normalizeInput, resolveInputOptions } from '../input.js'
+import { isDecision, normalizeInput, resolveInputOptions } from '../input/index.js'
 import { compileJwtAuthentication, type JwtAuthenticator } from './index.js'
 import { jwks, makeKey, sign, type TestKey } from './testing/jwt-kit.js'
 

@@ -5,7 +5,7 @@
  */
 import { compileSchema, schemaProblems } from '../document.js'
 import type { Problem } from '../errors.js'
-import { HEADER_NAME } from '../header-syntax.js'
+import { HEADER_NAME } from '../input/header-syntax.js'
 import { SUPPORTED_ALGORITHMS } from './key-set.js'
 import { DEFAULT_REMOTE_SETTINGS, type RemoteSettings, urlProblem } from './remote-key-set.js'
 import { normalizeType } from './verify-token.js'

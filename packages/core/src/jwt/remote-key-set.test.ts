@@ -6,7 +6,7 @@ import { DecisionContext } from '../context.js'
 import type { Decision } from '../decision.js'
 import { createEngine, type Engine } from '../engine.js'
 import { PolicyError } from '../errors.js'
-import { isDecision, normalizeInput, resolveInputOptions } from '../input.js'
+import { isDecision, normalizeInput, resolveInputOptions } from '../input/index.js'
 import {
   compileJwtAuthentication,
   DEFAULT_DECISION_TIMEOUT_MS,

@@ -3,7 +3,7 @@
  * to strip so the credential does not travel upstream.
  */
 import type { HeaderEntry } from '../decision.js'
-import type { CheckInput } from '../input.js'
+import type { CheckInput } from '../input/index.js'
 import type { TokenLocation } from './config.js'
 
 /** A token found in the request, with the location it came from. */

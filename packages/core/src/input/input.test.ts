@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import type { Decision } from './decision.js'
+import type { Decision } from '../decision.js'
 import {
   type CheckInput,
   DEFAULT_INPUT_OPTIONS,
@@ -9,7 +9,7 @@ import {
   parseSpiffeId,
   resolveInputOptions,
   splitPath,
-} from './input.js'
+} from './index.js'
 
 function ok(raw: unknown, opts = DEFAULT_INPUT_OPTIONS): CheckInput {
   const r = normalizeInput(raw, opts)
