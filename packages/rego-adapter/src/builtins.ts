@@ -48,10 +48,6 @@ export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freez
 patchSdkBuiltins()
 
 const IO = 'network or host I/O, which verdict does not do inside a decision'
-const X509 =
-  "its result is Go's certificate structs field for field (DER bytes, OIDs as integer arrays, " +
-  "Go's enum numbers, big integers, the parsed leaf), which verdict does not reproduce; a partial " +
-  'copy would answer differently from OPA instead of failing'
 
 /**
  * Host builtins a module may import that verdict refuses at load, with the reason. A host that can
@@ -62,8 +58,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'http.send': IO,
     'net.lookup_ip_addr': IO,
     'opa.runtime': "the OPA runtime's configuration and environment, which verdict has not",
-    'crypto.x509.parse_and_verify_certificates': X509,
-    'crypto.x509.parse_and_verify_certificates_with_options': X509,
     'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
     'strings.render_template':
       "Go's text/template language (actions, pipelines, functions, Go's formatting of values), which verdict does not implement",
