@@ -367,6 +367,9 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
     const statusOnly = answersStatusOnly(site.document, site.path)
     const policy = shared.policy
     const maxJsonDepth = maxJsonDepthOf(site.document)
+    // A module that imports no builtin from the host reads neither the decision's clock nor its
+    // caches: it runs without setting up the decision scope.
+    const scoped = policy.builtins.length > 0
     let released = false
     const program: RuleProgram = {
       evaluate(ctx: RequestContext): EvalResult {
@@ -379,7 +382,9 @@ export function createRegoEvaluator(options: RegoOptions = {}): Evaluator {
             error: `${label}: input could not be serialized: ${(e as Error)?.message ?? e}`,
           }
         }
-        const r = withDecisionScope(decisionScope(ctx), () => policy.evaluate(input, id, label))
+        const r = scoped
+          ? withDecisionScope(decisionScope(ctx), () => policy.evaluate(input, id, label))
+          : policy.evaluate(input, id, label)
         return statusOnly && r.ok ? { ok: true, value: statusOnlyDenial(r.value) } : r
       },
       dispose() {

@@ -163,6 +163,7 @@ describe.each([2, 1])('evaluation, ABI 1.%i', (minor) => {
       true,
       'text',
       { s: 'y'.repeat(150_000) }, // more than the initial pages: memory grows to hold it
+      { s: 'é😀'.repeat(25_000) }, // 150,000 bytes of UTF-8 from 75,000 UTF-16 units: grown to the exact length
     ]
     for (const v of values) {
       const text = JSON.stringify(v)

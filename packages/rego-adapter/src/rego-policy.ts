@@ -8,6 +8,7 @@ import type { EvalResult } from '@verdict/core'
 import { builtinCallers } from './builtins/callers.js'
 import { inScope } from './builtins/scope.js'
 import { HOST_BUILTINS, UNSUPPORTED_BUILTINS, unsupportedBuiltinMessage } from './builtins.js'
+import { utf8Length } from './input/bytes.js'
 
 /**
  * The parts of the WebAssembly JS API used here. Typed locally because the repo's `lib` (ES2023,
@@ -296,6 +297,9 @@ export async function loadRegoPolicy(
       ? directEval(loaded, exports, memory)
       : (p: LoadedPolicy, input: string | ArrayBuffer, entrypoint: number) =>
           p.evaluate(typeof input === 'string' ? encoder.encode(input).buffer : input, entrypoint)
+  // Host builtins read the evaluation's scope (clock, per-decision caches); a module that imports
+  // none runs without one.
+  const scoped = builtins.length > 0
   return {
     entrypoints,
     builtins,
@@ -305,7 +309,7 @@ export async function loadRegoPolicy(
       if (p === undefined) return { ok: false, error: `${label}: the bundle was released (policy replaced)` }
       let rs: unknown
       try {
-        rs = inScope(() => run(p, input, entrypoint))
+        rs = scoped ? inScope(() => run(p, input, entrypoint)) : run(p, input, entrypoint)
       } catch (e) {
         return { ok: false, error: `${label}: ${describeThrown(e, maxPages)}` }
       }
@@ -348,25 +352,42 @@ function directEval(
     format: number,
   ) => number
   const state = loaded as unknown as SdkState
-  let view = Buffer.from(memory.buffer)
-  const fresh = (): Buffer => {
-    if (view.buffer !== memory.buffer) view = Buffer.from(memory.buffer)
+  let view = new Uint8Array(memory.buffer)
+  const fresh = (): Uint8Array => {
+    if (view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer)
     return view
   }
-  return (_p, input, entrypoint) => {
-    const text = typeof input === 'string'
-    const len = text ? Buffer.byteLength(input, 'utf8') : input.byteLength
-    const addr = state.dataHeapPtr
-    const short = addr + len - memory.buffer.byteLength
+  /** Grow the memory so that `end` bytes fit (the SDK's rounding: whole pages). */
+  const reserve = (end: number): void => {
+    const short = end - memory.buffer.byteLength
     if (short > 0) memory.grow(Math.ceil(short / 65536))
-    const mem = fresh()
-    if (text) mem.write(input, addr, len, 'utf8')
-    else mem.set(new Uint8Array(input), addr)
+  }
+  return (_p, input, entrypoint) => {
+    const addr = state.dataHeapPtr
+    let len: number
+    if (typeof input === 'string') {
+      // Encode straight into the module's memory; when the room after the heap start is too small
+      // for the text, grow by exactly its UTF-8 length and encode again.
+      const written = encoder.encodeInto(input, fresh().subarray(addr))
+      if (written.read === input.length) len = written.written
+      else {
+        len = utf8Length(input)
+        reserve(addr + len)
+        encoder.encodeInto(input, fresh().subarray(addr, addr + len))
+      }
+    } else {
+      len = input.byteLength
+      reserve(addr + len)
+      fresh().set(new Uint8Array(input), addr)
+    }
     // No input at all (the SDK's `if (input)`): address 0.
-    const ret = opaEval(0, entrypoint, state.dataAddr, len === 0 && text ? 0 : addr, len, addr + len, 0)
+    const none = len === 0 && typeof input === 'string'
+    const ret = opaEval(0, entrypoint, state.dataAddr, none ? 0 : addr, len, addr + len, 0)
     const out = fresh()
     let end = out.indexOf(0, ret)
     if (end === -1) end = out.length
-    return JSON.parse(out.toString('utf8', ret, end))
+    return JSON.parse(decoder.decode(out.subarray(ret, end)))
   }
 }
+
+const decoder = new TextDecoder()

@@ -255,7 +255,7 @@ function peerFromInfo(p: PeerInfo): Obj | undefined {
     out.address = { socketAddress: sa }
   }
   if (p.service !== undefined && p.service !== '') out.service = p.service
-  if (Object.keys(p.labels).length > 0) out.labels = { ...p.labels }
+  if (hasAny(p.labels)) out.labels = { ...p.labels }
   if (p.principal !== undefined && p.principal !== '') out.principal = p.principal
   if (p.certificate !== undefined && p.certificate !== '') out.certificate = p.certificate
   return Object.keys(out).length > 0 ? out : undefined
@@ -269,7 +269,7 @@ export function attributesFromHttp(i: CheckInput): Obj {
   const http: Obj = {}
   if (i.id !== undefined && i.id !== '') http.id = i.id
   if (i.method !== '') http.method = i.method
-  if (Object.keys(i.headers).length > 0) http.headers = { ...i.headers }
+  if (hasAny(i.headers)) http.headers = { ...i.headers }
   if (i.rawPath !== '') http.path = i.rawPath
   if (i.host !== '') http.host = i.host
   if (i.scheme !== '') http.scheme = i.scheme
@@ -282,9 +282,9 @@ export function attributesFromHttp(i: CheckInput): Obj {
   if (source !== undefined) out.source = source
   const destination = peerFromInfo(i.destination)
   if (destination !== undefined) out.destination = destination
-  if (Object.keys(i.contextExtensions).length > 0) out.contextExtensions = { ...i.contextExtensions }
-  if (Object.keys(i.filterMetadata).length > 0) out.metadataContext = { filterMetadata: i.filterMetadata }
-  if (Object.keys(i.routeMetadata).length > 0) out.routeMetadataContext = { filterMetadata: i.routeMetadata }
+  if (hasAny(i.contextExtensions)) out.contextExtensions = { ...i.contextExtensions }
+  if (hasAny(i.filterMetadata)) out.metadataContext = { filterMetadata: i.filterMetadata }
+  if (hasAny(i.routeMetadata)) out.routeMetadataContext = { filterMetadata: i.routeMetadata }
   if (i.tlsSni !== undefined) out.tlsSession = { sni: i.tlsSni }
   return out
 }
@@ -299,7 +299,13 @@ export function rawHttp(i: CheckInput): Obj | undefined {
 
 /** An object with at least one own key (a map field that is set), without copying it. */
 export function hasKeys(v: unknown): boolean {
-  return isObj(v) && Object.keys(v).length > 0
+  return isObj(v) && hasAny(v)
+}
+
+/** True when `o` has an own enumerable key; no array of keys is made (most maps checked are empty or large). */
+export function hasAny(o: Readonly<Record<string, unknown>>): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true
+  return false
 }
 
 export function mcpView(m: McpCall | undefined): Record<string, unknown> | undefined {

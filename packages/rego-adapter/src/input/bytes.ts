@@ -54,8 +54,11 @@ export function toBase64(b: Uint8Array): string {
   return out
 }
 
+const NOT_ASCII = /[\u0080-\uffff]/
+
 /** Length of `s` in UTF-8 without encoding it (a lone surrogate counts as U+FFFD, 3 bytes). */
 export function utf8Length(s: string): number {
+  if (!NOT_ASCII.test(s)) return s.length
   let n = s.length
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)

@@ -27,7 +27,9 @@ function buildOpaEnvoyInput(ctx: RequestContext, maxJsonDepth: number): Record<s
   const i = ctx.input
   const a = i.dialect === 'http' ? undefined : i.raw.attributes
   const attributes = isObj(a) ? attributesFromCheckRequest(i, a) : attributesFromHttp(i)
-  const trimmed = i.path.replace(/^\/+/, '')
+  let start = 0
+  while (i.path.charCodeAt(start) === 0x2f) start++
+  const trimmed = start === 0 ? i.path : i.path.slice(start)
   const body = pluginBody(i, maxJsonDepth)
   if (body.error !== undefined) ctx.refuse(requestParseError(body.error))
   else if (body.refusal !== undefined) ctx.refuse(body.refusal)
