@@ -322,6 +322,11 @@ export default async function (report) {
     const stall = (s, core) =>
       `core ${core}: ${s.totalMs.toFixed(1)} ms in all, ${s.over1ms} stalls over 1 ms, longest ${s.maxMs.toFixed(2)} ms`
     const agreed = policies.map((p) => `${p.name} (${p.cases.map((c) => c.name).join('; ')})`).join('; and ')
+    const lost = stalls === undefined ? 0 : Math.max(...stalls.map((s) => s.totalMs)) / PHASE_MS
+    const noisy =
+      lost > 0.05
+        ? `**A noisy run**: in the stall test before it, a core was taken away from a spinning process ${(lost * 100).toFixed(0)}% of the time (a quiet machine shows well under 1%), so the numbers below show that the bench runs and what it reports, not how the servers compare. Re-run on a quiet machine.`
+        : undefined
     const version = spawnSync(opa.bin, ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]
     report.section(
       TITLE,
@@ -334,7 +339,7 @@ load comes from bench/lib/loadgen-child.mjs (pre-encoded gRPC frames on raw HTTP
 connections used in turn, a call slower than ${TIMEOUT_MS} ms counts as an error): the same
 CheckRequest for both servers, a caller allowed by the policy. A connection the server closes is
 replaced as Envoy's pool would (calls refused by a GOAWAY are sent again on the new one); the errors
-column counts the new connections opened in the phase.`,
+column also says how many new connections a phase needed.`,
         '',
         `Before timing, both servers answered the same CheckRequests and agreed on every one (allowed or
 denied, HTTP status, body, and the headers each policy sets): ${agreed}. The policies written both
@@ -347,6 +352,7 @@ verdict's verified-token cache hits, OPA verifies the signature on each call as 
         PIN
           ? `**Pinned, one core each**: each server pinned to core 0 with \`taskset\` (OPA with GOMAXPROCS=1), the generator to core 1. Machine stalls while spinning on both cores for ${PHASE_MS / 1000} s before the runs: ${stall(stalls[0], 0)}; ${stall(stalls[1], 1)}.`
           : '**Not pinned** (no `taskset`, fewer than two cores, or SIDECAR_BENCH_PIN=0): servers and generator share the cores as the scheduler sees fit, so the rows are not per core.',
+        ...(noisy !== undefined ? ['', noisy] : []),
         '',
         `Open-loop rows: latency from each call's scheduled send time, so queueing anywhere counts;
 "gen late p99" is how late the generator itself sent. CPU per check: the server's user + system time
