@@ -1,104 +1,81 @@
 /**
- * Bounds on what a peer can hold open on the check listeners: how long a gRPC call may take to
- * deliver its request message, how long a new connection may stay silent, and how long a
- * connection the server has finished with may stay half-closed. grpc-js has options for the age,
- * idle time and stream count of a connection but none for these, so the sidecar owns the gRPC
- * listener's sockets (grpc-js's connection injector) and wraps each call in an interceptor.
+ * Bounds on what a peer can hold open on the check listeners: how long a new connection may stay
+ * silent, how long a connection the server has finished with may stay half-closed, and the HTTP
+ * listener's lingering close and header limit. The gRPC listener's per-call bounds (request
+ * deadline, stream limit, age, idle, keepalive) are in grpc-server.ts.
  */
+import { chmod, unlink } from 'node:fs/promises'
 import type { Server as HttpServer, ServerResponse } from 'node:http'
-import { constants as h2 } from 'node:http2'
-import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net'
-import {
-  type ConnectionInjector,
-  ServerInterceptingCall,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
-} from '@grpc/grpc-js'
+import { type AddressInfo, connect, createServer, type Server as NetServer, type Socket } from 'node:net'
 import { DEFAULT_INPUT_OPTIONS, type Engine } from '@verdict/core/internal'
 
-/** How long a stream answered for lack of its request gets to close before it is reset. */
-export const RESET_AFTER_ANSWER_MS = 1000
-
-/** The part of a Node HTTP/2 stream used to reset it. */
-interface ResettableStream {
-  readonly closed: boolean
-  close(code: number): void
-  once(event: 'close', listener: () => void): unknown
+/** A TCP address (`host` defaults to 127.0.0.1; port 0 picks a free port). */
+export interface TcpAddress {
+  readonly host?: string
+  readonly port: number
 }
 
-function resettable(value: unknown): ResettableStream | undefined {
-  const s = value as Partial<ResettableStream> | null | undefined
-  return typeof s?.close === 'function' && typeof s.once === 'function' && typeof s.closed === 'boolean'
-    ? (s as ResettableStream)
-    : undefined
+/** A Unix domain socket (Envoy's `pipe` address); `mode` is the file mode set after binding. */
+export interface UnixAddress {
+  readonly path: string
+  readonly mode?: number
 }
 
-/**
- * Reset the HTTP/2 stream under `call` a moment after it was answered, so that a peer that keeps
- * sending (or never reads) cannot keep the stream and its buffered bytes. grpc-js has no public
- * way to reset a stream: its base call keeps the stream in `stream`, reachable only by the first
- * interceptor. If a grpc-js version moves it, the answer is still sent and the stream lasts until
- * the peer closes it or the connection reaches its maximum age plus grace.
- */
-function resetSoon(call: ServerInterceptingCallInterface): void {
-  const stream = resettable((call as unknown as { stream?: unknown }).stream)
-  if (stream === undefined || stream.closed) return
-  // CANCEL: Node does not send a NO_ERROR reset for a stream it has finished writing.
-  const timer = setTimeout(() => {
-    if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL)
-  }, RESET_AFTER_ANSWER_MS)
-  timer.unref()
-  stream.once('close', () => clearTimeout(timer))
+export const DEFAULT_HOST = '127.0.0.1'
+
+/** `host:port` (IPv6 hosts in brackets), or `unix:<path>`. */
+export function formatBound(server: NetServer, at: TcpAddress | UnixAddress): string {
+  if ('path' in at) return `unix:${at.path}`
+  const a = server.address() as AddressInfo
+  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
 }
 
-/**
- * An interceptor (it must be the first) that gives each call `timeoutMs` from its headers to the
- * end of its request (grpc-js runs unary and server-streaming handlers only once the client has
- * half-closed, so a message without the end of stream would wait forever too). Past that,
- * `answer` responds (a denial for Check) and the stream is reset.
- */
-export function receiveDeadline(
-  timeoutMs: number,
-  answer: (
-    method: ServerMethodDefinition<unknown, unknown>,
-    call: ServerInterceptingCallInterface,
-    waitedMs: number,
-  ) => void,
-): ServerInterceptor {
-  return (method, call) => {
-    let timer: NodeJS.Timeout | undefined
-    const clear = (): void => {
-      if (timer === undefined) return
-      clearTimeout(timer)
-      timer = undefined
-    }
-    return new ServerInterceptingCall(call, {
-      start(next) {
-        const started = performance.now()
-        timer = setTimeout(() => {
-          timer = undefined
-          try {
-            answer(method, call, performance.now() - started)
-          } finally {
-            resetSoon(call)
-          }
-        }, timeoutMs)
-        next({
-          onReceiveHalfClose(nextHalfClose) {
-            clear()
-            nextHalfClose()
-          },
-          onCancel: clear,
-        })
-      },
+/** True when something accepts connections on the Unix socket at `path`. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
     })
-  }
+    s.once('error', () => resolve(false))
+  })
 }
 
-export interface GrpcListenerOptions {
+/**
+ * Bind `server` to `at`. A Unix socket file left by a process that is gone (nothing answers on it)
+ * is removed first; one in use is an error (EADDRINUSE), as for a TCP port. The file gets `mode`.
+ */
+export async function listenOn(server: NetServer, at: TcpAddress | UnixAddress): Promise<string> {
+  const bind = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject)
+      const done = (): void => {
+        server.off('error', reject)
+        resolve()
+      }
+      if ('path' in at) server.listen(at.path, done)
+      else server.listen(at.port, at.host ?? DEFAULT_HOST, done)
+    })
+  try {
+    await bind()
+  } catch (e) {
+    if (
+      !('path' in at) ||
+      (e as NodeJS.ErrnoException).code !== 'EADDRINUSE' ||
+      (await socketAnswers(at.path))
+    )
+      throw e
+    await unlink(at.path)
+    await bind()
+  }
+  if ('path' in at && at.mode !== undefined) await chmod(at.path, at.mode)
+  return formatBound(server, at)
+}
+
+export interface ConnectionListenerOptions {
   /**
-   * A connection that sends no byte within this is destroyed before grpc-js sees it; one the
+   * A connection that sends no byte within this is destroyed before the server sees it; one the
    * server has closed its side of is destroyed if the peer has not closed it within this either.
    */
   readonly firstByteTimeoutMs: number
@@ -107,22 +84,25 @@ export interface GrpcListenerOptions {
 }
 
 /**
- * A TCP listener that hands connections to grpc-js once they have sent their first byte. Sockets
- * silent until `firstByteTimeoutMs` are destroyed; once the server has ended a connection (grpc-js
- * closed its session gracefully: idle, maximum age, shutdown) the peer gets `firstByteTimeoutMs`
- * to close it too, then it is destroyed — Node would otherwise wait for the peer's FIN forever.
+ * A TCP or Unix listener that hands connections to a server once they have sent their first byte.
+ * Sockets silent until `firstByteTimeoutMs` are destroyed; once the server has ended a connection
+ * (its HTTP/2 session closed gracefully: idle, maximum age, shutdown) the peer gets
+ * `firstByteTimeoutMs` to close it too, then it is destroyed — Node would otherwise wait for the
+ * peer's FIN forever.
  */
-export class GrpcListener {
+export class ConnectionListener {
   private readonly server: NetServer
   private readonly sockets = new Set<Socket>()
   private readonly silent = new Set<Socket>()
 
-  constructor(injector: ConnectionInjector, options: GrpcListenerOptions) {
-    this.server = createServer((socket) => this.accept(socket, injector, options.firstByteTimeoutMs))
+  constructor(inject: (socket: Socket) => void, options: ConnectionListenerOptions) {
+    this.server = createServer({ noDelay: true }, (socket) =>
+      this.accept(socket, inject, options.firstByteTimeoutMs),
+    )
     this.server.maxConnections = options.maxConnections
   }
 
-  private accept(socket: Socket, injector: ConnectionInjector, firstByteTimeoutMs: number): void {
+  private accept(socket: Socket, inject: (socket: Socket) => void, firstByteTimeoutMs: number): void {
     this.sockets.add(socket)
     this.silent.add(socket)
     socket.on('error', () => {})
@@ -135,7 +115,7 @@ export class GrpcListener {
     socket.once('data', (first: Buffer) => {
       clearTimeout(timer)
       this.silent.delete(socket)
-      // Back into the socket's buffer: Node's HTTP/2 session reads what is buffered first.
+      // Back into the socket's buffer: Node's HTTP/2 session and TLS socket read what is buffered first.
       socket.pause()
       socket.unshift(first)
       socket.once('finish', () => {
@@ -144,22 +124,16 @@ export class GrpcListener {
         socket.once('close', () => clearTimeout(linger))
       })
       try {
-        injector.injectConnection(socket)
+        inject(socket)
       } catch {
         socket.destroy()
       }
     })
   }
 
-  /** Bind; resolves with the bound address. */
-  listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject)
-        resolve(this.server.address() as AddressInfo)
-      })
-    })
+  /** Bind; resolves with the bound address (`host:port` or `unix:<path>`). */
+  listen(at: TcpAddress | UnixAddress): Promise<string> {
+    return listenOn(this.server, at)
   }
 
   /** Stop accepting and drop connections that have not sent a byte. */

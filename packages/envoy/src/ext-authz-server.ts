@@ -3,19 +3,9 @@
  * listener, the HTTP service mode on another, and `/healthz`, `/readyz`, `/metrics` on a third.
  * All three bind to 127.0.0.1 unless told otherwise.
  */
-import { createServer, type Server as HttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import {
-  Server as GrpcServer,
-  status as grpcStatus,
-  ServerCredentials,
-  type ServerInterceptingCallInterface,
-  type ServerMethodDefinition,
-  type ServerOptions,
-  type ServerUnaryCall,
-  type sendUnaryData,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js'
+import { createServer, type Server as HttpServer, type ServerOptions as HttpServerOptions } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Server as NetServer } from 'node:net'
 import {
   type Decision,
   type Engine,
@@ -23,37 +13,51 @@ import {
   malformed,
   VerdictUsageError,
 } from '@verdict/core/internal'
-import { checkRequestToJson } from './check-request-to-json.js'
 import {
+  ConnectionListener,
   closeSilentHttpConnections,
   followPolicyHeaderLimit,
-  GrpcListener,
   LINGER_MAX_BYTES,
   LINGER_TIMEOUT_MS,
   type LingerLimits,
-  receiveDeadline,
+  listenOn,
+  type TcpAddress,
+  type UnixAddress,
 } from './connection-guards.js'
 import { evaluateCheck, type FailurePolicy, hostDenial } from './evaluate-check.js'
+import { createGrpcServer, type GrpcServer, type UnaryAnswer } from './grpc-server.js'
 import { createHealthService } from './health-service.js'
 import { bodyTooLarge, createClientErrorHandler, createHttpAuthzHandler } from './http-authz-handler.js'
 import { createLimiter } from './limiter.js'
 import { createOpsHandler } from './ops-handler.js'
-import { checkMethod, healthCheckMethod, healthWatchMethod, type Method } from './proto.js'
 import { createTelemetry, type Telemetry } from './telemetry.js'
-import { toCheckResponseMessage } from './to-check-response-message.js'
+import { decodeCheckRequest, encodeCheckResponse } from './wire.js'
 
 /** Where a listener binds. `host` defaults to 127.0.0.1; port 0 picks a free port. */
-export interface ListenAddress {
-  readonly host?: string
-  readonly port: number
+export type ListenAddress = TcpAddress
+
+/** A Unix domain socket to listen on (Envoy's `pipe` address); `mode` is set on the file (e.g. 0o660). */
+export type SocketPathAddress = UnixAddress
+
+/**
+ * TLS for the gRPC and HTTP listeners (PEM text or bytes). With `clientCa`, clients must present a
+ * certificate that chains to it (mTLS); in the HTTP service mode the certificate's URI SAN becomes
+ * the request's `source.principal`.
+ */
+export interface ListenerTls {
+  readonly cert: string | Buffer
+  readonly key: string | Buffer
+  readonly clientCa?: string | Buffer
 }
 
 export interface ExtAuthzServerOptions {
   readonly engine: Engine
-  /** gRPC listener (Authorization and Health). */
-  readonly grpc?: ListenAddress
-  /** HTTP service-mode listener. */
-  readonly http?: ListenAddress
+  /** gRPC listener (Authorization and Health): TCP or a Unix socket. */
+  readonly grpc?: ListenAddress | SocketPathAddress
+  /** HTTP service-mode listener: TCP or a Unix socket. */
+  readonly http?: ListenAddress | SocketPathAddress
+  /** TLS (and mTLS with `clientCa`) on the gRPC and HTTP listeners; the operations listener stays plain. */
+  readonly tls?: ListenerTls
   /** Operations listener: /healthz, /readyz, /metrics. */
   readonly ops?: ListenAddress
   /** Logs and metrics; pass the same one to the engine's `onDecision`. Default: a new one. */
@@ -68,7 +72,13 @@ export interface ExtAuthzServerOptions {
   readonly maxConcurrent?: number
   /** Envoy's `http_service.path_prefix`, removed in the HTTP service mode. */
   readonly httpPathPrefix?: string
-  /** How long a graceful stop waits for in-flight checks before closing connections (default 10 s). */
+  /**
+   * On `stop()`, how long the server keeps serving as before once `/readyz` and gRPC health say
+   * NOT_SERVING (default 0), so that Envoy's health checks see it and send no more checks here.
+   * Only then does it stop accepting connections and close the open ones gracefully.
+   */
+  readonly drainDelayMs?: number
+  /** After the drain delay, how long `stop()` waits for checks in flight before closing connections (default 10 s). */
   readonly drainTimeoutMs?: number
   /**
    * Longest wait from a check's headers to the end of its request (the gRPC CheckRequest message
@@ -128,13 +138,6 @@ export interface ExtAuthzServer {
   readonly telemetry: Telemetry
 }
 
-/** A request that could not be read off the wire; answered with its denial. */
-class WireProblem {
-  constructor(readonly decision: Decision) {}
-}
-
-const DEFAULT_HOST = '127.0.0.1'
-
 /** `options[name]`, or `fallback` when absent; a present value must be a positive integer. */
 function positive(
   options: ExtAuthzServerOptions,
@@ -146,40 +149,6 @@ function positive(
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
     throw new VerdictUsageError(name, `${name} must be a positive integer, not ${String(v)}`)
   return v
-}
-
-function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-}
-
-/** Check's definition with a deserializer that never throws and a serializer with a safe fallback. */
-function guardedCheck(maxRequestBytes: number, statusOnError: number): Method {
-  const m = checkMethod()
-  const fallback = m.responseSerialize(
-    toCheckResponseMessage(hostDenial(statusOnError, 'internal', 'response could not be encoded'), ''),
-  )
-  return {
-    ...m,
-    requestDeserialize(bytes: Buffer): unknown {
-      // The same denial as the HTTP listener's, so both log lines read alike.
-      if (bytes.length > maxRequestBytes)
-        return new WireProblem(bodyTooLarge(maxRequestBytes, 'CheckRequest'))
-      try {
-        return m.requestDeserialize(bytes)
-      } catch (e) {
-        return new WireProblem(
-          malformed(`malformed input: CheckRequest does not decode (${(e as Error).message})`),
-        )
-      }
-    },
-    responseSerialize(value: unknown): Buffer {
-      try {
-        return m.responseSerialize(value)
-      } catch {
-        return fallback
-      }
-    },
-  }
 }
 
 /**
@@ -212,113 +181,116 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
   const maxRequestBytes = positive(options, 'maxRequestBytes', 5 * 1024 * 1024)
   const limiter = createLimiter(positive(options, 'maxConcurrent', 1024), telemetry.inflight)
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000
+  const drainDelayMs = options.drainDelayMs ?? 0
+  if (!Number.isSafeInteger(drainDelayMs) || drainDelayMs < 0)
+    throw new VerdictUsageError('drainDelayMs', `drainDelayMs must be 0 or more, not ${String(drainDelayMs)}`)
   const receiveTimeoutMs = positive(options, 'receiveTimeoutMs', 5000)
-  const checkPath = checkMethod().path
   const firstByteTimeoutMs = positive(options, 'firstByteTimeoutMs', 10_000)
   const maxConnections = positive(options, 'maxConnections', 4096)
   const linger: LingerLimits = {
     timeoutMs: positive(options, 'lingerTimeoutMs', LINGER_TIMEOUT_MS),
     maxBytes: positive(options, 'lingerMaxBytes', LINGER_MAX_BYTES),
   }
-  const grpcOptions: ServerOptions = {
-    // Past this grpc-js itself refuses the message; below it, oversize checks get a 413 denial.
-    'grpc.max_receive_message_length': maxRequestBytes + 1024 * 1024,
-    'grpc.max_concurrent_streams': positive(options, 'grpcMaxConcurrentStreams', 100),
-    'grpc.max_connection_age_ms': positive(options, 'grpcMaxConnectionAgeMs', 300_000),
-    'grpc.max_connection_age_grace_ms': positive(
+  const grpcLimits = {
+    maxRequestBytes,
+    receiveTimeoutMs,
+    maxConcurrentStreams: positive(options, 'grpcMaxConcurrentStreams', 100),
+    maxConnectionAgeMs: positive(options, 'grpcMaxConnectionAgeMs', 300_000),
+    maxConnectionAgeGraceMs: positive(
       options,
       'grpcMaxConnectionAgeGraceMs',
       Math.max(10_000, failure.timeoutMs + 1000),
     ),
-    'grpc.max_connection_idle_ms': positive(options, 'grpcMaxConnectionIdleMs', 60_000),
-    'grpc.keepalive_time_ms': positive(options, 'grpcKeepaliveTimeMs', 60_000),
-    'grpc.keepalive_timeout_ms': positive(options, 'grpcKeepaliveTimeoutMs', 20_000),
+    maxConnectionIdleMs: positive(options, 'grpcMaxConnectionIdleMs', 60_000),
+    keepaliveTimeMs: positive(options, 'grpcKeepaliveTimeMs', 60_000),
+    keepaliveTimeoutMs: positive(options, 'grpcKeepaliveTimeoutMs', 20_000),
   }
+  const tls = options.tls
+  if (tls !== undefined && (tls.cert === undefined || tls.key === undefined))
+    throw new VerdictUsageError('tls', 'tls needs both cert and key')
+  const tlsServerOptions =
+    tls === undefined
+      ? undefined
+      : {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.clientCa !== undefined
+            ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }
+            : {}),
+          // A TLS handshake that has not finished counts as silence.
+          handshakeTimeout: firstByteTimeoutMs,
+        }
   const health = createHealthService()
   let serving = false
+  /** Set once `stop()` began: HTTP answers close their connection, so clients open new ones elsewhere. */
+  let draining = false
   let stopping: Promise<void> | undefined
 
-  const answer = (cb: sendUnaryData<unknown>, d: Decision, id: string): void => {
+  /** An answer that never fails to encode: an encoding problem becomes a denial. */
+  const encode = (d: Decision, id: string): Uint8Array => {
     try {
-      cb(null, toCheckResponseMessage(d, id))
+      return encodeCheckResponse(d, id)
     } catch {
-      cb(null, toCheckResponseMessage(hostDenial(statusOnError, 'internal', 'internal error'), id))
+      return encodeCheckResponse(hostDenial(statusOnError, 'internal', 'response could not be encoded'), id)
     }
   }
-  const hostAnswer = (cb: sendUnaryData<unknown>, d: Decision, started: number): void =>
-    answer(cb, d, telemetry.hostDecision(d, performance.now() - started, engine.info.name))
+  const hostAnswer = (d: Decision, started: number): Uint8Array =>
+    encode(d, telemetry.hostDecision(d, performance.now() - started, engine.info.name))
 
-  /** A call whose request message did not arrive within `receiveTimeoutMs`. */
-  const answerUnreceived = (
-    method: ServerMethodDefinition<unknown, unknown>,
-    call: ServerInterceptingCallInterface,
-    waitedMs: number,
-  ): void => {
-    if (method.path !== checkPath) {
-      call.sendStatus({ code: grpcStatus.DEADLINE_EXCEEDED, details: 'request not received in time' })
-      return
-    }
-    // A denial, not a gRPC error that `failure_mode_allow` could turn into an allow.
-    const d = hostDenial(408, 'timeout', `CheckRequest not received within ${receiveTimeoutMs} ms`)
-    const id = telemetry.hostDecision(d, waitedMs, engine.info.name)
-    call.sendMessage(toCheckResponseMessage(d, id), () =>
-      call.sendStatus({ code: grpcStatus.OK, details: 'OK' }),
-    )
-  }
-
-  const check = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>): void => {
-    const started = performance.now()
-    const request = call.request
-    if (request instanceof WireProblem) {
-      hostAnswer(cb, request.decision, started)
-      return
-    }
-    const input = checkRequestToJson(request)
-    if ('allowed' in input) {
-      hostAnswer(cb, input as Decision, started)
-      return
-    }
-    if (!limiter.tryAcquire()) {
-      hostAnswer(cb, hostDenial(statusOnError, 'overloaded', 'too many checks in progress'), started)
-      return
-    }
-    evaluateCheck(engine, telemetry, input, failure)
-      .then(({ decision, id }) => answer(cb, decision, id))
+  const check = (
+    request: Uint8Array | 'too_large' | 'compressed',
+    started: number,
+  ): UnaryAnswer | Promise<UnaryAnswer> => {
+    if (request === 'too_large') return hostAnswer(bodyTooLarge(maxRequestBytes, 'CheckRequest'), started)
+    if (request === 'compressed')
+      return hostAnswer(
+        malformed(
+          'malformed input: not one uncompressed CheckRequest message (grpc-encoding is not supported)',
+        ),
+        started,
+      )
+    const input = decodeCheckRequest(request)
+    if ('allowed' in input) return hostAnswer(input as Decision, started)
+    if (!limiter.tryAcquire())
+      return hostAnswer(hostDenial(statusOnError, 'overloaded', 'too many checks in progress'), started)
+    return evaluateCheck(engine, telemetry, input, failure)
+      .then(({ decision, id }) => encode(decision, id))
       .finally(() => limiter.release())
   }
 
   let grpcServer: GrpcServer | undefined
-  let grpcListener: GrpcListener | undefined
+  let grpcListener: ConnectionListener | undefined
   let httpServer: HttpServer | undefined
   let opsServer: HttpServer | undefined
 
-  const listenHttp = (server: HttpServer, at: ListenAddress): Promise<string> =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(at.port, at.host ?? DEFAULT_HOST, () => {
-        server.off('error', reject)
-        const a = server.address() as AddressInfo
-        resolve(formatAddress(a.address, a.port))
-      })
-    })
-
-  const newHttpServer = (handler: Parameters<typeof createServer>[1]): HttpServer => {
-    const server = createServer(
-      {
-        maxHeaderSize: 64 * 1024,
-        requestTimeout: Math.max(30_000, receiveTimeoutMs + 10_000),
-        headersTimeout: 10_000,
-        // How often the two timeouts above are checked (Node's default is 30 s).
-        connectionsCheckingInterval: 1000,
-      },
-      handler,
-    )
+  const newHttpServer = (
+    handler: Parameters<typeof createServer>[1],
+    secure: typeof tlsServerOptions,
+  ): HttpServer => {
+    const base: HttpServerOptions = {
+      maxHeaderSize: 64 * 1024,
+      requestTimeout: Math.max(30_000, receiveTimeoutMs + 10_000),
+      headersTimeout: 10_000,
+      // How often the two timeouts above are checked (Node's default is 30 s).
+      connectionsCheckingInterval: 1000,
+    }
+    const server =
+      secure === undefined
+        ? createServer(base, handler)
+        : (createHttpsServer({ ...base, ...secure }, handler) as unknown as HttpServer)
     // Longer than Envoy's pool keeps idle connections racing a close less often.
     server.keepAliveTimeout = 60_000
-    closeSilentHttpConnections(server, firstByteTimeoutMs)
+    // Over TLS the silence before the first request is bounded by the handshake timeout and
+    // Node's headersTimeout; the raw socket under a TLS one sees no reads to reset a timer.
+    if (secure === undefined) closeSilentHttpConnections(server, firstByteTimeoutMs)
     return server
   }
 
+  /**
+   * Stop accepting, then close the connections: idle ones at once (every answer since the drain
+   * began closed its connection, so what is still open is idle or finishing a request), the rest
+   * by `deadline`.
+   */
   const closeHttp = (server: HttpServer | undefined, deadline: number): Promise<void> =>
     new Promise((resolve) => {
       if (server === undefined || !server.listening) return resolve()
@@ -337,14 +309,16 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
       const s = grpcServer
       const l = grpcListener
       l?.stopAccepting()
+      health.endWatches()
+      s.closeAll()
       const force = setTimeout(
         () => {
-          s.forceShutdown()
+          s.destroyAll()
           l?.destroyAll()
         },
         Math.max(0, deadline - Date.now()),
       )
-      s.tryShutdown(() => {
+      void s.idle().then(() => {
         clearTimeout(force)
         resolve()
       })
@@ -359,24 +333,31 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
       const bound: { grpc?: string; http?: string; ops?: string } = {}
       try {
         if (options.grpc !== undefined) {
-          grpcServer = new GrpcServer({
-            ...grpcOptions,
-            interceptors: [receiveDeadline(receiveTimeoutMs, answerUnreceived)],
+          const g = createGrpcServer(
+            {
+              check,
+              checkUnreceived(waitedMs) {
+                // A denial, not a gRPC error that `failure_mode_allow` could turn into an allow.
+                const d = hostDenial(
+                  408,
+                  'timeout',
+                  `CheckRequest not received within ${receiveTimeoutMs} ms`,
+                )
+                return encode(d, telemetry.hostDecision(d, waitedMs, engine.info.name))
+              },
+              healthCheck: (request) => health.check(request),
+              healthWatch: (request, call) => health.watch(request, call),
+            },
+            grpcLimits,
+            tlsServerOptions,
+          )
+          grpcServer = g
+          // The sidecar owns the sockets (see connection-guards.ts); node:http2 serves what it is given.
+          grpcListener = new ConnectionListener((socket) => g.accept(socket), {
+            firstByteTimeoutMs,
+            maxConnections,
           })
-          grpcServer.addService({ Check: guardedCheck(maxRequestBytes, statusOnError) }, {
-            Check: check,
-          } as UntypedServiceImplementation)
-          grpcServer.addService(
-            { Check: healthCheckMethod(), Watch: healthWatchMethod() },
-            health.implementation as UntypedServiceImplementation,
-          )
-          // The sidecar owns the sockets (see connection-guards.ts); grpc-js serves what it is given.
-          grpcListener = new GrpcListener(
-            grpcServer.createConnectionInjector(ServerCredentials.createInsecure()),
-            { firstByteTimeoutMs, maxConnections },
-          )
-          const a = await grpcListener.listen(options.grpc.port, options.grpc.host ?? DEFAULT_HOST)
-          bound.grpc = formatAddress(a.address, a.port)
+          bound.grpc = await grpcListener.listen(options.grpc)
         }
         if (options.http !== undefined) {
           httpServer = newHttpServer(
@@ -388,22 +369,27 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
               maxRequestBytes,
               receiveTimeoutMs,
               linger,
+              closeConnections: () => draining,
               ...(options.httpPathPrefix !== undefined ? { pathPrefix: options.httpPathPrefix } : {}),
             }),
+            tlsServerOptions,
           )
           httpServer.maxConnections = maxConnections
           // The policy, not Node, decides about large headers; what Node still refuses is a denial.
           followPolicyHeaderLimit(httpServer, engine)
           httpServer.on('clientError', createClientErrorHandler({ engine, telemetry, linger }))
-          bound.http = await listenHttp(httpServer, options.http)
+          bound.http = await listenOn(httpServer as unknown as NetServer, options.http)
         }
         if (options.ops !== undefined) {
-          opsServer = newHttpServer(createOpsHandler({ registry: telemetry.registry, ready: () => serving }))
-          bound.ops = await listenHttp(opsServer, options.ops)
+          opsServer = newHttpServer(
+            createOpsHandler({ registry: telemetry.registry, ready: () => serving }),
+            undefined,
+          )
+          bound.ops = await listenOn(opsServer as unknown as NetServer, options.ops)
         }
       } catch (e) {
         grpcListener?.stopAccepting()
-        grpcServer?.forceShutdown()
+        grpcServer?.destroyAll()
         httpServer?.close()
         opsServer?.close()
         throw e
@@ -414,9 +400,11 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
     },
     stop() {
       stopping ??= (async () => {
+        // Not ready: /readyz answers 503 and gRPC health NOT_SERVING; checks are served as before.
         serving = false
+        draining = true
         health.set(false)
-        health.endWatches()
+        if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs))
         const deadline = Date.now() + drainTimeoutMs
         await Promise.all([closeGrpc(deadline), closeHttp(httpServer, deadline)])
         await closeHttp(opsServer, Date.now())

@@ -2,58 +2,56 @@
  * `grpc.health.v1.Health`: Check and Watch for the whole server (`""`) and the Authorization
  * service. SERVING while the policy is loaded and the server is not draining.
  */
-import { type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status } from '@grpc/grpc-js'
+import { GRPC, type GrpcCall, type UnaryAnswer } from './grpc-server.js'
+import { decodeHealthRequest, encodeHealthResponse, SERVING_STATUS } from './wire.js'
 
 /** Service names the health service answers for. */
 export const HEALTH_SERVICES: ReadonlySet<string> = new Set(['', 'envoy.service.auth.v3.Authorization'])
 
-type ServingStatus = 'SERVING' | 'NOT_SERVING'
-
 export interface HealthService {
-  readonly implementation: {
-    Check: (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void
-    Watch: (call: ServerWritableStream<unknown, unknown>) => void
-  }
+  check(request: Uint8Array): UnaryAnswer
+  watch(request: Uint8Array, call: GrpcCall): void
   /** Change the status and tell every watcher. */
   set(serving: boolean): void
   /** End every Watch stream (before a graceful shutdown, which waits for open calls). */
   endWatches(): void
 }
 
-function serviceOf(request: unknown): string {
-  const s = (request as { service?: unknown } | null)?.service
-  return typeof s === 'string' ? s : ''
+function serviceOf(request: Uint8Array): string | undefined {
+  try {
+    return decodeHealthRequest(request)
+  } catch {
+    return undefined
+  }
 }
 
-/** The health service implementation, initially SERVING. */
+/** The health service, initially SERVING. */
 export function createHealthService(): HealthService {
-  let current: ServingStatus = 'SERVING'
-  const watchers = new Set<ServerWritableStream<unknown, unknown>>()
+  let current: number = SERVING_STATUS.SERVING
+  const watchers = new Set<GrpcCall>()
   return {
-    implementation: {
-      Check(call, cb) {
-        if (!HEALTH_SERVICES.has(serviceOf(call.request))) {
-          cb({ code: status.NOT_FOUND, details: 'unknown service' })
-          return
-        }
-        cb(null, { status: current })
-      },
-      Watch(call) {
-        if (!HEALTH_SERVICES.has(serviceOf(call.request))) {
-          call.write({ status: 'SERVICE_UNKNOWN' })
-          call.end()
-          return
-        }
-        watchers.add(call)
-        call.on('cancelled', () => watchers.delete(call))
-        call.write({ status: current })
-      },
+    check(request) {
+      const service = serviceOf(request)
+      if (service === undefined) return { code: GRPC.INTERNAL, message: 'request does not decode' }
+      if (!HEALTH_SERVICES.has(service)) return { code: GRPC.NOT_FOUND, message: 'unknown service' }
+      return encodeHealthResponse(current)
+    },
+    watch(request, call) {
+      const service = serviceOf(request)
+      if (service === undefined || !HEALTH_SERVICES.has(service)) {
+        call.write(encodeHealthResponse(SERVING_STATUS.SERVICE_UNKNOWN))
+        call.end()
+        return
+      }
+      watchers.add(call)
+      call.onEnd(() => watchers.delete(call))
+      call.write(encodeHealthResponse(current))
     },
     set(serving) {
-      const next: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING'
+      const next = serving ? SERVING_STATUS.SERVING : SERVING_STATUS.NOT_SERVING
       if (next === current) return
       current = next
-      for (const w of watchers) w.write({ status: current })
+      for (const w of watchers) w.write(encodeHealthResponse(current))
     },
     endWatches() {
       for (const w of watchers) w.end()

@@ -41,6 +41,13 @@ export interface HttpAuthzHandlerOptions {
    * (defaults `LINGER_TIMEOUT_MS`, `LINGER_MAX_BYTES`). See `lingeringClose`.
    */
   readonly linger?: LingerLimits
+  /** True while every answer should close its connection (the server is draining). */
+  readonly closeConnections?: () => boolean
+  /**
+   * The peer principal of a request's connection (the URI SAN of a verified client certificate),
+   * passed to the policy as `source.principal`.
+   */
+  readonly principal?: (socket: Socket) => string | undefined
 }
 
 /** Header carrying, on allow, the request headers Envoy must remove before forwarding. */
@@ -141,6 +148,8 @@ export function createHttpAuthzHandler(
   const { engine, telemetry, failure, limiter, maxRequestBytes, pathPrefix } = options
   const receiveTimeoutMs = options.receiveTimeoutMs ?? 5000
   const linger = options.linger ?? DEFAULT_LINGER
+  const closing = options.closeConnections ?? (() => false)
+  const principalOf = options.principal
   const hostAnswer = (res: ServerResponse, d: Decision, started: number, close: boolean): void => {
     // Nothing to answer on a connection that is gone or already answered; it is not logged either.
     if (res.destroyed) return
@@ -151,7 +160,7 @@ export function createHttpAuthzHandler(
     telemetry.hostDecision(d, performance.now() - started, engine.info.name)
     // Answered before the request was read: the connection lingers closed so the answer is read.
     if (close) lingerAfterAnswer(res, linger)
-    send(res, d, close)
+    send(res, d, close || closing())
   }
   return (req, res) => {
     // A request parsed from bytes that came after an answer with `connection: close` (pipelined
@@ -194,6 +203,8 @@ export function createHttpAuthzHandler(
           protocol: `HTTP/${req.httpVersion}`,
         }
         if (bytes.length > 0) input.body = bytes
+        const principal = principalOf?.(req.socket)
+        if (principal !== undefined) input.source = { principal }
         if (!limiter.tryAcquire()) {
           const d = hostDenial(failure.statusOnError, 'overloaded', 'too many checks in progress')
           hostAnswer(res, d, started, false)
@@ -201,7 +212,7 @@ export function createHttpAuthzHandler(
         }
         acquired = true
         const { decision } = await evaluateCheck(engine, telemetry, input, failure)
-        send(res, decision, false)
+        send(res, decision, closing())
       })
       .catch(() => {
         clearTimeout(receiveTimer)

@@ -116,10 +116,24 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     }
   }
 
+  // Label children bound once per label set: prom-client would otherwise hash the labels on every
+  // call. The sets are few (result x code x rule), bounded by the policy.
+  const decisionChildren = new Map<string, ReturnType<typeof decisions.labels>>()
+  const latencyChildren = {
+    allow: latency.labels({ result: 'allow' }),
+    deny: latency.labels({ result: 'deny' }),
+  }
   const record = (e: DecisionEvent): void => {
     const result = e.allowed ? 'allow' : 'deny'
-    decisions.inc({ result, code: e.code, rule: e.rule ?? '' })
-    latency.observe({ result }, e.durationMs / 1000)
+    const rule = e.rule ?? ''
+    const key = `${result}\u0000${e.code}\u0000${rule}`
+    let child = decisionChildren.get(key)
+    if (child === undefined) {
+      child = decisions.labels({ result, code: e.code, rule })
+      decisionChildren.set(key, child)
+    }
+    child.inc()
+    latencyChildren[result].observe(e.durationMs / 1000)
     if (!logDecisions) return
     // Only what identifies and explains the decision: never headers, query, path, body or tokens.
     // Every line has every field (null when unknown), whoever decided: the engine, or the host
