@@ -109,7 +109,7 @@ suite('verdict serve and OPA-Envoy give the same answers on the sidecar benchmar
       )
       for (const s of both) await s.stop()
     },
-    60_000,
+    120_000,
   )
 
   test('servers on different policies disagree, and the check says where', async () => {
@@ -132,5 +132,5 @@ suite('verdict serve and OPA-Envoy give the same answers on the sidecar benchmar
     expect(err.message).not.toMatch(/- verdict on /)
     await v.stop()
     await o.stop()
-  }, 60_000)
+  }, 120_000)
 })
