@@ -25,9 +25,9 @@ import {
   mcpAuthorizationRules,
   programScope,
   scopedWhen,
-} from './mcp-authorization.js'
-import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp-call.js'
-import { intersectScopes, type McpMessageKind } from './mcp-scope.js'
+} from './mcp/authorization.js'
+import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp/index.js'
+import { intersectScopes, type McpMessageKind } from './mcp/scope.js'
 import type { PolicyDocument } from './policy-document.js'
 import { isValidHttpStatus } from './status.js'
 

@@ -8,7 +8,7 @@
 
 import type { RequestContext } from './context.js'
 import type { Problem } from './errors.js'
-import type { McpMessageKind } from './mcp-scope.js'
+import type { McpMessageKind } from './mcp/scope.js'
 
 /** Result of one evaluation: a value, or an error that core turns into a fail-closed outcome. */
 export type EvalResult =

@@ -40,7 +40,7 @@ export {
   type McpMessages,
   type McpSettings,
   mcpDenialBody,
-} from './mcp-call.js'
+} from './mcp/index.js'
 export {
   celMcpScope,
   isBaseProtocolMethod,
@@ -48,6 +48,6 @@ export {
   type McpMessageKind,
   mcpMessageKind,
   NOT_BASE_PROTOCOL,
-} from './mcp-scope.js'
+} from './mcp/scope.js'
 export { readLimited } from './read-limited.js'
 export { httpStatusFromName, httpStatusName, isValidHttpStatus, VALID_HTTP_STATUSES } from './status.js'

@@ -3,8 +3,8 @@
  * base-protocol pass of a layer, and the `mcpAuthorization` section (agentgateway's form) compiled
  * into a layer of verdict's own rules (docs/mcp.md, "Scope" and "agentgateway's mcpAuthorization").
  */
-import type { CompiledRule } from './compile.js'
-import type { EvalResult, RuleProgram } from './evaluator.js'
+import type { CompiledRule } from '../compile.js'
+import type { EvalResult, RuleProgram } from '../evaluator.js'
 import {
   celMcpScope,
   inScope,
@@ -12,7 +12,7 @@ import {
   MCP_RESOURCE_KINDS,
   type McpMessageKind,
   mcpMessageKind,
-} from './mcp-scope.js'
+} from './scope.js'
 
 const TRUE: EvalResult = Object.freeze({ ok: true, value: true })
 const FALSE: EvalResult = Object.freeze({ ok: true, value: false })

@@ -5,8 +5,8 @@
  * whose body only reads `mcp.tool`, `mcp.prompt` or `mcp.resource` applies only to those messages,
  * and a layer none of whose allow rules applies to a base-protocol message lets it through.
  */
-import type { RequestContext } from './context.js'
-import { MCP_RESPONSE_METHOD } from './mcp-call.js'
+import type { RequestContext } from '../context.js'
+import { MCP_RESPONSE_METHOD } from './message.js'
 
 /**
  * The class of what a rule is asked about: a tool call (`tools/call`), a prompt (`prompts/get`),

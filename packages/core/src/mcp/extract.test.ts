@@ -1,8 +1,8 @@
 import { describe, expect, it, test } from 'vitest'
-import type { Decision } from './decision.js'
-import { createEngine } from './engine.js'
-import { PolicyError } from './errors.js'
-import { type CheckInput, isDecision, normalizeInput } from './input/index.js'
+import type { Decision } from '../decision.js'
+import { createEngine } from '../engine.js'
+import { PolicyError } from '../errors.js'
+import { type CheckInput, isDecision, normalizeInput } from '../input/index.js'
 import {
   DEFAULT_MCP_SETTINGS,
   extractMcp,
@@ -11,7 +11,7 @@ import {
   type McpMessages,
   type McpSettings,
   mcpDenialBody,
-} from './mcp-call.js'
+} from './index.js'
 
 const JSON_CT = { 'content-type': 'application/json' }
 

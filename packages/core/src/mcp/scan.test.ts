@@ -1,8 +1,8 @@
 // The smuggling scan (mcp-call.ts) against an independent oracle on generated JSON: a recursive
 // walk that decodes every key with JSON.parse and folds it, object by object.
 import { describe, expect, test } from 'vitest'
-import { findDuplicateGuardedKey } from './mcp-call.js'
-import { createSeededRandom } from './testing/random.js'
+import { createSeededRandom } from '../testing/random.js'
+import { findDuplicateGuardedKey } from './index.js'
 
 const GUARDED = new Set(['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri'])
 
