@@ -18,6 +18,7 @@ import { miscBuiltins } from './builtins/misc.js'
 import { netBuiltins } from './builtins/net.js'
 import { type DecisionScope, setScope } from './builtins/scope.js'
 import { patchSdkBuiltins, sdkBuiltins } from './builtins/sdk.js'
+import { templateBuiltins } from './builtins/template.js'
 import { timeBuiltins } from './builtins/time.js'
 import { valueBuiltins } from './builtins/values.js'
 import { x509Builtins } from './builtins/x509.js'
@@ -41,6 +42,7 @@ export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freez
     globBuiltins,
     awsBuiltins,
     x509Builtins,
+    templateBuiltins,
   ),
 )
 
@@ -59,8 +61,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'net.lookup_ip_addr': IO,
     'opa.runtime': "the OPA runtime's configuration and environment, which verdict has not",
     'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
-    'strings.render_template':
-      "Go's text/template language (actions, pipelines, functions, Go's formatting of values), which verdict does not implement",
   }),
 )
 

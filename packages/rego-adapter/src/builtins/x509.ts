@@ -161,7 +161,7 @@ function goUrl(s: string): Record<string, unknown> {
   const m = /^(?:([A-Za-z][A-Za-z0-9+.-]*):)?(?:\/\/([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/.exec(s)
   const [, scheme = '', authority, path = '', query, fragment] = m ?? []
   const opaque = authority === undefined && scheme !== '' && !path.startsWith('/')
-  const unescape = (x: string) => {
+  const decode = (x: string) => {
     try {
       return decodeURIComponent(x)
     } catch {
@@ -174,12 +174,12 @@ function goUrl(s: string): Record<string, unknown> {
     Opaque: opaque ? path : '',
     User: authority?.includes('@') ? {} : null,
     Host: host,
-    Path: opaque ? '' : unescape(path),
+    Path: opaque ? '' : decode(path),
     RawPath: '',
     OmitHost: false,
     ForceQuery: query === '' && s.includes('?') && !s.includes('?#'),
     RawQuery: query ?? '',
-    Fragment: fragment === undefined ? '' : unescape(fragment),
+    Fragment: fragment === undefined ? '' : decode(fragment),
     RawFragment: '',
   }
 }
