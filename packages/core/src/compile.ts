@@ -4,19 +4,28 @@
  */
 import { compileApiKeyAuthentication, compileBasicAuthentication } from './apikey/index.js'
 import { type AuthCompileResult, type Authenticator, CombinedAuthenticator } from './auth.js'
-import type { HeaderEntry } from './decision.js'
 import {
-  compileSchema,
-  parsePolicyText,
-  pointer,
-  type SourceDocument,
-  schemaProblems,
-  sourceFromValue,
-  validatePolicyShape,
-} from './document.js'
-import { PolicyError, type Problem, VerdictUsageError } from './errors.js'
-import type { Evaluator, ResourceLoader, RuleProgram } from './evaluator.js'
-import { type ResolvedInputOptions, resolveInputOptions } from './input/index.js'
+  type CompiledLayer,
+  type CompiledPolicy,
+  type CompiledRule,
+  type CompileEnvironment,
+  DEFAULT_TIMEOUT_MS,
+  type PolicySource,
+  type RuleAction,
+} from './compile/compiled.js'
+import {
+  checkEnvironment,
+  headerList,
+  noResources,
+  type Obj,
+  responseSpec,
+  sortProblems,
+  toSource,
+} from './compile/source.js'
+import { compileSchema, pointer, schemaProblems, validatePolicyShape } from './document.js'
+import { PolicyError, type Problem } from './errors.js'
+import type { Evaluator, RuleProgram } from './evaluator.js'
+import { resolveInputOptions } from './input/index.js'
 import { compileJwtAuthentication, type JwtEnvironment } from './jwt/index.js'
 import { matchEvaluator } from './match.js'
 import {
@@ -28,150 +37,20 @@ import {
 } from './mcp/authorization.js'
 import { DEFAULT_MAX_BATCH, type McpSettings } from './mcp/index.js'
 import { intersectScopes, type McpMessageKind } from './mcp/scope.js'
-import type { PolicyDocument } from './policy-document.js'
-import { isValidHttpStatus } from './status.js'
 
-export type RuleAction = 'allow' | 'deny' | 'require' | 'decide'
-
-/** A denial response with every field known. */
-export interface ResponseSpec {
-  readonly status: number | undefined
-  readonly headers: readonly HeaderEntry[]
-  readonly body: string | undefined
-}
-
-export interface CompiledRule {
-  readonly id: string
-  readonly action: RuleAction
-  readonly program: RuleProgram
-  readonly when: RuleProgram | undefined
-  readonly shadow: boolean
-  readonly response: ResponseSpec | undefined
-  readonly headers: readonly HeaderEntry[]
-  /** MCP messages the rule applies to (docs/mcp.md, "Scope"); undefined: every request. */
-  readonly mcpScope?: readonly McpMessageKind[]
-}
-
-export interface CompiledLayer {
-  readonly name: string
-  /** Rules by action, each list in document order. Shadow rules are kept apart. */
-  readonly decide: readonly CompiledRule[]
-  readonly deny: readonly CompiledRule[]
-  readonly require: readonly CompiledRule[]
-  readonly allow: readonly CompiledRule[]
-  readonly shadow: readonly CompiledRule[]
-  /** Outcome when no rule decides. */
-  readonly fallback: 'allow' | 'deny'
-  readonly denied: ResponseSpec | undefined
-}
-
-export interface CompiledPolicy {
-  readonly name: string
-  readonly input: ResolvedInputOptions
-  readonly layers: readonly CompiledLayer[]
-  readonly authenticator: Authenticator | undefined
-  readonly realm: string | undefined
-  readonly responses: {
-    readonly denied: ResponseSpec | undefined
-    readonly unauthenticated: ResponseSpec | undefined
-    readonly error: ResponseSpec | undefined
-  }
-  readonly allowedHeaders: readonly HeaderEntry[]
-  readonly allowedResponseHeaders: readonly HeaderEntry[]
-  readonly timeoutMs: number
-  readonly mcp: McpSettings
-  readonly dispose: () => void
-}
-
-/** A policy: YAML or JSON text, a document object (`PolicyDocument` types it), or a parsed source. */
-export type PolicySource = string | PolicyDocument | Readonly<Record<string, unknown>> | SourceDocument
-
-export interface CompileEnvironment {
-  readonly evaluators: readonly Evaluator[]
-  readonly resources: ResourceLoader | undefined
-  readonly fetch: typeof globalThis.fetch | undefined
-  readonly now: () => number
-}
+export {
+  type CompiledLayer,
+  type CompiledPolicy,
+  type CompiledRule,
+  type CompileEnvironment,
+  DEFAULT_TIMEOUT_MS,
+  type PolicySource,
+  type ResponseSpec,
+  type RuleAction,
+} from './compile/compiled.js'
+export { toSource } from './compile/source.js'
 
 const ENVELOPE = new Set(['id', 'description', 'action', 'when', 'shadow', 'response', 'headers'])
-
-/** Default deadline of one decision. */
-export const DEFAULT_TIMEOUT_MS = 1000
-
-type Obj = Record<string, unknown>
-
-function isSource(p: PolicySource): p is SourceDocument {
-  return (
-    typeof p === 'object' && p !== null && 'locate' in p && typeof p.locate === 'function' && 'value' in p
-  )
-}
-
-export function toSource(p: PolicySource): SourceDocument {
-  if (typeof p === 'string') return parsePolicyText(p)
-  if (isSource(p)) return p
-  return sourceFromValue(p)
-}
-
-function headerList(map: unknown): HeaderEntry[] {
-  if (typeof map !== 'object' || map === null) return []
-  return Object.entries(map as Record<string, string>).map(([key, value]) => ({
-    key: key.toLowerCase(),
-    value,
-  }))
-}
-
-function responseSpec(
-  v: unknown,
-  path: string,
-  problems: Problem[],
-  locate: SourceDocument['locate'],
-): ResponseSpec | undefined {
-  if (typeof v !== 'object' || v === null) return undefined
-  const r = v as Obj
-  if (r.status !== undefined && !isValidHttpStatus(r.status)) {
-    problems.push({
-      code: 'invalid_status',
-      message: `status ${String(r.status)} is not one of Envoy's HTTP status codes`,
-      path: `${path}/status`,
-      ...(locate(`${path}/status`) ?? {}),
-    })
-  }
-  return {
-    status: typeof r.status === 'number' ? r.status : undefined,
-    headers: headerList(r.headers),
-    body: typeof r.body === 'string' ? r.body : undefined,
-  }
-}
-
-/**
- * Compile a policy. Throws `PolicyError` listing every problem; otherwise the result is ready to
- * decide with. Evaluators' resources are released through `dispose()`.
- */
-/** Programmer errors in what the host passed (`createEngine`'s options): a `VerdictUsageError`. */
-function checkEnvironment(env: CompileEnvironment): void {
-  const fn = (v: unknown) => typeof v === 'function'
-  if (!Array.isArray(env.evaluators))
-    throw new VerdictUsageError('evaluators', 'evaluators must be a list of evaluators')
-  const kinds = new Set<string>()
-  env.evaluators.forEach((e: Partial<Evaluator> | undefined, i) => {
-    if (typeof e !== 'object' || e === null || typeof e.kind !== 'string' || !fn(e.compile))
-      throw new VerdictUsageError(
-        `evaluators[${i}]`,
-        `evaluators[${i}] is not an evaluator (an object with kind and compile; call the factory, e.g. createCelEvaluator())`,
-      )
-    if (e.kind === 'match' || kinds.has(e.kind))
-      throw new VerdictUsageError(
-        `evaluators[${i}]`,
-        `evaluators[${i}]: a second evaluator of kind "${e.kind}"`,
-      )
-    kinds.add(e.kind)
-  })
-  if (env.fetch !== undefined && !fn(env.fetch))
-    throw new VerdictUsageError('fetch', 'fetch must be a function')
-  if (!fn(env.now)) throw new VerdictUsageError('now', 'now must be a function returning milliseconds')
-  if (env.resources !== undefined && (typeof env.resources !== 'object' || !fn(env.resources?.read)))
-    throw new VerdictUsageError('resources', 'resources must be a ResourceLoader (an object with read)')
-}
 
 export async function compilePolicy(source: PolicySource, env: CompileEnvironment): Promise<CompiledPolicy> {
   checkEnvironment(env)
@@ -505,14 +384,4 @@ export async function compilePolicy(source: PolicySource, env: CompileEnvironmen
     throw new PolicyError(sortProblems(problems))
   }
   return compiled
-}
-
-function sortProblems(p: Problem[]): Problem[] {
-  return p.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.path.localeCompare(b.path))
-}
-
-const noResources: ResourceLoader = {
-  read(location: string): Promise<Uint8Array> {
-    return Promise.reject(new Error(`no resource loader configured to read ${location}`))
-  },
 }
