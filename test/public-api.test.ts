@@ -127,10 +127,12 @@ describe('public entries', () => {
     expect(Object.keys(cli)).toEqual(['main'])
     expect(Object.keys(cel).sort()).toEqual(['DEFAULT_CEL_LIMITS', 'createCelEvaluator'])
     expect(Object.keys(envoy).sort()).toEqual([
+      'clusterMetricsSource',
       'createCheckClient',
       'createExtAuthzServer',
       'createOpsHandler',
       'createTelemetry',
+      'shareMetricsWithPrimary',
     ])
   })
 })

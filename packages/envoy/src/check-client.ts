@@ -41,8 +41,16 @@ function decode(m: Method, bytes: Buffer): CheckResponseMessage {
   return msg
 }
 
+/** TLS for `createCheckClient`: the CA to trust, and a client certificate for mTLS (PEM). */
+export interface CheckClientTls {
+  readonly ca: string | Buffer
+  readonly cert?: string | Buffer
+  readonly key?: string | Buffer
+}
+
 /**
- * Connect to a sidecar over plaintext gRPC.
+ * Connect to a sidecar over gRPC: plaintext, or TLS with `options.tls`. `target` is `host:port`
+ * or `unix:<path>`.
  *
  * @example
  * ```ts
@@ -51,8 +59,16 @@ function decode(m: Method, bytes: Buffer): CheckResponseMessage {
  * res.status?.code // 0 when allowed
  * ```
  */
-export function createCheckClient(target: string): CheckClient {
-  const client = new Client(target, credentials.createInsecure())
+export function createCheckClient(target: string, options: { tls?: CheckClientTls } = {}): CheckClient {
+  const tls = options.tls
+  const toBuffer = (v: string | Buffer | undefined): Buffer | null =>
+    v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v)
+  const client = new Client(
+    target,
+    tls === undefined
+      ? credentials.createInsecure()
+      : credentials.createSsl(toBuffer(tls.ca), toBuffer(tls.key), toBuffer(tls.cert)),
+  )
   const m = checkMethod()
   const h = healthCheckMethod()
   const unary = <Req, Res>(

@@ -13,6 +13,7 @@ import {
   malformed,
   VerdictUsageError,
 } from '@verdict/core/internal'
+import { tlsPeerPrincipal } from '@verdict/node'
 import {
   ConnectionListener,
   closeSilentHttpConnections,
@@ -370,6 +371,8 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
               receiveTimeoutMs,
               linger,
               closeConnections: () => draining,
+              // The client certificate's URI SAN, with the rule every verdict host uses.
+              ...(tls !== undefined ? { principal: tlsPeerPrincipal } : {}),
               ...(options.httpPathPrefix !== undefined ? { pathPrefix: options.httpPathPrefix } : {}),
             }),
             tlsServerOptions,

@@ -8,7 +8,7 @@
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Decision, Engine, HeaderEntry } from '@verdict/core'
-import { headerFieldLines } from '@verdict/core/middleware'
+import { headerFieldLines } from '@verdict/node'
 import {
   isLingering,
   LINGER_MAX_BYTES,

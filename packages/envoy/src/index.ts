@@ -10,13 +10,21 @@
  * Exported: the server, its telemetry and operations handler, and a Check client for probes and
  * tests. The steps themselves (message conversion, limiter, proto loading) are not public.
  */
-export { type CheckClient, type CheckResponseMessage, createCheckClient } from './check-client.js'
+export {
+  type CheckClient,
+  type CheckClientTls,
+  type CheckResponseMessage,
+  createCheckClient,
+} from './check-client.js'
+export { clusterMetricsSource, type MetricsSource, shareMetricsWithPrimary } from './cluster-metrics.js'
 export {
   type BoundAddresses,
   createExtAuthzServer,
   type ExtAuthzServer,
   type ExtAuthzServerOptions,
   type ListenAddress,
+  type ListenerTls,
+  type SocketPathAddress,
 } from './ext-authz-server.js'
 export { createOpsHandler, type OpsHandlerOptions } from './ops-handler.js'
 export { createTelemetry, type LogFormat, type Telemetry, type TelemetryOptions } from './telemetry.js'

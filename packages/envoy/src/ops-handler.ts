@@ -4,10 +4,11 @@
  * `/status` (a JSON document, e.g. OPA's status report from @verdict/fleet).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Registry } from 'prom-client'
+import type { MetricsSource } from './cluster-metrics.js'
 
 export interface OpsHandlerOptions {
-  readonly registry: Registry
+  /** A prom-client Registry, or the whole cluster's metrics (`clusterMetricsSource()`). */
+  readonly registry: MetricsSource
   /** True while the server takes checks. */
   readonly ready: () => boolean
   /**

@@ -90,6 +90,8 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const generation = new Gauge({
     name: 'verdict_policy_generation',
     help: 'How many times the policy was swapped since start.',
+    // Across workers (verdict serve --workers), the generation every worker has reached.
+    aggregator: 'min',
     registers: [registry],
   })
   const fetches = new Counter({
