@@ -28,7 +28,7 @@ function isIPv6(s: string): boolean {
   return halves.length === 2 ? n <= 7 : n === 8
 }
 
-function parseIpRaw(s: string): { v6: boolean; addr: bigint } | undefined {
+export function parseIpRaw(s: string): { v6: boolean; addr: bigint } | undefined {
   if (V4.test(s)) return { v6: false, addr: s.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n) }
   if (!isIPv6(s)) return undefined
   let text = s

@@ -28,6 +28,7 @@ import type { RegoBuiltin } from '../rego-policy.js'
 import { fromBase64, fromUtf8, toBase64 } from './bytes.js'
 import { nodeCrypto } from './host.js'
 import { privateKeyJson } from './keys.js'
+import { parseIpRaw } from './net.js'
 import { currentScope, goJson, isObj, isStr, rawJson } from './scope.js'
 
 const b64 = (b: ArrayBuffer | ArrayBufferView) =>
@@ -154,6 +155,16 @@ function pkixName(n: Name): Record<string, unknown> {
     }
   if (names.length > 0) out.Names = names
   return out
+}
+
+/** Go's net.IPNet of an `address/prefix` name constraint: `{"IP", "Mask"}` (the mask in base64). */
+function ipNet(text: string): { IP: string; Mask: string } {
+  const [ip = '', bits = ''] = text.split('/')
+  const width = ip.includes(':') ? 16 : 4
+  const n = Number(bits)
+  if (!/^[0-9]+$/.test(bits) || n > width * 8) throw new TypeError('IP name constraint')
+  const mask = new Uint8Array(width).map((_, i) => (0xff << (8 - Math.min(8, Math.max(0, n - 8 * i)))) & 0xff)
+  return { IP: ip, Mask: toBase64(mask) }
 }
 
 /** Go's url.URL of a URI SAN (the fields it marshals). */
@@ -364,7 +375,9 @@ function certificateValue(der: Uint8Array): Record<string, unknown> {
             all.flatMap((g) => (g.rfc822Name === undefined ? [] : [g.rfc822Name])),
           )
           out[`${prefix}URIDomains`] = orNull(uris(all))
-          if (all.some((g) => g.iPAddress !== undefined)) throw new TypeError('IP name constraints')
+          out[`${prefix}IPRanges`] = orNull(
+            all.flatMap((g) => (g.iPAddress === undefined ? [] : [ipNet(g.iPAddress)])),
+          )
         }
         fill(nc.permittedSubtrees, 'Permitted')
         fill(nc.excludedSubtrees, 'Excluded')
@@ -556,16 +569,30 @@ function emailWithin(email: string, constraint: string): boolean {
   return dnsWithin(email.slice(email.lastIndexOf('@') + 1), constraint)
 }
 
-/** Whether the leaf's names satisfy a CA's name constraints (DNS, email, URI domains). */
+/** Whether an address is in an `{"IP", "Mask"}` range of the same family (Go's IPNet.Contains). */
+function ipWithin(address: string, range: string | { IP: string; Mask: string }): boolean {
+  const { IP, Mask } = range as { IP: string; Mask: string }
+  const a = parseIpRaw(address)
+  const net = parseIpRaw(IP)
+  const mask = fromBase64(Mask)
+  if (a === undefined || net === undefined || mask === undefined || a.v6 !== net.v6) return false
+  let m = 0n
+  for (const b of mask) m = (m << 8n) | BigInt(b)
+  return (a.addr & m) === (net.addr & m)
+}
+
+/** Whether the leaf's names satisfy a CA's name constraints (DNS, email, URI domains, IP ranges). */
 function nameConstraintsOk(ca: Cert, leaf: Cert): boolean {
   const kinds: Array<[unknown, string, (n: string, c: string) => boolean]> = [
     [leaf.DNSNames, 'DNSDomains', dnsWithin],
     [leaf.EmailAddresses, 'EmailAddresses', emailWithin],
     [leaf.URIStrings, 'URIDomains', (u, c) => dnsWithin(goUrl(u).Host as string, c)],
+    [leaf.IPAddresses, 'IPRanges', (ip, c) => ipWithin(ip, c)],
   ]
   for (const [names, field, within] of kinds) {
-    const permitted = list(ca[`Permitted${field}`])
-    const excluded = list(ca[`Excluded${field}`])
+    // Ranges are {"IP", "Mask"} objects; the other constraints strings.
+    const permitted = list(ca[`Permitted${field}`]) as unknown as string[]
+    const excluded = list(ca[`Excluded${field}`]) as unknown as string[]
     for (const n of list(names)) {
       if (excluded.some((c) => within(n, c))) return false
       if (permitted.length > 0 && !permitted.some((c) => within(n, c))) return false
