@@ -15,11 +15,12 @@
 // generator unpinned too, when `verdict serve` has `--workers`; otherwise the row says why not.
 //
 // SIDECAR_BENCH_ROUNDS (3), SIDECAR_BENCH_PHASE_MS (2000), SIDECAR_BENCH_RATES (500,2000,5000),
-// SIDECAR_BENCH_PIN=0 (no pinning), SIDECAR_BENCH_CPU_PROF=<dir> (the pinned verdict servers run
-// with `node --cpu-prof` into <dir>/<policy>; the section then lists their hot spots).
+// SIDECAR_BENCH_PIN=0 (no pinning), SIDECAR_BENCH_CPU_PROF=<dir> (the pinned verdict servers are
+// profiled by V8's sampler over the timed rounds, profiles written to <dir>; the section then lists
+// their hot spots).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hotSpots } from './lib/cpu-profile.mjs'
@@ -125,18 +126,13 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
   const core = pinned ? 0 : undefined
   const servers = []
   const gens = []
-  const profDir = CPU_PROF !== undefined && workers === undefined ? join(CPU_PROF, policy.id) : undefined
-  if (profDir !== undefined) await mkdir(profDir, { recursive: true })
+  const profile =
+    CPU_PROF !== undefined && pinned && workers === undefined
+      ? join(CPU_PROF, `verdict-${policy.id}.cpuprofile`)
+      : undefined
   let results
   try {
-    servers.push(
-      await startVerdict(policy, {
-        cpu: core,
-        workers,
-        probe: pinned && workers === undefined,
-        cpuProfDir: profDir,
-      }),
-    )
+    servers.push(await startVerdict(policy, { cpu: core, workers, probe: pinned && workers === undefined }))
     servers.push(await startOpaEnvoy(policy, opaBin, dir, { cpu: core }))
     await checkAgreement(policy, servers)
     const payload = grpcFrame(policy.timed).toString('base64')
@@ -158,6 +154,7 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
     for (const [i, s] of servers.entries()) await phase(s, gens[i], 'saturation')
     const phases = ['saturation', ...RATES]
     results = servers.map(() => Object.fromEntries(phases.map((p) => [p, []])))
+    if (profile !== undefined) await servers[0].probe.profileStart()
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? [0, 1] : [1, 0]
       for (const p of phases)
@@ -169,24 +166,20 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
           )
         }
     }
+    if (profile !== undefined) {
+      await mkdir(CPU_PROF, { recursive: true })
+      await servers[0].probe.profileStop(profile)
+    }
   } finally {
     for (const g of gens) await g.close()
     for (const s of servers) await s.stop()
   }
   return {
     servers: servers.map((s, i) => ({ name: s.name, results: results[i] })),
-    profile: await newestProfile(profDir),
-  }
-}
-
-/** Hot spots of the newest .cpuprofile in `dir` (written when the server exits), if any. */
-async function newestProfile(dir) {
-  if (dir === undefined) return undefined
-  const names = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).sort()
-  if (names.length === 0) return undefined
-  return {
-    path: join(dir, names[names.length - 1]),
-    ...hotSpots(JSON.parse(await readFile(join(dir, names[names.length - 1]), 'utf8')), 20),
+    profile:
+      profile === undefined
+        ? undefined
+        : { path: profile, ...hotSpots(JSON.parse(await readFile(profile, 'utf8')), 20) },
   }
 }
 
@@ -374,7 +367,7 @@ runtime's \`go_memstats_alloc_bytes_total\` from OPA's /metrics at both ends of 
           .filter((r) => r.profile !== undefined)
           .flatMap((r) => [
             '',
-            `**Where the pinned verdict server's CPU went, ${r.policy.name}** (SIDECAR_BENCH_CPU_PROF: \`node --cpu-prof\` sampling every 100 µs over the whole run, start-up, warm-up and every phase; shares of the ${r.profile.samples.toLocaleString('en-US')} busy samples, idle left out; ${r.profile.path}). The profiler's own cost is in this run's timings:`,
+            `**Where the pinned verdict server's CPU went, ${r.policy.name}** (SIDECAR_BENCH_CPU_PROF: V8's sampler every 100 µs over the timed rounds, every phase; shares of the ${r.profile.samples.toLocaleString('en-US')} busy samples, idle left out; ${r.profile.path}). The profiler's own cost is in this run's timings:`,
             '',
             r.profile.functions,
             '',

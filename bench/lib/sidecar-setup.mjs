@@ -393,16 +393,13 @@ function stopper(proc) {
 /**
  * `verdict serve` for `policy` on a free loopback port, gRPC only, decision log and metrics off.
  * `cpu`: pin to that core; `workers`: pass `--workers N`; `probe`: preload bench/lib/server-probe-child.mjs
- * (V8 heap allocation over IPC; one process only); `cpuProfDir`: run with `--cpu-prof` writing there.
+ * (V8 heap allocation and CPU profiles over IPC; one process only).
  */
-export async function startVerdict(policy, { cpu, workers, probe = false, cpuProfDir } = {}) {
+export async function startVerdict(policy, { cpu, workers, probe = false } = {}) {
   const port = await freePort()
   const argv = [
     process.execPath,
     ...(probe ? ['--import', PROBE] : []),
-    ...(cpuProfDir !== undefined
-      ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${cpuProfDir}`]
-      : []),
     BIN,
     'serve',
     '-p',
@@ -434,7 +431,7 @@ export async function startVerdict(policy, { cpu, workers, probe = false, cpuPro
     pid: proc.pid,
     grpc: target,
     stop,
-    /** V8 heap bytes allocated and GC time while `fn` runs (needs `probe`). */
+    /** start/stop: V8 heap bytes allocated in between; profileStart/profileStop(path): a CPU profile. */
     probe: probe ? heapProbe(proc) : undefined,
   }
 }
@@ -445,7 +442,12 @@ function heapProbe(proc) {
       proc.once('message', resolve)
       proc.send(m)
     })
-  return { start: () => ask({ probe: 'start' }), stop: () => ask({ probe: 'stop' }) }
+  return {
+    start: () => ask({ probe: 'start' }),
+    stop: () => ask({ probe: 'stop' }),
+    profileStart: () => ask({ probe: 'profile-start' }),
+    profileStop: (path) => ask({ probe: 'profile-stop', path }),
+  }
 }
 
 /**
