@@ -41,7 +41,18 @@ function regoString(v: unknown): string {
   return String(v)
 }
 
-type Arg = { kind: 'int'; v: bigint } | { kind: 'float'; v: number } | { kind: 'string'; v: string }
+type Arg =
+  | { kind: 'int'; v: bigint }
+  | { kind: 'float'; v: number }
+  | { kind: 'string'; v: string; type?: string }
+
+/** A value of a Go string type other than `string` (`json.Number` in templates), for `%!d(T=...)`. */
+export class GoString {
+  constructor(
+    readonly text: string,
+    readonly type: string,
+  ) {}
+}
 
 function toArg(v: unknown): Arg {
   // OPA passes an integer literal as an int, anything else as float64; past 2^53 the literal is
@@ -49,10 +60,12 @@ function toArg(v: unknown): Arg {
   if (typeof v === 'number')
     return Number.isInteger(v) && Math.abs(v) < 1e21 ? { kind: 'int', v: BigInt(v) } : { kind: 'float', v }
   if (typeof v === 'string') return { kind: 'string', v }
+  if (v instanceof GoString) return { kind: 'string', v: v.text, type: v.type }
   return { kind: 'string', v: regoString(v) }
 }
 
-const typeName = (a: Arg) => (a.kind === 'int' ? 'int' : a.kind === 'float' ? 'float64' : 'string')
+const typeName = (a: Arg) =>
+  a.kind === 'int' ? 'int' : a.kind === 'float' ? 'float64' : (a.type ?? 'string')
 
 /** Go's exponent form: at least two exponent digits (`1e+06`). */
 function goExp(s: string): string {
@@ -150,7 +163,13 @@ export function goSprintf(format: string, values: readonly unknown[]): string {
     const left = flags.includes('-')
     const zero = flags.includes('0') && !left
     const sign = (neg: boolean, s: string) => (neg ? `-${s}` : plus ? `+${s}` : space ? ` ${s}` : s)
-    const bad = () => `%!${verb}(${typeName(a)}=${a.kind === 'float' ? fmtG(a.v, -1, false) : a.v})`
+    // Go writes a wrong verb's operand as %v with the same flags, width and precision, inside.
+    let wrong = false
+    const bad = () => {
+      wrong = true
+      const spec = `%${flags}${m[2] ?? ''}${m[3] === undefined ? '' : `.${m[3]}`}v`
+      return `%!${verb}(${typeName(a)}=${goSprintf(spec, [values[used - 1]])})`
+    }
     let s: string
     if (a.kind === 'int') {
       const neg = a.v < 0n
@@ -189,7 +208,7 @@ export function goSprintf(format: string, values: readonly unknown[]): string {
       } else if (verb === 'T') s = 'string'
       else s = bad()
     }
-    out += pad(s, width, left, zero && a.kind !== 'string')
+    out += wrong ? s : pad(s, width, left, zero && a.kind !== 'string')
   }
   if (used < args.length)
     out += `%!(EXTRA ${args

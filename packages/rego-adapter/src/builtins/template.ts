@@ -14,7 +14,7 @@
 import type { RegoBuiltin } from '../rego-policy.js'
 import { compareUtf8, utf8 } from './bytes.js'
 import { goJson, isObj, isStr, type Obj } from './scope.js'
-import { goSprintf } from './sdk.js'
+import { GoString, goSprintf } from './sdk.js'
 
 class TemplateError extends Error {}
 function fail(m: string): never {
@@ -408,7 +408,7 @@ const FUNCS: Record<string, (args: unknown[]) => unknown> = {
     isStr(f)
       ? goSprintf(
           f,
-          a.map((x) => (x instanceof Num ? `${x.text}` : x)),
+          a.map((x) => (x instanceof Num ? new GoString(x.text, 'json.Number') : x)),
         )
       : fail('printf format'),
   html: (a) => goHtml(sprint(a)),
