@@ -300,6 +300,23 @@ describe('the builtins run outside Node (browser bundles)', () => {
     })
   })
 
+  // An EC P-256 CA certificate and its key, generated for this test (openssl).
+  const ROOT_KEY =
+    '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQggaSnj6iSrUdDAok8\no0YUxe4OmDAKDOjDRVaGA/OPqCmhRANCAAS4y2ax8RfvrVHW1O/dY/SULtzby5XO\n1pfLhXwFSqFQFEfIjGhZ4NQEkcJgW7fIgc1U9vMDQDXls0os2NcadCf4\n-----END PRIVATE KEY-----\n'
+  const ROOT_PEM =
+    '-----BEGIN CERTIFICATE-----\nMIIBhDCCASmgAwIBAgIUY/rziMtHF/EuswOczzey96O1CvQwCgYIKoZIzj0EAwIw\nDzENMAsGA1UEAwwEUm9vdDAeFw0yNjEyMDMxMjUyMDBaFw0zNjExMzAxMjUyMDBa\nMA8xDTALBgNVBAMMBFJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAS4y2ax\n8RfvrVHW1O/dY/SULtzby5XO1pfLhXwFSqFQFEfIjGhZ4NQEkcJgW7fIgc1U9vMD\nQDXls0os2NcadCf4o2MwYTAdBgNVHQ4EFgQUFA4zE7r2Ov5BdfCt8rGOkJ3gBYgw\nHwYDVR0jBBgwFoAUFA4zE7r2Ov5BdfCt8rGOkJ3gBYgwDwYDVR0TAQH/BAUwAwEB\n/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZIzj0EAwIDSQAwRgIhALYMo9v+0tKQY006\nGIj6G64XCDAhfyFbnrZ6ZDSa4hchAiEA/1vLDvluwvxm44bYxiE8O+BwQeYOVAeP\n7ZRfVCHpR94=\n-----END CERTIFICATE-----\n'
+
+  test('X.509 parsing is pure JavaScript; key pairs need node:crypto and say so', () => {
+    const certs = withoutNode(() => HOST_BUILTINS['crypto.x509.parse_certificates']!(ROOT_PEM))
+    const [cert] = JSON.parse(new TextDecoder().decode(certs as ArrayBuffer)) as Array<
+      Record<string, unknown>
+    >
+    expect(cert).toMatchObject({ IsCA: true, PublicKeyAlgorithm: 3, Subject: { CommonName: 'Root' } })
+    expect(() => withoutNode(() => HOST_BUILTINS['crypto.x509.parse_keypair']!(ROOT_PEM, ROOT_KEY))).toThrow(
+      /crypto\.x509\.parse_keypair needs node:crypto/,
+    )
+  })
+
   test('RS256 without node:crypto fails the call with an error naming the builtin (fails closed)', () => {
     expect(() =>
       withoutNode(() => HOST_BUILTINS['io.jwt.verify_rs256']!(HS_TOKEN, '-----BEGIN PUBLIC KEY-----')),

@@ -497,13 +497,28 @@ function buildSchema(doc: DocumentNode): GraphQLSchema | undefined {
   }
 }
 
+/** Schemas given as text, parsed and built once (a policy passes the same schema every decision). */
+const schemas = new Map<string, { doc: DocumentNode; schema: GraphQLSchema } | null>()
+
+function schemaOf(x: unknown): { doc: DocumentNode; schema: GraphQLSchema } | undefined {
+  const hit = isStr(x) ? schemas.get(x) : undefined
+  if (hit !== undefined) return hit ?? undefined
+  const doc = parseSchemaDoc(x)
+  const schema = doc === undefined ? undefined : buildSchema(doc)
+  const out = doc === undefined || schema === undefined ? undefined : { doc, schema }
+  if (isStr(x)) {
+    if (schemas.size >= 32) schemas.delete(schemas.keys().next().value as string)
+    schemas.set(x, out ?? null)
+  }
+  return out
+}
+
 /** Parse and validate both; undefined when either fails. */
 function verified(query: unknown, schemaText: unknown): [Obj, Obj] | undefined {
   const q = parseQueryDoc(query)
-  const s = parseSchemaDoc(schemaText)
-  if (q === undefined || s === undefined) return undefined
-  const schema = buildSchema(s)
-  if (schema === undefined) return undefined
+  const built = schemaOf(schemaText)
+  if (q === undefined || built === undefined) return undefined
+  const { doc: s, schema } = built
   try {
     if (validate(schema, q).length > 0) return undefined
   } catch {
@@ -527,8 +542,5 @@ export const graphqlBuiltins: Record<string, RegoBuiltin> = {
     return v === undefined ? [false, {}, {}] : [true, ...v]
   },
   'graphql.is_valid': (q, s) => verified(q, s) !== undefined,
-  'graphql.schema_is_valid': (s) => {
-    const doc = parseSchemaDoc(s)
-    return doc !== undefined && buildSchema(doc) !== undefined
-  },
+  'graphql.schema_is_valid': (s) => schemaOf(s) !== undefined,
 }
