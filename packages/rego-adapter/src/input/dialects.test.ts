@@ -2,6 +2,8 @@
  * The two input dialects built from real decision contexts (core's DecisionContext over a
  * normalized request): the OPA-Envoy plugin's input document and Authorino's Authorization JSON.
  */
+
+import { readdirSync, readFileSync } from 'node:fs'
 import {
   type CheckInput,
   DEFAULT_INPUT_OPTIONS,
@@ -370,6 +372,16 @@ describe('Authorino input dialect', () => {
 })
 
 describe('bytes without Buffer', () => {
+  test('the builders use web-standard APIs only: no Buffer, no node: modules', () => {
+    const dir = new URL('.', import.meta.url)
+    const sources = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    expect(sources).toEqual(expect.arrayContaining(['opa-envoy.ts', 'authorino.ts', 'plugin-body.ts']))
+    for (const f of sources) {
+      const code = readFileSync(new URL(f, dir), 'utf8').replace(/^\s*(\/\/|\*).*$/gm, '')
+      expect(code, f).not.toMatch(/\bBuffer\b|from 'node:|require\(/)
+    }
+  })
+
   test('base64 reads both alphabets, with or without padding, and skips what is not base64', () => {
     const samples = ['', 'a', 'ab', 'abc', 'abcd', 'hé ✓ 😀', '\u0000\u00ff\u0080']
     for (const s of samples) {
