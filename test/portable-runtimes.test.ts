@@ -9,6 +9,10 @@
  * (Deno with `--allow-env` only: the yaml package reads LOG_TOKENS through Deno's `process`).
  * Every run asserts an allow and a deny decision. A runtime that cannot be found is skipped with the
  * reason printed. Needs the packages built (`pnpm build`), as users import them.
+ *
+ * Chromium is the strict check: a page has no Node global at all, so a `Buffer` or `process` left on
+ * the decision path makes its decisions fail. Deno and Bun give code under node_modules Node's globals
+ * (`Buffer`, `process`), so there the runs show that the packages work, not that they avoid Node.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
