@@ -353,8 +353,10 @@ function directEval(
   ) => number
   const state = loaded as unknown as SdkState
   let view = new Uint8Array(memory.buffer)
+  // Growing the memory (here or inside the module) detaches the old buffer, which leaves the view
+  // empty: checking its length spares a call to the `buffer` accessor on every evaluation.
   const fresh = (): Uint8Array => {
-    if (view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer)
+    if (view.byteLength === 0) view = new Uint8Array(memory.buffer)
     return view
   }
   /** Grow the memory so that `end` bytes fit (the SDK's rounding: whole pages). */
