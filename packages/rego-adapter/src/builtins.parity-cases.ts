@@ -101,6 +101,33 @@ const JSON_SCHEMA_CASES: readonly string[] = [
     '{"a": 2.5}',
     '{"properties": {"a": {"anyOf": [{"type": "string"}], "oneOf": [{"type": "string"}]}}}',
   ),
+  // a failed type stops the other checks of that schema; min above max is a schema error (or not)
+  schemaErrors(
+    '{"a": 5}',
+    '{"properties": {"a": {"type": "string", "enum": ["x"], "const": "x", "anyOf": [{"const": 1}]}}}',
+  ),
+  schemaErrors('{"a": [1, "x"]}', '{"properties": {"a": {"type": "object", "items": {"type": "string"}}}}'),
+  'json.match_schema({"a": "abc"}, {"properties": {"a": {"minLength": 5, "maxLength": 1}}})',
+  'json.match_schema({"a": {}}, {"properties": {"a": {"minProperties": 5, "maxProperties": 1}}})',
+  'json.match_schema({"a": [1]}, {"properties": {"a": {"minItems": 5, "maxItems": 1}}})',
+  'json.match_schema({"a": 3}, {"properties": {"a": {"minimum": 5, "maximum": 1}}})',
+  schemaErrors(
+    '{"a": 5}',
+    '{"properties": {"a": {"enum": ["x"], "minimum": 9, "multipleOf": 2, "not": {}}}}',
+  ),
+  schemaErrors('{"a": "abc"}', '{"properties": {"a": {"minLength": 5, "format": "email", "enum": ["q"]}}}'),
+  schemaErrors(
+    '{"a": {"x": 1}}',
+    '{"properties": {"a": {"required": ["r"], "minProperties": 3, "additionalProperties": false, "propertyNames": {"minLength": 2}, "dependencies": {"x": ["d"]}}}}',
+  ),
+  schemaErrors(
+    '{"a": 3}',
+    '{"properties": {"a": {"if": {"minimum": 1}, "then": {"multipleOf": 2}, "anyOf": [{"minimum": 9}], "allOf": [{"maximum": 0}], "oneOf": [{"maximum": 0}], "not": {}}}}',
+  ),
+  schemaErrors(
+    '{"b": 1, "a": "x", "c": {"d": 1}}',
+    '{"properties": {"c": {"properties": {"d": {"type": "string"}}}, "a": {"type": "integer"}, "b": {"type": "string"}}, "patternProperties": {"^a": {"minLength": 3}}, "propertyNames": {"maxLength": 0}}',
+  ),
 ]
 
 const GQL_SCHEMA =
@@ -891,6 +918,8 @@ export const KNOWN_DIFFERENCES: readonly string[] = [
   'net.cidr_contains_matches({"1.1.1.0/24"}, "1.1.1.1")',
   // A set in OPA is a subset test; an array is a contiguous-run test.
   'object.subset({1, 2, 3}, {3, 1})',
+  // ajv checks uniqueItems only among items of the type `items` declares; gojsonschema among all.
+  'json.match_schema({"a": [1, 1]}, {"properties": {"a": {"items": {"type": "string"}, "uniqueItems": true}}})',
   // Numbers reach a host builtin parsed: render_template prints their shortest form, OPA the text
   // they were written in.
   'strings.render_template("{{.n}}", {"n": 1.0})',

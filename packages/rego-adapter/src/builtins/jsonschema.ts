@@ -67,7 +67,9 @@ function compile(schema: unknown): { fn?: ValidateFunction; error?: string } {
   if (hit !== undefined) return hit
   const draft = draftOf(schema)
   let out: { fn?: ValidateFunction; error?: string }
+  const bounds = boundsError(schema)
   if (typeof schema !== 'boolean' && !isObj(schema)) out = { error: 'schema must be an object' }
+  else if (bounds !== undefined) out = { error: bounds }
   else
     try {
       out = { fn: newAjv(draft).compile(withoutSchemaKey(schema, draft) as Obj) }
@@ -76,6 +78,67 @@ function compile(schema: unknown): { fn?: ValidateFunction; error?: string } {
     }
   if (cache.size >= 64) cache.delete(cache.keys().next().value as string)
   cache.set(key, out)
+  return out
+}
+
+/** gojsonschema refuses a schema whose minLength or minProperties exceeds its maximum. */
+function boundsError(schema: unknown): string | undefined {
+  if (Array.isArray(schema)) {
+    for (const x of schema) {
+      const e = boundsError(x)
+      if (e !== undefined) return e
+    }
+    return undefined
+  }
+  if (!isObj(schema)) return undefined
+  for (const [min, max] of [
+    ['minLength', 'maxLength'],
+    ['minProperties', 'maxProperties'],
+  ] as const) {
+    const [a, b] = [schema[min], schema[max]]
+    if (typeof a === 'number' && typeof b === 'number' && a > b) return `${min} cannot be greater than ${max}`
+  }
+  for (const x of Object.values(schema)) {
+    const e = boundsError(x)
+    if (e !== undefined) return e
+  }
+  return undefined
+}
+
+/**
+ * gojsonschema stops validating a value against a schema once its type does not match: drop the
+ * other errors ajv reports for that schema and value (its keywords and subschemas).
+ */
+function afterTypeFailures(errors: readonly ErrorObject[]): ErrorObject[] {
+  const failed = errors
+    .filter((e) => e.keyword === 'type')
+    .map((e) => ({ node: e.schemaPath.slice(0, -'/type'.length), at: e.instancePath }))
+  const inside = (e: ErrorObject, f: { node: string; at: string }) =>
+    e.schemaPath !== `${f.node}/type` &&
+    e.schemaPath.startsWith(`${f.node}/`) &&
+    (e.instancePath === f.at || e.instancePath.startsWith(`${f.at}/`))
+  return errors.filter((e) => !failed.some((f) => inside(e, f)))
+}
+
+/**
+ * gojsonschema adds an `allOf` error after its members' (ajv reports the members only): one per
+ * `allOf` schema and value that failed.
+ */
+function withAllOf(errors: readonly ErrorObject[]): Array<ErrorObject | { allOf: string }> {
+  const out: Array<ErrorObject | { allOf: string }> = []
+  const seen = new Set<string>()
+  errors.forEach((e, i) => {
+    out.push(e)
+    const m = /^(.*\/allOf)\/[0-9]+\//.exec(e.schemaPath)
+    if (m === null) return
+    const key = `${m[1]}\u0000${e.instancePath}`
+    const next = errors[i + 1]
+    const continues = next?.schemaPath.startsWith(`${m[1]}/`) === true && next.instancePath === e.instancePath
+    if (!continues && !seen.has(key)) {
+      seen.add(key)
+      out.push({ allOf: e.instancePath })
+    }
+  })
   return out
 }
 
@@ -212,8 +275,13 @@ function matchSchema(document: unknown, schema: unknown): unknown {
   if (c.fn === undefined) return undefined
   if (c.fn(d.value) === true) return [true, []]
   const out: Obj[] = []
-  for (const e of c.fn.errors ?? []) {
-    // ajv reports `allOf` only through its members' errors; gojsonschema adds its own line.
+  for (const e of withAllOf(afterTypeFailures(c.fn.errors ?? []))) {
+    if ('allOf' in e) {
+      const field = fieldOf(e.allOf)
+      const desc = 'Must validate all the schemas (allOf)'
+      out.push({ error: `${field}: ${desc}`, type: 'number_all_of', field, desc })
+      continue
+    }
     const field = fieldOf(e.instancePath)
     const got = describe(e, field, d.value)
     if (got === undefined) continue
