@@ -15,6 +15,7 @@ import draft06 from 'ajv/dist/refs/json-schema-draft-06.json' with { type: 'json
 import ajvDraft04 from 'ajv-draft-04'
 import ajvFormats from 'ajv-formats'
 import type { RegoBuiltin } from '../rego-policy.js'
+import { compareUtf8 } from './bytes.js'
 import { goJson, isObj, isStr, type Obj } from './scope.js'
 
 const OPTIONS: Options = {
@@ -120,12 +121,17 @@ function afterTypeFailures(errors: readonly ErrorObject[]): ErrorObject[] {
   return errors.filter((e) => !failed.some((f) => inside(e, f)))
 }
 
+interface AllOf {
+  readonly allOf: string
+  readonly schemaPath: string
+}
+
 /**
  * gojsonschema adds an `allOf` error after its members' (ajv reports the members only): one per
  * `allOf` schema and value that failed.
  */
-function withAllOf(errors: readonly ErrorObject[]): Array<ErrorObject | { allOf: string }> {
-  const out: Array<ErrorObject | { allOf: string }> = []
+function withAllOf(errors: readonly ErrorObject[]): Array<ErrorObject | AllOf> {
+  const out: Array<ErrorObject | AllOf> = []
   const seen = new Set<string>()
   errors.forEach((e, i) => {
     out.push(e)
@@ -136,7 +142,7 @@ function withAllOf(errors: readonly ErrorObject[]): Array<ErrorObject | { allOf:
     const continues = next?.schemaPath.startsWith(`${m[1]}/`) === true && next.instancePath === e.instancePath
     if (!continues && !seen.has(key)) {
       seen.add(key)
-      out.push({ allOf: e.instancePath })
+      out.push({ allOf: e.instancePath, schemaPath: m[1]! })
     }
   })
   return out
@@ -267,6 +273,114 @@ function describe(e: ErrorObject, field: string, doc: unknown): [string, string]
   }
 }
 
+/** Where a keyword's errors come in gojsonschema's walk of one schema, by the value's JSON type. */
+const RANK_ANY: Record<string, number> = {
+  type: 0,
+  anyOf: 1,
+  oneOf: 2,
+  allOf: 3,
+  not: 4,
+  dependencies: 5,
+  if: 6,
+  then: 6,
+  else: 6,
+}
+const RANK_BY_TYPE: Record<string, Record<string, number>> = {
+  number: {
+    multipleOf: 10,
+    maximum: 11,
+    exclusiveMaximum: 12,
+    minimum: 13,
+    exclusiveMinimum: 14,
+    const: 20,
+    enum: 21,
+  },
+  string: { const: 10, enum: 11, format: 12, minLength: 13, maxLength: 14 },
+  array: {
+    const: 10,
+    enum: 11,
+    items: 12,
+    additionalItems: 13,
+    minItems: 14,
+    maxItems: 15,
+    uniqueItems: 16,
+    contains: 17,
+  },
+  object: {
+    const: 10,
+    enum: 11,
+    minProperties: 12,
+    maxProperties: 13,
+    required: 14,
+    additionalProperties: 15,
+    patternProperties: 16,
+    propertyNames: 17,
+    properties: 18,
+  },
+}
+
+type Key = Array<number | string>
+
+/**
+ * The position of an error in gojsonschema's output: its schema path walked keyword by keyword
+ * (ranked as gojsonschema checks them for the value's type), with property names and item
+ * indexes where gojsonschema iterates (properties sorted by name).
+ */
+function orderKey(e: ErrorObject | AllOf, doc: unknown): Key {
+  const segs = e.schemaPath
+    .replace(/^#\/?/, '')
+    .split('/')
+    .filter((x) => x !== '')
+  const inst = 'allOf' in e ? e.allOf : e.instancePath
+  const instSegs = inst === '' ? [] : inst.slice(1).split('/').map(unescapePointer)
+  let value = doc
+  let depth = 0
+  const key: Key = []
+  const descend = () => {
+    const name = instSegs[depth++] ?? ''
+    value = Array.isArray(value) ? value[Number(name)] : isObj(value) ? value[name] : undefined
+    return name
+  }
+  for (let i = 0; i < segs.length; i++) {
+    const kw = segs[i]!
+    const type = goType(value) === 'integer' ? 'number' : goType(value)
+    key.push(RANK_ANY[kw] ?? RANK_BY_TYPE[type]?.[kw] ?? 99)
+    if (kw === 'anyOf' || kw === 'oneOf' || kw === 'allOf') {
+      if (i + 1 < segs.length) key.push(Number(segs[++i]))
+    } else if (kw === 'then' || kw === 'else') key.push(1)
+    else if (kw === 'properties' || kw === 'patternProperties') {
+      if (i + 1 < segs.length) {
+        i++
+        key.push(descend())
+      }
+    } else if (kw === 'items') {
+      if (i + 1 < segs.length && /^[0-9]+$/.test(segs[i + 1]!)) i++
+      if (i + 1 < segs.length) key.push(Number(descend()))
+    } else if ((kw === 'additionalItems' || kw === 'additionalProperties') && i + 1 < segs.length)
+      key.push(descend())
+    else if (kw === 'propertyNames') {
+      const name =
+        'allOf' in e
+          ? ''
+          : String((e.params as { propertyName?: unknown }).propertyName ?? e.propertyName ?? '')
+      key.push(name, i + 1 < segs.length ? 1 : 0)
+    }
+  }
+  // gojsonschema writes allOf's own error after its members'.
+  if ('allOf' in e) key.push(Number.POSITIVE_INFINITY)
+  return key
+}
+
+function compareKeys(a: Key, b: Key): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const [x, y] = [a[i]!, b[i]!]
+    if (x === y) continue
+    if (typeof x === 'number' && typeof y === 'number') return x - y
+    return compareUtf8(String(x), String(y))
+  }
+  return a.length - b.length
+}
+
 function matchSchema(document: unknown, schema: unknown): unknown {
   const d = operand(document)
   const s = operand(schema)
@@ -275,7 +389,13 @@ function matchSchema(document: unknown, schema: unknown): unknown {
   if (c.fn === undefined) return undefined
   if (c.fn(d.value) === true) return [true, []]
   const out: Obj[] = []
-  for (const e of withAllOf(afterTypeFailures(c.fn.errors ?? []))) {
+  const keyed = withAllOf(afterTypeFailures(c.fn.errors ?? [])).map((e, i) => ({
+    e,
+    i,
+    key: orderKey(e, d.value),
+  }))
+  keyed.sort((x, y) => compareKeys(x.key, y.key) || x.i - y.i)
+  for (const { e } of keyed) {
     if ('allOf' in e) {
       const field = fieldOf(e.allOf)
       const desc = 'Must validate all the schemas (allOf)'
