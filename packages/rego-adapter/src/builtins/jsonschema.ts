@@ -274,17 +274,17 @@ function describe(e: ErrorObject, field: string, doc: unknown): [string, string]
 }
 
 /** Where a keyword's errors come in gojsonschema's walk of one schema, by the value's JSON type. */
-const RANK_ANY: Record<string, number> = {
-  type: 0,
-  anyOf: 1,
-  oneOf: 2,
-  allOf: 3,
-  not: 4,
-  dependencies: 5,
-  if: 6,
-  then: 6,
-  else: 6,
-}
+const RANK_ANY = new Map<string, number>([
+  ['type', 0],
+  ['anyOf', 1],
+  ['oneOf', 2],
+  ['allOf', 3],
+  ['not', 4],
+  ['dependencies', 5],
+  ['if', 6],
+  ['then', 6],
+  ['else', 6],
+])
 const RANK_BY_TYPE: Record<string, Record<string, number>> = {
   number: {
     multipleOf: 10,
@@ -344,7 +344,7 @@ function orderKey(e: ErrorObject | AllOf, doc: unknown): Key {
   for (let i = 0; i < segs.length; i++) {
     const kw = segs[i]!
     const type = goType(value) === 'integer' ? 'number' : goType(value)
-    key.push(RANK_ANY[kw] ?? RANK_BY_TYPE[type]?.[kw] ?? 99)
+    key.push(RANK_ANY.get(kw) ?? RANK_BY_TYPE[type]?.[kw] ?? 99)
     if (kw === 'anyOf' || kw === 'oneOf' || kw === 'allOf') {
       if (i + 1 < segs.length) key.push(Number(segs[++i]))
     } else if (kw === 'then' || kw === 'else') key.push(1)
