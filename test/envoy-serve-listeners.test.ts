@@ -16,7 +16,7 @@ import { buildCli, ROOT, SEED_000, type ServeProcess, startServe } from './fixtu
 
 const TLS_DIR = join(ROOT, 'packages/mcp/src/testing/tls')
 const AGENT_A = 'spiffe://cluster.local/ns/agents/sa/agent-a'
-const pem = (name: string) => readFile(join(TLS_DIR, name))
+const pem = (name: string): Promise<Buffer> => readFile(join(TLS_DIR, name))
 
 let dir: string
 const running = new Set<ServeProcess>()
@@ -132,17 +132,10 @@ describe('verdict serve over TLS', () => {
       '--client-ca',
       join(TLS_DIR, 'ca.pem'),
     ])
-    const [ca, aCert, aKey, bCert, bKey, rogueCert, rogueKey] = await Promise.all(
-      [
-        'ca.pem',
-        'agent-a.pem',
-        'agent-a-key.pem',
-        'agent-b.pem',
-        'agent-b-key.pem',
-        'rogue.pem',
-        'rogue-key.pem',
-      ].map(pem),
-    )
+    const ca = await pem('ca.pem')
+    const [aCert, aKey] = [await pem('agent-a.pem'), await pem('agent-a-key.pem')]
+    const [bCert, bKey] = [await pem('agent-b.pem'), await pem('agent-b-key.pem')]
+    const [rogueCert, rogueKey] = [await pem('rogue.pem'), await pem('rogue-key.pem')]
     const [host, port] = String(s.listening.http).split(':') as [string, string]
     const https = (cert?: Buffer, key?: Buffer) =>
       exchange(httpsRequest, { host, port: Number(port), ca, ...(cert ? { cert, key } : {}) })
@@ -198,7 +191,8 @@ describe('verdict serve over TLS', () => {
       '--tls-key',
       join(TLS_DIR, 'server-key.pem'),
     ])
-    const [ca, aCert, aKey] = await Promise.all(['ca.pem', 'agent-a.pem', 'agent-a-key.pem'].map(pem))
+    const ca = await pem('ca.pem')
+    const [aCert, aKey] = [await pem('agent-a.pem'), await pem('agent-a-key.pem')]
     const [host, port] = String(s.listening.http).split(':') as [string, string]
     expect(await exchange(httpsRequest, { host, port: Number(port), ca })).toBe(403)
     // A certificate nobody asked for is not verified, so it names nobody.
