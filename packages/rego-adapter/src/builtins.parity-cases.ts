@@ -504,6 +504,14 @@ const TEMPLATE_CASES: readonly string[] = [
   'strings.render_template("{{and 1 0 2}} {{or 0 \\"\\" 3}} {{not 0}}", {})',
   'strings.render_template("{{(index .l 0).k}}", {"l": [{"k": "v"}]})',
   'strings.render_template("{{printf \\"%d|%s|%v|%q|%5.1f\\" .n .n .n .s .f}}", {"n": 3, "s": "x", "f": 2.5})',
+  'strings.render_template("{{slice .s 1 3}}|{{slice .s 2}}|{{slice .l 1}}|{{slice .l 0 1}}|{{slice .l}}", {"s": "hello", "l": ["a", "b", "c"]})',
+  'strings.render_template("{{slice .s 4 2}}", {"s": "hello"})',
+  'strings.render_template("{{slice .s .n}}", {"s": "hello", "n": 1})',
+  'strings.render_template("{{slice .l 1 2 3}}", {"l": ["a", "b", "c", "d"]})',
+  'strings.render_template("{{slice .s 1 2 3}}", {"s": "hello"})',
+  'strings.render_template("{{slice .s 0 9}}", {"s": "hello"})',
+  'strings.render_template("{{slice .s 1 3}}", {"s": "héllo"})',
+  'strings.render_template("{{call .f 1}}", {"f": "x"})',
 ]
 
 export const PARITY_CASES: readonly string[] = [

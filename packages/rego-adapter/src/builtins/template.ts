@@ -3,7 +3,7 @@
  * variables as JSON values), for the constructs policies use: `{{.a.b}}`, `$` and variables
  * (`:=`, `=`), `if`/`else if`/`else`, `range` (with `$i, $v :=`, `else`, `break`, `continue`),
  * `with`, `define`/`template`/`block`, pipelines with `|` and parentheses, comments, `{{-`/`-}}`,
- * and the builtin functions `and`, `or`, `not`, `len`, `index`, `print`, `printf`, `println`,
+ * and the builtin functions `and`, `or`, `not`, `len`, `index`, `slice`, `print`, `printf`, `println`,
  * `html`, `js`, `urlquery`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`. Values print as Go's fmt prints
  * them (`[a b]`, `map[k:v]`, `<nil>`, `<no value>`). No JavaScript library implements Go templates.
  *
@@ -12,7 +12,7 @@
  * form (`1`). Anything else the parser does not know is an error (undefined), never a guess.
  */
 import type { RegoBuiltin } from '../rego-policy.js'
-import { compareUtf8, utf8 } from './bytes.js'
+import { compareUtf8, fromUtf8, utf8 } from './bytes.js'
 import { goJson, isObj, isStr, type Obj } from './scope.js'
 import { GoString, goSprintf } from './sdk.js'
 
@@ -411,6 +411,18 @@ const FUNCS: Record<string, (args: unknown[]) => unknown> = {
           a.map((x) => (x instanceof Num ? new GoString(x.text, 'json.Number') : x)),
         )
       : fail('printf format'),
+  slice: ([x, ...idx]) => {
+    if (idx.length > 3 || !idx.every((i) => typeof i === 'number' && Number.isInteger(i) && i >= 0))
+      fail('slice: bad indexes')
+    const v = text(x)
+    const seq = typeof v === 'string' ? utf8(v) : Array.isArray(v) ? v : fail('slice of a non-sequence')
+    if (typeof v === 'string' && idx.length === 3) fail('slice: 3-index slice of a string')
+    const [i = 0, j = seq.length, k = seq.length] = idx as number[]
+    if (!(i <= j && j <= k && k <= seq.length)) fail('slice: index out of range')
+    return typeof v === 'string'
+      ? fromUtf8((seq as Uint8Array).subarray(i, j))
+      : (seq as unknown[]).slice(i, j)
+  },
   html: (a) => goHtml(sprint(a)),
   js: (a) => goJs(sprint(a)),
   urlquery: (a) =>
