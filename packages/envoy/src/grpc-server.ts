@@ -108,8 +108,19 @@ class Call implements GrpcCall {
   private headersSent = false
   private readonly listeners: Array<() => void> = []
 
+  private readonly closeListeners: Array<() => void> = []
+
   constructor(private readonly stream: ServerHttp2Stream) {
-    stream.once('close', () => this.finish())
+    // One 'close' listener per stream for everything that waits for it.
+    stream.once('close', () => {
+      this.finish()
+      for (const l of this.closeListeners) l()
+    })
+  }
+
+  /** Called when the stream has closed (after `onEnd` listeners). */
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener)
   }
 
   get socket(): Socket {
@@ -303,20 +314,20 @@ export function createGrpcServer(
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     const session = stream.session
     const state = session === undefined ? undefined : sessions.get(session)
+    stream.on('error', () => {})
+    const call = new Call(stream)
     if (state !== undefined) {
       state.active++
       clearTimeout(state.idle)
-      stream.once('close', () => {
+      call.onClose(() => {
         state.active--
         if (session !== undefined) startIdle(session, state)
       })
     }
-    stream.on('error', () => {})
-    serveStream(stream, headers)
+    serveStream(stream, headers, call)
   })
 
-  const serveStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
-    const call = new Call(stream)
+  const serveStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, call: Call): void => {
     const method = methodOf(headers[h2.HTTP2_HEADER_PATH])
     const contentType = headers[h2.HTTP2_HEADER_CONTENT_TYPE]
     if (
@@ -395,7 +406,7 @@ export function createGrpcServer(
       if (method === 'healthCheck') call.answer(handlers.healthCheck(message))
       else handlers.healthWatch(message, call)
     })
-    stream.once('close', () => clearTimeout(timer))
+    call.onClose(() => clearTimeout(timer))
   }
 
   return {

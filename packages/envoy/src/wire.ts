@@ -550,7 +550,23 @@ export const DECISION_ID_KEY = 'decision_id'
  */
 export function encodeCheckResponse(decision: Decision, decisionId: string): Uint8Array {
   const json = toCheckResponse(decision)
-  const w = new BinaryWriter()
+  // One writer for every answer (this runs to the end synchronously): its buffer is kept, so a
+  // check does not allocate and zero a new one. A throw leaves it half-written: replaced then.
+  try {
+    return writeCheckResponse(writer, json, decisionId)
+  } catch (e) {
+    writer = new BinaryWriter()
+    throw e
+  }
+}
+
+let writer = new BinaryWriter()
+
+function writeCheckResponse(
+  w: BinaryWriter,
+  json: ReturnType<typeof toCheckResponse>,
+  decisionId: string,
+): Uint8Array {
   // status: google.rpc.Status
   w.tag(1, WireType.LengthDelimited).fork()
   w.tag(1, WireType.Varint).int32(json.status.code)
