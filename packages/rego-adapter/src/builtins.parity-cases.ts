@@ -187,6 +187,20 @@ const GRAPHQL_CASES: readonly string[] = [
   `graphql.parse_and_verify("{ users(first: 2) { id } }", "type Query { users(first: Int): [User] } type User { id: ID }")`,
   `graphql.parse_and_verify("{ users { nope } }", ${GQL_SCHEMA})`,
   `graphql.parse_and_verify("{ a(", ${GQL_SCHEMA})`,
+  'graphql.parse_schema(`"""Node doc\\n  second line"""\\ninterface Node @key(f: "id") { id: ID! }\\ninterface Named implements Node { id: ID! name(upper: Boolean = false @deprecated): String }\\nextend interface Named @tag\\ninput In @one { a: [In!] = [] b: Int = 1 @deprecated(reason: "x") c: E = A d: In2 = {x: 1, y: [null]} }\\ninput In2 { x: Int y: [Int] }\\nextend input In2 { z: String }\\nenum E { A @deprecated B "b doc" C }\\nextend enum E { D }\\nunion U @u = | A | B\\nextend union U = C\\nscalar S @specifiedBy(url: "https://x")\\nextend scalar S @tag\\ndirective @key(f: String!) repeatable on OBJECT | INTERFACE\\ndirective @tag on INTERFACE | SCALAR | ENUM_VALUE\\nschema @s { query: Q }\\nextend type Q implements Node & Named { x: Int }`)',
+  'graphql.parse_query(`query Q($a: In = {b: 2, c: A}, $l: [Int] = [1, 2] @d) @op { f(x: $a) @skip(if: $t) { ... F @inc ... on T @x { g } } }\\nfragment F on T @fd { h(s: """block\\n  text""", e: ENUM, n: null, f: -1.5e3, i: -0) }\\nsubscription { s }`)',
+  'graphql.is_valid("query ($a: Int!) { user(id: $a) { id } }", "type Query { user(id: ID!): User } type User { id: ID }")',
+  'graphql.is_valid("{ __typename users { __typename id } }", "type Query { users: [User] } type User { id: ID }")',
+  'graphql.is_valid("{ users @include(if: true) { id @deprecated } }", "type Query { users: [User] } type User { id: ID }")',
+  'graphql.is_valid("mutation { a }", "type Query { a: Int }")',
+  'graphql.is_valid("query A { a } query A { a }", "type Query { a: Int }")',
+  'graphql.is_valid("query { a(x: 1) }", "type Query { a(x: String): Int }")',
+  'graphql.is_valid("{ ...F } fragment F on Query { ...F }", "type Query { a: Int }")',
+  'graphql.schema_is_valid("type Query { a: Int } interface I { x: Int } type T implements I { y: Int }")',
+  'graphql.schema_is_valid("type Query { a: In } input In { x: Int }")',
+  'graphql.schema_is_valid("type Query { a(x: Out): Int } type Out { x: Int }")',
+  'graphql.schema_is_valid("type Query { a: Int } union U = Query | Int")',
+  'graphql.schema_is_valid("type Query { a: Int } enum E { A A }")',
 ]
 
 const ED_PKCS8 =

@@ -17,6 +17,7 @@ import {
   type GraphQLSchema,
   type InputValueDefinitionNode,
   Kind,
+  type OperationTypeNode,
   parse,
   type SelectionNode,
   type TypeNode,
@@ -486,9 +487,22 @@ function parseSchemaDoc(x: unknown): DocumentNode | undefined {
 }
 
 /** A schema that passes validation, or undefined. */
+/** SDL errors of graphql-js that gqlparser does not raise. */
+const TOLERATED_SDL = [/^Enum value ".*" can only be defined once\.$/]
+
+function buildAst(doc: DocumentNode): GraphQLSchema {
+  try {
+    return buildASTSchema(doc)
+  } catch (e) {
+    const messages = e instanceof Error ? e.message.split('\n\n') : []
+    if (messages.length === 0 || !messages.every((m) => TOLERATED_SDL.some((re) => re.test(m)))) throw e
+    return buildASTSchema(doc, { assumeValidSDL: true })
+  }
+}
+
 function buildSchema(doc: DocumentNode): GraphQLSchema | undefined {
   try {
-    const schema = buildASTSchema(doc)
+    const schema = buildAst(doc)
     // gqlparser accepts a schema without a query type; a query against it then fails validation.
     const errors = validateSchema(schema).filter((e) => !/^Query root type must be provided/.test(e.message))
     return errors.length === 0 ? schema : undefined
@@ -519,6 +533,10 @@ function verified(query: unknown, schemaText: unknown): [Obj, Obj] | undefined {
   const built = schemaOf(schemaText)
   if (q === undefined || built === undefined) return undefined
   const { doc: s, schema } = built
+  // gqlparser refuses an operation whose root type the schema lacks; graphql-js leaves that to execution.
+  for (const d of q.definitions)
+    if (d.kind === Kind.OPERATION_DEFINITION && schema.getRootType(d.operation as OperationTypeNode) == null)
+      return undefined
   try {
     if (validate(schema, q).length > 0) return undefined
   } catch {
