@@ -28,11 +28,47 @@ const OPTIONS: Options = {
 
 type Draft = 4 | 6 | 7
 
+const FULL_TIME = '([01]?[0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?'
+const OFFSET = '(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])'
+
+/** A calendar date that exists (Go's time.Parse checks the day against the month). */
+function realDate(y: string, m: string, d: string): boolean {
+  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)))
+  return date.getUTCMonth() === Number(m) - 1 && date.getUTCDate() === Number(d)
+}
+
+const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\u0080-\\uffff-]+"
+const DOT_ATOM = `${ATOM}(\\.${ATOM})*`
+const QUOTED = '"([^"\\\\]|\\\\.)*"'
+const ADDR_SPEC = new RegExp(`^(${DOT_ATOM}|${QUOTED})@(${DOT_ATOM}|\\[[^\\[\\]\\\\]*\\])$`)
+
+/** Go's mail.ParseAddress: an addr-spec, or a display name with the address in angle brackets. */
+function goMailAddress(s: string): boolean {
+  const named = /^[^<>]*<([^<>]*)>$/.exec(s.trim())
+  return ADDR_SPEC.test(named === null ? s.trim() : named[1]!)
+}
+
+/**
+ * Formats where gojsonschema's checks (Go's parsers) and ajv-formats' differ: date-time is Go's
+ * RFC 3339 (upper-case `T` and `Z`), time may omit the offset, email is Go's mail.ParseAddress
+ * (no dot needed in the domain), uri-reference anything Go's url.Parse accepts.
+ */
+const GO_FORMATS: Record<string, (s: string) => boolean> = {
+  'date-time': (s) => {
+    const m = new RegExp(`^([0-9]{4})-([0-9]{2})-([0-9]{2})T${FULL_TIME}${OFFSET}$`).exec(s)
+    return m !== null && realDate(m[1]!, m[2]!, m[3]!)
+  },
+  time: (s) => new RegExp(`^${FULL_TIME}${OFFSET}?$`).test(s),
+  email: goMailAddress,
+  'uri-reference': (s) => !/[\x00-\x1f\x7f]/.test(s) && !/%(?![0-9a-fA-F]{2})/.test(s),
+}
+
 function newAjv(draft: Draft): Ajv {
   // Both packages are CommonJS whose module object is the default export and has `.default`.
   const ajv = draft === 4 ? (new ajvDraft04.default(OPTIONS) as unknown as Ajv) : new Ajv(OPTIONS)
   if (draft === 6) ajv.addMetaSchema(draft06)
   ajvFormats.default(ajv)
+  for (const [name, check] of Object.entries(GO_FORMATS)) ajv.addFormat(name, check)
   // OPA does not enforce `pattern`.
   ajv.removeKeyword('pattern')
   return ajv
