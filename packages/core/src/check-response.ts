@@ -15,7 +15,7 @@ export const GRPC_OK = 0
 export const GRPC_PERMISSION_DENIED = 7
 export const GRPC_UNAUTHENTICATED = 16
 
-export interface HeaderValueOptionJson {
+interface HeaderValueOptionJson {
   header: { key: string; value: string }
   appendAction: (typeof APPEND_ACTION)[keyof typeof APPEND_ACTION]
 }

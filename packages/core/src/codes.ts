@@ -135,7 +135,7 @@ export const PROBLEM_CODES = Object.freeze([
 export type ProblemCode = (typeof PROBLEM_CODES)[number]
 
 /** What a `VerdictUsageError` says was wrong: an option passed to a factory. */
-export const USAGE_ERROR_CODES = Object.freeze(['invalid_option'] as const)
+const USAGE_ERROR_CODES = Object.freeze(['invalid_option'] as const)
 /** A stable programmer-error code. */
 export type UsageErrorCode = (typeof USAGE_ERROR_CODES)[number]
 

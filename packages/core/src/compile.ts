@@ -46,9 +46,7 @@ export {
   DEFAULT_TIMEOUT_MS,
   type PolicySource,
   type ResponseSpec,
-  type RuleAction,
 } from './compile/compiled.js'
-export { toSource } from './compile/source.js'
 
 const ENVELOPE = new Set(['id', 'description', 'action', 'when', 'shadow', 'response', 'headers'])
 

@@ -63,7 +63,7 @@ export interface Engine {
   close(): void
 }
 
-export interface Run {
+interface Run {
   readonly policy: CompiledPolicy
   ctx: DecisionContext | undefined
   readonly id: string | undefined

@@ -4,7 +4,7 @@
 
 import type { ErrorCode, ProblemCode, UsageErrorCode } from './codes.js'
 
-export type { ErrorCode, ProblemCode, UsageErrorCode } from './codes.js'
+export type { ErrorCode } from './codes.js'
 
 /** A single load-time problem with where it was found. */
 export interface Problem {

@@ -6,17 +6,17 @@
 /**
  * One of Envoy's StatusCode values (checked against the closed list).
  */
-export type Status = number
+type Status = number
 /**
  * One layer of rules (shorthand for layers: [{name: default, rules, default}]). An empty list needs an explicit default.
  *
  * @maxItems 10000
  */
-export type RuleList = Rule[]
+type RuleList = Rule[]
 /**
  * @maxItems 10000
  */
-export type RuleList1 = Rule[]
+type RuleList1 = Rule[]
 
 /**
  * A verdict policy: input limits, authentication, MCP handling, responses and rules. Every field is described in docs/policy.md.
@@ -73,7 +73,7 @@ export interface PolicyDocument {
 /**
  * Limits and path handling applied when the request is normalized.
  */
-export interface Input {
+interface Input {
   /**
    * Largest body accepted (413 above). Default 4194304.
    */
@@ -102,7 +102,7 @@ export interface Input {
 /**
  * How callers are authenticated before rules run.
  */
-export interface Authentication {
+interface Authentication {
   /**
    * JWT authentication (jose). Fields in docs/jwt.md.
    */
@@ -259,7 +259,7 @@ export interface Authentication {
 /**
  * Model Context Protocol handling (docs/mcp.md).
  */
-export interface Mcp {
+interface Mcp {
   /**
    * auto (default): MCP when the filter metadata or a JSON-RPC body says so; true: every request must be MCP; false: never.
    */
@@ -280,7 +280,7 @@ export interface Mcp {
 /**
  * agentgateway's MCP authorization, unchanged: CEL rules applied to tool calls, prompts and resources only (docs/mcp.md). A layer of its own, AND-ed with the others.
  */
-export interface McpAuthorization {
+interface McpAuthorization {
   /**
    * A list of CEL expressions (each an allow rule) or {allow|deny|require: expression} objects; or {allow, deny, require} lists of expressions.
    */
@@ -330,7 +330,7 @@ export interface McpAuthorization {
 /**
  * Policy-wide responses.
  */
-export interface Responses {
+interface Responses {
   denied?: Response
   unauthenticated?: Response1
   error?: Response2
@@ -345,7 +345,7 @@ export interface Responses {
 /**
  * Authorization denials (default 403, body 'denied').
  */
-export interface Response {
+interface Response {
   status?: Status
   headers?: HeaderMap
   body?: string
@@ -353,13 +353,13 @@ export interface Response {
 /**
  * Header name -> value.
  */
-export interface HeaderMap {
+interface HeaderMap {
   [k: string]: string | undefined
 }
 /**
  * Authentication failures (default 401 with a challenge).
  */
-export interface Response1 {
+interface Response1 {
   status?: Status
   headers?: HeaderMap
   body?: string
@@ -367,7 +367,7 @@ export interface Response1 {
 /**
  * Evaluator errors and timeouts (default 403).
  */
-export interface Response2 {
+interface Response2 {
   status?: Status
   headers?: HeaderMap
   body?: string
@@ -375,7 +375,7 @@ export interface Response2 {
 /**
  * A rule: an id, an action and exactly one rule body (match, cel, rego, mcp, ...).
  */
-export interface Rule {
+interface Rule {
   id: string
   description?: string
   /**
@@ -400,7 +400,7 @@ export interface Rule {
 /**
  * Response when this rule denies.
  */
-export interface Response3 {
+interface Response3 {
   status?: Status
   headers?: HeaderMap
   body?: string
@@ -408,13 +408,13 @@ export interface Response3 {
 /**
  * Header name -> value.
  */
-export interface HeaderMap1 {
+interface HeaderMap1 {
   [k: string]: string | undefined
 }
 /**
  * Built-in matcher: every listed field must match; within a list any entry may match. An empty matcher is refused: `always: true` says match-everything explicitly.
  */
-export interface Match {
+interface Match {
   /**
    * @minItems 1
    */
@@ -459,13 +459,13 @@ export interface Match {
    */
   always?: boolean
 }
-export interface StringMatch {
+interface StringMatch {
   exact?: string
   prefix?: string
   suffix?: string
   contains?: string
 }
-export interface Layer {
+interface Layer {
   name?: string
   /**
    * Outcome when no rule decided. Default: deny if the layer has allow rules, else allow. Required when the layer has no rules.
@@ -477,7 +477,7 @@ export interface Layer {
 /**
  * Response for denials in this layer.
  */
-export interface Response4 {
+interface Response4 {
   status?: Status
   headers?: HeaderMap
   body?: string

@@ -6,10 +6,10 @@
 import bcrypt from 'bcryptjs'
 
 /** A bcrypt hash as written: `$2b$<cost>$<22 salt chars><31 hash chars>`. */
-export const BCRYPT = /^\$2[aby]\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})$/
+const BCRYPT = /^\$2[aby]\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})$/
 
 /** Highest cost accepted. */
-export const MAX_BCRYPT_COST = 14
+const MAX_BCRYPT_COST = 14
 
 /** Why `hash` is not a usable bcrypt hash, or undefined when it is. */
 export function bcryptProblem(hash: string): string | undefined {

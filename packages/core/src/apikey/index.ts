@@ -25,10 +25,8 @@ import {
 } from '../jwt/token-location.js'
 import { bcryptProblem, bcryptVerify } from './bcrypt.js'
 
-export { bcryptVerify } from './bcrypt.js'
-
 /** Strict: a valid credential is required. Optional: validated when present. Permissive: never denies. */
-export type CredentialMode = 'Strict' | 'Optional' | 'Permissive'
+type CredentialMode = 'Strict' | 'Optional' | 'Permissive'
 
 type Obj = Record<string, unknown>
 
@@ -144,7 +142,7 @@ abstract class CredentialAuthenticator implements Authenticator {
 }
 
 /** API keys: SHA-256 digests in a map, bcrypt hashes scanned (and remembered once verified). */
-export class ApiKeyAuthenticator extends CredentialAuthenticator {
+class ApiKeyAuthenticator extends CredentialAuthenticator {
   protected readonly code = 'apikey' as const
   private readonly cache = new VerifiedCache()
   constructor(
@@ -178,7 +176,7 @@ export class ApiKeyAuthenticator extends CredentialAuthenticator {
 }
 
 /** Basic auth: htpasswd users with bcrypt hashes. */
-export class BasicAuthenticator extends CredentialAuthenticator {
+class BasicAuthenticator extends CredentialAuthenticator {
   protected readonly code = 'basic' as const
   private readonly cache = new VerifiedCache()
   constructor(

@@ -54,7 +54,7 @@ export function allHeaderValues(input: CheckInput): Readonly<Record<string, read
 }
 
 /** True when the header has more than one value in the sense of `headerValues`. */
-export function isMultiValued(input: CheckInput, name: string): boolean {
+function isMultiValued(input: CheckInput, name: string): boolean {
   const v = input.headers[name]
   if (v === undefined || v.indexOf(',') === -1 || name === 'cookie') return false
   return !COMMA_IN_VALUE.has(name) || input.repeatedHeaders.includes(name)
@@ -75,7 +75,7 @@ export function ambiguousHeader(input: CheckInput, reads: ReadonlySet<string> | 
   return undefined
 }
 
-export function ambiguous(input: CheckInput, name: string): Decision {
+function ambiguous(input: CheckInput, name: string): Decision {
   const lines = input.repeatedHeaders.includes(name) ? 'arrived on several lines' : 'has a comma list'
   return refusal(
     'ambiguous_header',

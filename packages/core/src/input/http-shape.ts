@@ -44,7 +44,7 @@ function plainPeer(v: unknown, at: string): PeerInfo {
 }
 
 /** A body given as bytes: a Uint8Array (Node's Buffer too), any other ArrayBuffer view, or an ArrayBuffer. */
-export function bodyBytes(b: unknown): Uint8Array | undefined {
+function bodyBytes(b: unknown): Uint8Array | undefined {
   if (b instanceof Uint8Array) return b
   if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
   if (b instanceof ArrayBuffer) return new Uint8Array(b)

@@ -2,12 +2,11 @@
  * The input model (input/): what the rest of core and the sibling packages import from it.
  */
 
-export { type InputRefusal, nullMap, refusal } from './fields.js'
-export { allHeaderValues, ambiguousHeader, headerValues, isMultiValued } from './header-values.js'
+export { type InputRefusal, refusal } from './fields.js'
+export { allHeaderValues, ambiguousHeader, headerValues } from './header-values.js'
 export {
   hasNonFinite,
   isJsonContentType,
-  type JsonParse,
   jsonSyntaxError,
   parseJsonBody,
   parseJsonLimited,

@@ -20,14 +20,14 @@ export type TokenLocation =
   | { readonly kind: 'cookie'; readonly name: string }
 
 /** Where a provider's keys come from, as written in the policy. */
-export type JwksSource =
+type JwksSource =
   | { readonly inline: unknown }
   | { readonly file: string }
   | { readonly pem: string }
   | { readonly url: string }
   | { readonly discovery: true }
 
-export interface ClaimHeader {
+interface ClaimHeader {
   readonly claim: string
   readonly header: string
 }
@@ -64,9 +64,9 @@ export interface JwtConfig {
 }
 
 /** Defaults named in docs/jwt.md. */
-export const DEFAULT_CLOCK_SKEW_SECONDS = 60
-export const DEFAULT_MAX_TOKEN_BYTES = 8192
-export const DEFAULT_CACHE_MAX_ENTRIES = 10_000
+const DEFAULT_CLOCK_SKEW_SECONDS = 60
+const DEFAULT_MAX_TOKEN_BYTES = 8192
+const DEFAULT_CACHE_MAX_ENTRIES = 10_000
 
 const name = { type: 'string', minLength: 1, maxLength: 256 }
 const seconds = { type: 'integer', minimum: 0, maximum: 31_536_000 }

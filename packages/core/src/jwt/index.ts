@@ -15,9 +15,7 @@ import { buildKeySet, type KeySet, pemToJwks } from './key-set.js'
 import { RemoteKeySet } from './remote-key-set.js'
 import { locationKey, staticRemoval } from './token-location.js'
 
-export { type AuthenticatorOptions, JwtAuthenticator } from './authenticator.js'
-export type { ClaimHeader, JwksSource, JwtConfig, JwtMode, ProviderConfig, TokenLocation } from './config.js'
-export { DEFAULT_REMOTE_SETTINGS, type RemoteSettings } from './remote-key-set.js'
+export { JwtAuthenticator } from './authenticator.js'
 export { JWT_FAILURE_CODES, type JwtFailureCode } from './verify-token.js'
 
 /**

@@ -59,7 +59,7 @@ function passRule(id: string, kinds: readonly McpMessageKind[], shadow: boolean)
 }
 
 /** Id of the base-protocol pass of a layer made of verdict's own rules. */
-export const BASE_PROTOCOL_RULE_ID = 'mcp-base-protocol'
+const BASE_PROTOCOL_RULE_ID = 'mcp-base-protocol'
 
 /**
  * The allow rule a layer gets when it has allow rules and none of them applies to base-protocol
@@ -129,7 +129,7 @@ export function mcpAuthorizationEntries(section: unknown): McpAuthorizationEntry
 }
 
 /** Id of the section's pass for what it does not govern. */
-export const OUT_OF_SCOPE_RULE_ID = 'mcpAuthorization/not-subject'
+const OUT_OF_SCOPE_RULE_ID = 'mcpAuthorization/not-subject'
 
 /**
  * The section's rules as verdict rules: each applies only to tool calls, prompts and resources

@@ -13,5 +13,5 @@ export {
   type McpMessages,
   type McpSettings,
 } from './extract.js'
-export { MAX_MCP_NAME_LENGTH, MCP_RESPONSE_METHOD } from './message.js'
+export { MCP_RESPONSE_METHOD } from './message.js'
 export { findDuplicateGuardedKey } from './scan.js'

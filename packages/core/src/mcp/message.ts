@@ -24,7 +24,7 @@ function responseFrom(msg: Obj, at: string, from: McpCall['from']): McpCall | st
 }
 
 /** MCP's tool name rule (spec 2025-11-25, SEP-986): 1 to 128 of A-Z, a-z, 0-9, `_`, `-`, `.`. */
-export const MAX_MCP_NAME_LENGTH = 128
+const MAX_MCP_NAME_LENGTH = 128
 
 const NAME_CHARS = /^[A-Za-z0-9_.-]*$/
 

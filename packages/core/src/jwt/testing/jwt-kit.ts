@@ -93,7 +93,7 @@ export const b64 = (v: unknown): string =>
   Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
 
 /** A route: a status, headers and body, or a handler that may delay or hang. */
-export type Route =
+type Route =
   | { status?: number; headers?: Record<string, string>; body: unknown }
   | ((req: IncomingMessage, res: ServerResponse) => void)
 
