@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { type Decision, type DecisionEvent, decisionEvent, isoTime } from '@verdict/core/internal'
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { createDecisionMetrics } from './decision-metrics.js'
 
 /** `json`: one JSON object per line; `text`: one readable line per record, for terminals. */
 export type LogFormat = 'json' | 'text'
@@ -68,19 +69,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const registry = new Registry()
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'verdict_' })
 
-  const decisions = new Counter({
-    name: 'verdict_decisions_total',
-    help: 'Decisions by result (allow, deny), code and deciding rule.',
-    labelNames: ['result', 'code', 'rule'] as const,
-    registers: [registry],
-  })
-  const latency = new Histogram({
-    name: 'verdict_decision_duration_seconds',
-    help: 'Time to decide one request, from the engine receiving it to the answer.',
-    labelNames: ['result'] as const,
-    buckets: BUCKETS,
-    registers: [registry],
-  })
+  const decisionMetrics = createDecisionMetrics(registry, BUCKETS)
   const reloads = new Counter({
     name: 'verdict_policy_reloads_total',
     help: 'Policy reloads by result (success, failure); a failure keeps the previous policy.',
@@ -118,24 +107,8 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     }
   }
 
-  // Label children bound once per label set: prom-client would otherwise hash the labels on every
-  // call. The sets are few (result x code x rule), bounded by the policy.
-  const decisionChildren = new Map<string, ReturnType<typeof decisions.labels>>()
-  const latencyChildren = {
-    allow: latency.labels({ result: 'allow' }),
-    deny: latency.labels({ result: 'deny' }),
-  }
   const record = (e: DecisionEvent): void => {
-    const result = e.allowed ? 'allow' : 'deny'
-    const rule = e.rule ?? ''
-    const key = `${result}\u0000${e.code}\u0000${rule}`
-    let child = decisionChildren.get(key)
-    if (child === undefined) {
-      child = decisions.labels({ result, code: e.code, rule })
-      decisionChildren.set(key, child)
-    }
-    child.inc()
-    latencyChildren[result].observe(e.durationMs / 1000)
+    decisionMetrics.record(e.allowed, e.code, e.rule ?? '', e.durationMs / 1000)
     if (!logDecisions) return
     // Only what identifies and explains the decision: never headers, query, path, body or tokens.
     // Every line has every field (null when unknown), whoever decided: the engine, or the host
