@@ -60,7 +60,8 @@ const GO_FORMATS: Record<string, (s: string) => boolean> = {
   },
   time: (s) => new RegExp(`^${FULL_TIME}${OFFSET}?$`).test(s),
   email: goMailAddress,
-  'uri-reference': (s) => !/[\x00-\x1f\x7f]/.test(s) && !/%(?![0-9a-fA-F]{2})/.test(s),
+  'uri-reference': (s) =>
+    ![...s].some((c) => c.charCodeAt(0) < 0x20 || c === '\u007f') && !/%(?![0-9a-fA-F]{2})/.test(s),
 }
 
 function newAjv(draft: Draft): Ajv {
