@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { gunzipSync } from 'node:zlib'
 
-export type Fault = 'none' | '500' | 'hang' | 'truncate' | 'drip'
+type Fault = 'none' | '500' | 'hang' | 'truncate' | 'drip'
 
 export interface BundleServer {
   readonly url: string
