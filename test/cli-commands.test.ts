@@ -170,8 +170,8 @@ describe('help and usage', () => {
 
   it('serve --help lists the listeners and their loopback defaults', async () => {
     const r = await run(['serve', '--help'])
-    expect(r.stdout).toContain('--grpc <host:port>')
-    expect(r.stdout).toContain('--http <host:port>')
+    expect(r.stdout).toContain('--grpc <host:port|unix:path>')
+    expect(r.stdout).toContain('--http <host:port|unix:path>')
     expect(r.stdout).toContain('(default: 127.0.0.1:9464)')
   })
 
