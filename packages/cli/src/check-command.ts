@@ -8,13 +8,13 @@ import type { Io } from './io.js'
 import { loadEngine } from './load-engine.js'
 import { displayPath, formatLocated } from './problems.js'
 
-export interface CheckOptions {
+interface CheckOptions {
   readonly policy: string
   readonly json?: boolean
 }
 
 /** Run `verdict check`; returns the exit status (0 valid, 2 invalid). */
-export async function runCheck(o: CheckOptions, io: Io): Promise<number> {
+async function runCheck(o: CheckOptions, io: Io): Promise<number> {
   const loaded = await loadEngine(o.policy)
   if (loaded.ok) {
     const name = loaded.engine.info.name

@@ -12,14 +12,14 @@ import { externalAuthOption } from './import-hook.js'
 import type { Io } from './io.js'
 import { formatLocated } from './problems.js'
 
-export interface ConvertOptions {
+interface ConvertOptions {
   readonly target?: string
   readonly externalAuth?: readonly string[]
   readonly json?: boolean
 }
 
 /** Run `verdict convert`; returns the exit status (0 converted, 2 problems). */
-export async function runConvert(file: string, o: ConvertOptions, io: Io): Promise<number> {
+async function runConvert(file: string, o: ConvertOptions, io: Io): Promise<number> {
   const abs = resolve(file)
   let text: string
   try {

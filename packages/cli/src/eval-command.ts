@@ -10,9 +10,9 @@ import { loadEngine } from './load-engine.js'
 import { displayPath, formatLocated } from './problems.js'
 
 /** Exit status when a decision was made (allow or deny). */
-export const EXIT_DECIDED = 0
+const EXIT_DECIDED = 0
 /** Exit status of `--fail` on a denial and of `--fail-defined` on an allow. */
-export const EXIT_FAIL = 1
+const EXIT_FAIL = 1
 /** Exit status when the policy or the input is invalid. */
 export const EXIT_INVALID = 2
 
@@ -24,7 +24,7 @@ function lineCol(text: string, offset: number): string {
 }
 
 /** Parse the input document, or say where it is broken. */
-export function parseInput(text: string, name: string): { value: unknown } | { error: string } {
+function parseInput(text: string, name: string): { value: unknown } | { error: string } {
   try {
     return { value: JSON.parse(text) }
   } catch (e) {
@@ -35,7 +35,7 @@ export function parseInput(text: string, name: string): { value: unknown } | { e
   }
 }
 
-export interface EvalOptions {
+interface EvalOptions {
   readonly policy: string
   readonly input?: string
   readonly json?: boolean
@@ -142,7 +142,7 @@ async function explain(
 }
 
 /** Run `verdict eval`; returns the exit status. */
-export async function runEval(o: EvalOptions, io: Io): Promise<number> {
+async function runEval(o: EvalOptions, io: Io): Promise<number> {
   const loaded = await loadEngine(o.policy)
   if (!loaded.ok) {
     io.stderr(formatLocated(loaded.problems) + loaded.notes.map((n) => `${n}\n`).join(''))

@@ -13,7 +13,7 @@ export interface EvaluatorSource {
 }
 
 /** Where the evaluators come from, in registration order. */
-export const EVALUATOR_SOURCES: readonly EvaluatorSource[] = [
+const EVALUATOR_SOURCES: readonly EvaluatorSource[] = [
   {
     pkg: '@verdict/cel-adapter',
     factory: 'createCelEvaluator',

@@ -12,10 +12,10 @@ import { registerServe } from './serve-command.js'
 import { registerTest } from './test-command.js'
 
 /** A command module: adds one subcommand to the program. */
-export type RegisterCommand = (program: Command, io: Io, setExit: (code: number) => void) => void
+type RegisterCommand = (program: Command, io: Io, setExit: (code: number) => void) => void
 
 /** Every subcommand, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [
+const COMMANDS: readonly RegisterCommand[] = [
   registerEval,
   registerCheck,
   registerTest,

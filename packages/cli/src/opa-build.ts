@@ -12,12 +12,12 @@ import { loadPolicyFile, type Problem } from '@verdict/core'
 import { displayPath as rel } from './problems.js'
 
 /** How to run `opa`, or why it cannot be run. */
-export type Opa = { readonly bin: string } | { readonly bin?: undefined; readonly why: string }
+type Opa = { readonly bin: string } | { readonly bin?: undefined; readonly why: string }
 
 const found = new Map<string, Opa>()
 
 /** The `opa` binary: `OPA_BIN` when set, else `opa` on PATH; checked with `opa version` once per PATH. */
-export function findOpa(env: NodeJS.ProcessEnv = process.env): Opa {
+function findOpa(env: NodeJS.ProcessEnv = process.env): Opa {
   const bin = env.OPA_BIN || 'opa'
   const key = `${bin}\0${env.PATH ?? ''}`
   const known = found.get(key)
@@ -36,7 +36,7 @@ export function findOpa(env: NodeJS.ProcessEnv = process.env): Opa {
 }
 
 /** One bundle a policy names that `verdict test` knows how to build. */
-export interface BuildableBundle {
+interface BuildableBundle {
   readonly name: string
   /** The `.tar.gz` the policy reads. */
   readonly out: string
@@ -90,7 +90,7 @@ function scan(dir: string): { rego: number; newest: number } {
 }
 
 /** The bundles of the policy at `policyPath` that are built from Rego sources beside them. */
-export function buildableBundles(policyPath: string, doc: unknown): BuildableBundle[] {
+function buildableBundles(policyPath: string, doc: unknown): BuildableBundle[] {
   if (!isObj(doc) || !isObj(doc.bundles)) return []
   const dir = dirname(policyPath)
   const out: BuildableBundle[] = []
@@ -120,7 +120,7 @@ export function buildableBundles(policyPath: string, doc: unknown): BuildableBun
 }
 
 /** The `opa build` arguments for a bundle, writing to `out`. */
-export function opaBuildArgs(b: BuildableBundle, out: string): string[] {
+function opaBuildArgs(b: BuildableBundle, out: string): string[] {
   return ['build', '-t', 'wasm', ...b.entrypoints.flatMap((e) => ['-e', e]), '-o', out, '-b', b.src]
 }
 

@@ -14,7 +14,7 @@ import type { Io } from './io.js'
 import { prepareRegoBundles } from './opa-build.js'
 import { displayPath, formatLocated, type LocatedProblem, problemsOf } from './problems.js'
 
-export interface TestOptions {
+interface TestOptions {
   readonly json?: boolean
   readonly coverage?: boolean
   /** Build missing or stale Rego bundles with `opa build` (default true; `--no-build`). */
@@ -38,13 +38,13 @@ async function caseCount(file: string): Promise<number> {
 }
 
 /** Exit status when a case failed. */
-export const EXIT_FAILED = 1
+const EXIT_FAILED = 1
 
 const CASE_FILE = /^(?:cases|.+\.cases)\.(?:ya?ml|json)$/
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'coverage', '.git'])
 
 /** Case files under `path`: the file itself, or every matching file below a directory. */
-export async function findCaseFiles(path: string): Promise<string[]> {
+async function findCaseFiles(path: string): Promise<string[]> {
   const abs = resolve(path)
   const s = await stat(abs)
   if (!s.isDirectory()) return [abs]
@@ -83,7 +83,7 @@ function summary(r: CaseFileResult) {
 }
 
 /** Run `verdict test`; returns 0 when every case passed, 1 when one failed, 2 for invalid files. */
-export async function runTest(paths: readonly string[], o: TestOptions, io: Io): Promise<number> {
+async function runTest(paths: readonly string[], o: TestOptions, io: Io): Promise<number> {
   const files: string[] = []
   const problems: LocatedProblem[] = []
   for (const p of paths.length > 0 ? paths : ['.']) {
