@@ -48,7 +48,7 @@ const CONTEXTS: Array<[string, RequestContext]> = [
         body: JSON.stringify(body),
         source: { principal: 'spiffe://cluster.local/ns/agents/sa/bot', address: '10.0.0.1' },
         filterMetadata: { ns: { key: 'val', num: 2 } },
-        contextExtensions: { k: 'ctx' },
+        contextExtensions: { k: 'ctx', mcp_target: 'wiki' },
       },
       // Parsed, as verified claims are: `__proto__` is then an own key like any other.
       JSON.parse(
@@ -69,6 +69,14 @@ const CONTEXTS: Array<[string, RequestContext]> = [
     context(
       { method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: 'null' },
       undefined,
+      // A prompt sent without arguments: `has(mcp.prompt.arguments)` is false.
+      {
+        method: 'prompts/get',
+        id: 1,
+        params: { name: 'p' },
+        prompt: { name: 'p', arguments: {} },
+        from: 'body',
+      },
     ),
   ],
   [
@@ -76,7 +84,13 @@ const CONTEXTS: Array<[string, RequestContext]> = [
     context(
       { method: 'GET', path: '/admin', headers: {} },
       { sub: 7, roles: 'admin', flag: 'true', nul: 'null', obj: ['a'] },
-      { method: 'tools/list', id: 'x', params: {}, from: 'metadata' },
+      {
+        method: 'resources/read',
+        id: 'x',
+        params: { uri: 'file:///a' },
+        resource: { uri: 'file:///a' },
+        from: 'metadata',
+      },
     ),
   ],
 ]
@@ -107,6 +121,10 @@ const ATOMS = [
   'mcp.tool.arguments.flag',
   'mcp.tool.arguments.none',
   'mcp.tool.arguments.big',
+  'mcp.tool.arguments',
+  'mcp.tool.target',
+  'mcp.prompt.arguments',
+  'mcp.resource.name',
   'mcp.id',
   'mcp.method',
   'source.identity',

@@ -34,6 +34,8 @@ import {
   IDENTITY_READERS,
   jwtClaims,
   MCP_READERS,
+  type McpShapeKind,
+  mcpShapeField,
   PEER_READERS,
   REQUEST_READERS,
 } from './variables.js'
@@ -99,6 +101,16 @@ class FastCompiler {
         return this.comprehension(k.value)
       case 'selectExpr': {
         const { operand, field, testOnly } = k.value
+        const shape = this.mcpShape(operand)
+        if (shape !== undefined) {
+          // `mcp.tool.name`, `has(mcp.tool.arguments)`: read from the message, no record built.
+          return (ctx) => {
+            const m = ctx.mcp
+            if (m === undefined || m[shape] === undefined) return ERR
+            const v = mcpShapeField(m, ctx, shape, field)
+            return testOnly ? v !== undefined : v === undefined ? ERR : v
+          }
+        }
         const fromRecord = this.recordField(operand, field)
         if (fromRecord !== undefined) {
           if (testOnly) {
@@ -161,6 +173,17 @@ class FastCompiler {
       default:
         throw UNSUPPORTED
     }
+  }
+
+  /** `tool`, `prompt` or `resource` when `e` is `mcp.tool`, `mcp.prompt` or `mcp.resource`. */
+  private mcpShape(e: Expr | undefined): McpShapeKind | undefined {
+    const k = e?.exprKind
+    if (k?.case !== 'selectExpr' || k.value.testOnly) return undefined
+    const of = k.value.operand?.exprKind
+    if (of?.case !== 'identExpr' || of.value.name !== 'mcp' || this.local('mcp') !== undefined)
+      return undefined
+    const f = k.value.field
+    return f === 'tool' || f === 'prompt' || f === 'resource' ? f : undefined
   }
 
   /**

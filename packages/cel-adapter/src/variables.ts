@@ -159,31 +159,54 @@ export const REQUEST_READERS = readers<RequestContext>({
  */
 export const ENGINE_ONLY_REQUEST_FIELDS: ReadonlySet<string> = new Set(['body', 'bodyPrefix', 'startTime'])
 
-/** `mcp.tool`, `mcp.prompt`, `mcp.resource` as agentgateway shows them, made once per call. */
-const MCP_SHAPES = new WeakMap<object, Record<string, unknown>>()
+/** The part of a message `mcp.tool`, `mcp.prompt` and `mcp.resource` show. */
+export type McpShapeKind = 'tool' | 'prompt' | 'resource'
 
-function shaped(m: McpCall, ctx: RequestContext, kind: 'tool' | 'prompt' | 'resource'): unknown {
-  const src = m[kind]
-  if (src === undefined) return undefined
-  let out = MCP_SHAPES.get(src)
-  if (out === undefined) {
-    out = Object.create(null) as Record<string, unknown>
-    // The upstream target, when the route names it (Envoy: a context extension `mcp_target`).
-    const target = ctx.input.contextExtensions.mcp_target
-    if (kind === 'resource') {
-      const uri = (src as { uri: string }).uri
-      out.uri = uri
-      out.name = uri
-    } else {
-      const s = src as { name: string; arguments: Readonly<Record<string, unknown>> }
-      out.name = s.name
-      // Absent when the call sends none, so `has(mcp.tool.arguments)` tells.
-      if (Object.hasOwn(m.params, 'arguments')) out.arguments = s.arguments
-    }
-    if (target !== undefined) out.target = target
-    MCP_SHAPES.set(src, out)
+/** The fields of each shape, in the order the record has them. */
+const SHAPE_FIELDS: Readonly<Record<McpShapeKind, readonly string[]>> = {
+  tool: ['name', 'arguments', 'target'],
+  prompt: ['name', 'arguments', 'target'],
+  resource: ['uri', 'name', 'target'],
+}
+
+/**
+ * One field of `mcp.tool`, `mcp.prompt` or `mcp.resource` as agentgateway shows them (undefined
+ * when absent), read straight from the message: the direct evaluator reads `mcp.tool.name` this
+ * way without building the record. `m[kind]` must be present.
+ */
+export function mcpShapeField(m: McpCall, ctx: RequestContext, kind: McpShapeKind, field: string): unknown {
+  if (kind === 'resource') {
+    const uri = m.resource!.uri
+    if (field === 'uri' || field === 'name') return uri
+  } else {
+    const s = m[kind]!
+    if (field === 'name') return s.name
+    // Absent when the call sends none, so `has(mcp.tool.arguments)` tells.
+    if (field === 'arguments') return Object.hasOwn(m.params, 'arguments') ? s.arguments : undefined
   }
-  return out
+  // The upstream target, when the route names it (Envoy: a context extension `mcp_target`).
+  if (field === 'target') return ctx.input.contextExtensions.mcp_target
+  return undefined
+}
+
+/** The memo keys of the three shapes: built once per decision (and per message of a batch). */
+const SHAPE_KEYS: Readonly<Record<McpShapeKind, object>> = { tool: {}, prompt: {}, resource: {} }
+
+/**
+ * `mcp.tool`, `mcp.prompt`, `mcp.resource` as agentgateway shows them, made once per message in
+ * the decision's memo (a WeakMap keyed by the message's part would cost far more: its entries are
+ * ephemerons the garbage collector must trace for every decision).
+ */
+function shaped(m: McpCall, ctx: RequestContext, kind: McpShapeKind): unknown {
+  if (m[kind] === undefined) return undefined
+  return ctx.memo(SHAPE_KEYS[kind], () => {
+    const out = Object.create(null) as Record<string, unknown>
+    for (const f of SHAPE_FIELDS[kind]) {
+      const v = mcpShapeField(m, ctx, kind, f)
+      if (v !== undefined) out[f] = v
+    }
+    return out
+  })
 }
 
 /** Fields of `mcp` (the message's `from` is not one of them). */
