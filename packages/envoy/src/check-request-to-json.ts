@@ -12,16 +12,19 @@ type Obj = Record<string, unknown>
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, in seconds since the epoch. */
+const MIN_SECONDS = -62_135_596_800
+const MAX_SECONDS = 253_402_300_799
+
 /** RFC 3339 with nanoseconds, as protobuf JSON writes a Timestamp; undefined when out of range. */
 export function timestampToJson(t: unknown): string | undefined {
   if (!isObject(t)) return undefined
   const seconds = Number(t.seconds ?? 0)
   const nanos = Number(t.nanos ?? 0)
-  if (!Number.isSafeInteger(seconds) || !Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999)
-    return undefined
-  const date = new Date(seconds * 1000)
-  if (Number.isNaN(date.getTime())) return undefined
-  const base = date.toISOString().slice(0, 19)
+  // RFC 3339 has four-digit years: protobuf JSON writes 0001-01-01 to 9999-12-31 and no other time.
+  if (!Number.isSafeInteger(seconds) || seconds < MIN_SECONDS || seconds > MAX_SECONDS) return undefined
+  if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) return undefined
+  const base = new Date(seconds * 1000).toISOString().slice(0, 19)
   if (nanos === 0) return `${base}Z`
   const frac = String(nanos).padStart(9, '0')
   const digits = frac.endsWith('000000') ? 3 : frac.endsWith('000') ? 6 : 9

@@ -205,6 +205,9 @@ function resetSoon(stream: ServerHttp2Stream): void {
   stream.once('close', () => clearTimeout(timer))
 }
 
+/** `application/grpc`, optionally `+codec` or `;params`; not `application/grpc-web` (gRPC over HTTP/2, "Requests"). */
+const GRPC_CONTENT_TYPE = /^application\/grpc(?:[+;]|$)/
+
 type Method = 'check' | 'healthCheck' | 'healthWatch'
 
 function methodOf(path: unknown): Method | undefined {
@@ -333,7 +336,7 @@ export function createGrpcServer(
     if (
       headers[h2.HTTP2_HEADER_METHOD] !== 'POST' ||
       typeof contentType !== 'string' ||
-      !contentType.startsWith('application/grpc')
+      !GRPC_CONTENT_TYPE.test(contentType)
     ) {
       stream.respond({ [h2.HTTP2_HEADER_STATUS]: 415 }, { endStream: true })
       return

@@ -11,6 +11,7 @@
  * Field numbers are Envoy's, from this package's `.proto` files (`proto/`); `wire.test.ts` checks
  * both directions against protobuf.js reading the same files.
  */
+import { isUtf8 } from 'node:buffer'
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire'
 import { type Decision, toCheckResponse } from '@verdict/core'
 import { httpStatusFromName, malformed } from '@verdict/core/internal'
@@ -24,7 +25,15 @@ class WireError extends Error {
   override readonly name = 'WireError'
 }
 
-const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
+/**
+ * A string field's text. proto3 strings are UTF-8: bytes that are not (which Buffer would turn
+ * into U+FFFD, so that two different requests read the same) make the message malformed.
+ */
+const utf8 = (b: Uint8Array): string => {
+  const s = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
+  if (s.includes('\uFFFD') && !isUtf8(b)) throw new WireError('a string field is not valid UTF-8')
+  return s
+}
 
 /** A reader whose strings are decoded by Buffer (faster than TextDecoder for short ASCII). */
 const readerOf = (bytes: Uint8Array): BinaryReader => new BinaryReader(bytes, utf8)
@@ -49,6 +58,16 @@ function delimited(r: BinaryReader, wire: WireType, what: string): number {
   return end
 }
 
+/**
+ * True while the message ending at `end` has fields left. A field that ran past `end` (its length
+ * reaching into the bytes after the message holding it) makes the bytes malformed: a reader that
+ * went on would read them differently from every protobuf decoder.
+ */
+function more(r: BinaryReader, end: number): boolean {
+  if (r.pos > end) throw new WireError('a field runs past the end of its message')
+  return r.pos < end
+}
+
 function str(r: BinaryReader, wire: WireType, what: string): string {
   expect(wire, WireType.LengthDelimited, what)
   return r.string()
@@ -63,7 +82,7 @@ function stringMapEntry(r: BinaryReader, wire: WireType, into: Obj, what: string
   const end = delimited(r, wire, what)
   let key = ''
   let value = ''
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no === 1) key = str(r, w, what)
     else if (no === 2) value = str(r, w, what)
@@ -76,7 +95,7 @@ const SOCKET_PROTOCOL = ['TCP', 'UDP']
 
 function socketAddress(r: BinaryReader, end: number): Obj {
   const o: Obj = {}
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     switch (no) {
       case 1: {
@@ -111,13 +130,13 @@ function socketAddress(r: BinaryReader, end: number): Obj {
 
 function address(r: BinaryReader, end: number): Obj {
   const o: Obj = {}
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no === 1) o.socketAddress = socketAddress(r, delimited(r, w, 'address.socket_address'))
     else if (no === 2) {
       const e = delimited(r, w, 'address.pipe')
       const pipe: Obj = {}
-      while (r.pos < e) {
+      while (more(r, e)) {
         const [n, pw] = r.tag()
         if (n === 1) pipe.path = str(r, pw, 'pipe.path')
         else if (n === 2) {
@@ -129,7 +148,7 @@ function address(r: BinaryReader, end: number): Obj {
     } else if (no === 3) {
       const e = delimited(r, w, 'address.envoy_internal_address')
       const internal: Obj = {}
-      while (r.pos < e) {
+      while (more(r, e)) {
         const [n, iw] = r.tag()
         if (n === 1) internal.serverListenerName = str(r, iw, 'envoy_internal_address.server_listener_name')
         else if (n === 2) internal.endpointId = str(r, iw, 'envoy_internal_address.endpoint_id')
@@ -144,7 +163,7 @@ function address(r: BinaryReader, end: number): Obj {
 function peer(r: BinaryReader, end: number): Obj {
   const o: Obj = {}
   let labels: Obj | undefined
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     switch (no) {
       case 1:
@@ -173,7 +192,7 @@ function peer(r: BinaryReader, end: number): Obj {
 
 function headerMap(r: BinaryReader, end: number): Obj {
   const headers: Obj[] = []
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no !== 1) {
       r.skip(w, no)
@@ -181,7 +200,7 @@ function headerMap(r: BinaryReader, end: number): Obj {
     }
     const e = delimited(r, w, 'header_map.headers')
     const h: Obj = {}
-    while (r.pos < e) {
+    while (more(r, e)) {
       const [n, hw] = r.tag()
       if (n === 1) h.key = str(r, hw, 'header_value.key')
       else if (n === 2) h.value = str(r, hw, 'header_value.value')
@@ -210,7 +229,7 @@ const HTTP_STRINGS: Record<number, string> = {
 function httpRequest(r: BinaryReader, end: number): Obj {
   const o: Obj = {}
   let headers: Obj | undefined
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     const name = HTTP_STRINGS[no]
     if (name !== undefined) o[name] = str(r, w, `http.${name}`)
@@ -233,7 +252,7 @@ function httpRequest(r: BinaryReader, end: number): Obj {
 function timestamp(r: BinaryReader, end: number): string | undefined {
   let seconds = '0'
   let nanos = 0
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no === 1) {
       varint(w, 'time.seconds')
@@ -248,7 +267,7 @@ function timestamp(r: BinaryReader, end: number): string | undefined {
 
 function request(r: BinaryReader, end: number): Obj {
   const o: Obj = {}
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no === 1) {
       const time = timestamp(r, delimited(r, w, 'request.time'))
@@ -265,7 +284,7 @@ function request(r: BinaryReader, end: number): Obj {
 function structJson(r: BinaryReader, end: number, depth: number): Obj {
   if (depth > MAX_STRUCT_DEPTH) throw new StructTooDeep(`metadata nested deeper than ${MAX_STRUCT_DEPTH}`)
   const out: Obj = {}
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no !== 1) {
       r.skip(w, no)
@@ -274,7 +293,7 @@ function structJson(r: BinaryReader, end: number, depth: number): Obj {
     const e = delimited(r, w, 'struct.fields')
     let key = ''
     let value: unknown = null
-    while (r.pos < e) {
+    while (more(r, e)) {
       const [n, fw] = r.tag()
       if (n === 1) key = str(r, fw, 'struct.fields.key')
       else if (n === 2) value = valueJson(r, delimited(r, fw, 'struct.fields.value'), depth)
@@ -287,7 +306,7 @@ function structJson(r: BinaryReader, end: number, depth: number): Obj {
 
 function valueJson(r: BinaryReader, end: number, depth: number): unknown {
   let v: unknown = null
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     switch (no) {
       case 1:
@@ -314,7 +333,7 @@ function valueJson(r: BinaryReader, end: number, depth: number): unknown {
         if (depth + 1 > MAX_STRUCT_DEPTH)
           throw new StructTooDeep(`metadata nested deeper than ${MAX_STRUCT_DEPTH}`)
         const list: unknown[] = []
-        while (r.pos < e) {
+        while (more(r, e)) {
           const [n, lw] = r.tag()
           if (n === 1) list.push(valueJson(r, delimited(r, lw, 'list_value.values'), depth + 1))
           else r.skip(lw, n)
@@ -332,7 +351,7 @@ function valueJson(r: BinaryReader, end: number, depth: number): unknown {
 /** envoy.config.core.v3.Metadata: `filter_metadata` as plain JSON; typed metadata is not passed on. */
 function metadata(r: BinaryReader, end: number): Obj {
   const filterMetadata: Obj = {}
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     if (no !== 1) {
       r.skip(w, no)
@@ -341,7 +360,7 @@ function metadata(r: BinaryReader, end: number): Obj {
     const e = delimited(r, w, 'metadata.filter_metadata')
     let key = ''
     let value: Obj = {}
-    while (r.pos < e) {
+    while (more(r, e)) {
       const [n, fw] = r.tag()
       if (n === 1) key = str(r, fw, 'filter_metadata.key')
       else if (n === 2) value = structJson(r, delimited(r, fw, 'filter_metadata.value'), 1)
@@ -355,7 +374,7 @@ function metadata(r: BinaryReader, end: number): Obj {
 function attributes(r: BinaryReader, end: number): Obj {
   const o: Obj = {}
   let contextExtensions: Obj | undefined
-  while (r.pos < end) {
+  while (more(r, end)) {
     const [no, w] = r.tag()
     switch (no) {
       case 1:
@@ -377,7 +396,7 @@ function attributes(r: BinaryReader, end: number): Obj {
       case 12: {
         const e = delimited(r, w, 'attributes.tls_session')
         const tls: Obj = {}
-        while (r.pos < e) {
+        while (more(r, e)) {
           const [n, tw] = r.tag()
           if (n === 1) tls.sni = str(r, tw, 'tls_session.sni')
           else r.skip(tw, n)
