@@ -73,7 +73,16 @@ export function grpcFrame(message: Uint8Array, flag = 0, declared = message.leng
 // ---- HTTP/2 ----
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
-export const FT = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 }
+export const FT = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+}
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 }
 
 export function frame(
@@ -127,7 +136,7 @@ function hpackInt(value: number, n: number, first: number): Buffer {
 }
 
 /** A header block of literal fields without indexing, new names, no Huffman (RFC 7541 6.2.2). */
-function hpack(headers: ReadonlyArray<readonly [string, string]>): Buffer {
+export function hpack(headers: ReadonlyArray<readonly [string, string]>): Buffer {
   const parts: Buffer[] = []
   for (const [name, value] of headers) {
     const n = Buffer.from(name, 'latin1')
@@ -165,7 +174,8 @@ interface StreamSeen {
 export class RawH2 {
   readonly socket: net.Socket
   readonly streams = new Map<number, StreamSeen>()
-  goaway: number | undefined
+  /** The last GOAWAY: the last stream the server took, and the error code. */
+  goaway: { lastStream: number; code: number } | undefined
   closed = false
   private buf = Buffer.alloc(0)
   private readonly waiters: Array<() => void> = []
@@ -212,7 +222,8 @@ export class RawH2 {
       this.buf = this.buf.subarray(9 + len)
       if (type === FT.SETTINGS && (flags & FLAG.ACK) === 0) this.write(frame(FT.SETTINGS, FLAG.ACK, 0))
       else if (type === FT.PING && (flags & FLAG.ACK) === 0) this.write(frame(FT.PING, FLAG.ACK, 0, payload))
-      else if (type === FT.GOAWAY) this.goaway = payload.readUInt32BE(4)
+      else if (type === FT.GOAWAY)
+        this.goaway = { lastStream: payload.readUInt32BE(0) & 0x7fffffff, code: payload.readUInt32BE(4) }
       else if (type === FT.DATA && id !== 0) {
         const s = this.stream(id)
         s.data.push(Buffer.from(payload))
