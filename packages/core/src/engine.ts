@@ -6,7 +6,7 @@
 import { type CompiledPolicy, type CompileEnvironment, compilePolicy, type PolicySource } from './compile.js'
 import { DecisionContext } from './context.js'
 import { isThenable } from './decide/combine.js'
-import { canonicalDecision, drive, headerReads } from './decide/drive.js'
+import { canonicalDecision, headerReads } from './decide/drive.js'
 import { type DecisionEvent, decisionEvent } from './decide/event.js'
 
 export { type DecisionEvent, decisionEvent } from './decide/event.js'
@@ -100,7 +100,7 @@ class PolicyEngine implements Engine {
         const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
         if (options?.probe === 'list') ctx.probe = 'list'
         run.ctx = ctx
-        result = ambiguousHeader(input, headerReads(policy)) ?? drive(canonicalDecision(policy, ctx))
+        result = ambiguousHeader(input, headerReads(policy)) ?? canonicalDecision(policy, ctx)
       }
     } catch (e) {
       result = internal(e)

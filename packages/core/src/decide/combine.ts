@@ -21,15 +21,27 @@ import {
 import type { EvalResult, RuleProgram } from '../evaluator.js'
 import { toExternalDecision } from '../external.js'
 
+/**
+ * What the decision adds so far. The lists are never changed in place (`appended` builds a new one),
+ * so they start as the shared frozen empty list and take a frozen list as it is: a decision that
+ * adds nothing, or one frozen list, allocates nothing for them.
+ */
 export interface Acc {
-  headers: HeaderEntry[]
-  headersToRemove: string[]
-  responseHeadersToAdd: HeaderEntry[]
-  queryParametersToSet: QueryParameter[]
-  queryParametersToRemove: string[]
+  headers: readonly HeaderEntry[]
+  headersToRemove: readonly string[]
+  responseHeadersToAdd: readonly HeaderEntry[]
+  queryParametersToSet: readonly QueryParameter[]
+  queryParametersToRemove: readonly string[]
   dynamicMetadata: Record<string, unknown> | undefined
   shadow: ShadowRecord[] | undefined
   rule: string | undefined
+}
+
+/** `list` then `more`, changing neither: a new list unless one of them is empty and the other may be shared. */
+export function appended<T>(list: readonly T[], more: readonly T[]): readonly T[] {
+  if (more.length === 0) return list
+  if (list.length === 0) return Object.isFrozen(more) ? more : more.slice()
+  return list.concat(more)
 }
 
 export function isThenable<T>(v: T | Promise<T>): v is Promise<T> {
@@ -140,7 +152,7 @@ function denyFromRule(
  * Later entries win for the same header name (most specific response last); entries marked
  * `append` add a value instead of replacing.
  */
-export function dedupeHeaders(list: HeaderEntry[]): HeaderEntry[] {
+export function dedupeHeaders(list: readonly HeaderEntry[]): readonly HeaderEntry[] {
   if (list.length < 2) return list
   const seen = new Map<string, HeaderEntry[]>()
   for (const h of list) {
@@ -209,11 +221,11 @@ export function* evalLayer(
         dynamicMetadata: ext.dynamicMetadata ?? EMPTY_OBJECT,
       }
     }
-    acc.headers.push(...ext.headers, ...rule.headers)
-    acc.headersToRemove.push(...ext.headersToRemove)
-    acc.responseHeadersToAdd.push(...ext.responseHeadersToAdd)
-    acc.queryParametersToSet.push(...ext.queryParametersToSet)
-    acc.queryParametersToRemove.push(...ext.queryParametersToRemove)
+    acc.headers = appended(appended(acc.headers, ext.headers), rule.headers)
+    acc.headersToRemove = appended(acc.headersToRemove, ext.headersToRemove)
+    acc.responseHeadersToAdd = appended(acc.responseHeadersToAdd, ext.responseHeadersToAdd)
+    acc.queryParametersToSet = appended(acc.queryParametersToSet, ext.queryParametersToSet)
+    acc.queryParametersToRemove = appended(acc.queryParametersToRemove, ext.queryParametersToRemove)
     if (ext.dynamicMetadata !== undefined)
       acc.dynamicMetadata = { ...acc.dynamicMetadata, ...ext.dynamicMetadata }
     acc.rule ??= rule.id
@@ -260,7 +272,7 @@ export function* evalLayer(
       continue
     }
     if (m.matched) {
-      acc.headers.push(...rule.headers)
+      acc.headers = appended(acc.headers, rule.headers)
       acc.rule = rule.id
       return undefined
     }
@@ -275,11 +287,11 @@ export function* evalLayer(
 
 export function newAcc(): Acc {
   return {
-    headers: [],
-    headersToRemove: [],
-    responseHeadersToAdd: [],
-    queryParametersToSet: [],
-    queryParametersToRemove: [],
+    headers: EMPTY_LIST,
+    headersToRemove: EMPTY_LIST,
+    responseHeadersToAdd: EMPTY_LIST,
+    queryParametersToSet: EMPTY_LIST,
+    queryParametersToRemove: EMPTY_LIST,
     dynamicMetadata: undefined,
     shadow: undefined,
     rule: undefined,

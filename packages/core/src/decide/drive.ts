@@ -8,14 +8,14 @@ import type { CompiledPolicy } from '../compile.js'
 import type { DecisionContext } from '../context.js'
 import { type Decision, deny, type Identity } from '../decision.js'
 import { decideEachMessage, mcpMessages } from '../mcp/batch.js'
-import { errorText, isThenable, newAcc } from './combine.js'
+import { appended, errorText, isThenable, newAcc } from './combine.js'
 import { allowDecision, authDenial } from './respond.js'
 
 /**
  * Run a decision generator: synchronously while every yielded value is plain, switching to
  * promises only when one is pending. Rejections are thrown into the generator.
  */
-export function drive<T>(
+function drive<T>(
   gen: Generator<unknown, T, unknown>,
   value?: unknown,
   failure?: { error: unknown },
@@ -67,7 +67,7 @@ function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<u
     }
     if (o.kind === 'failed') return authDenial(policy, input, o)
     if (o.kind !== 'authenticated' && o.headersToRemove !== undefined)
-      acc.headersToRemove.push(...o.headersToRemove)
+      acc.headersToRemove = appended(acc.headersToRemove, o.headersToRemove)
     if (o.kind === 'authenticated') {
       ctx.jwt = o.claims
       ctx.jwtToken = o.token
@@ -76,9 +76,9 @@ function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<u
           ? o.identity
           : { ...o.identity, principal: input.source.principal }
       ctx.identity = identity
-      acc.headersToRemove.push(...o.headersToRemove)
-      acc.queryParametersToRemove.push(...o.queryParametersToRemove)
-      acc.headers.push(...o.headers)
+      acc.headersToRemove = appended(acc.headersToRemove, o.headersToRemove)
+      acc.queryParametersToRemove = appended(acc.queryParametersToRemove, o.queryParametersToRemove)
+      acc.headers = appended(acc.headers, o.headers)
     }
   }
 
@@ -111,15 +111,22 @@ export function headerReads(policy: CompiledPolicy): ReadonlySet<string> | 'all'
 }
 
 /**
- * The rules' decision, with what the canonical request adds: a body a rule read that must refuse
- * the request (a number JSON cannot hold) answers instead of the rules, and headers dropped for an
- * underscore are removed upstream on an allow.
+ * The decision for `ctx`, synchronous unless something is pending: the rules' decision, with what
+ * the canonical request adds.
  */
-export function* canonicalDecision(
+export function canonicalDecision(
   policy: CompiledPolicy,
   ctx: DecisionContext,
-): Generator<unknown, Decision, unknown> {
-  const d = yield* runDecision(policy, ctx)
+): Decision | Promise<Decision> {
+  const d = drive(runDecision(policy, ctx))
+  return isThenable(d) ? d.then((x) => canonical(ctx, x)) : canonical(ctx, d)
+}
+
+/**
+ * A body a rule read that must refuse the request (a number JSON cannot hold) answers instead of
+ * the rules, and headers dropped for an underscore are removed upstream on an allow.
+ */
+function canonical(ctx: DecisionContext, d: Decision): Decision {
   if (ctx.refused !== undefined) return ctx.refused
   const dropped = ctx.input.droppedHeaders
   if (d.allowed && dropped.length > 0) return { ...d, headersToRemove: [...d.headersToRemove, ...dropped] }

@@ -13,7 +13,7 @@ import {
   type Identity,
 } from '../decision.js'
 import type { CheckInput } from '../input/index.js'
-import { type Acc, dedupeHeaders, errorText } from './combine.js'
+import { type Acc, appended, dedupeHeaders, errorText } from './combine.js'
 
 function challenge(policy: CompiledPolicy, input: CheckInput, tokenPresent: boolean): string {
   const realm =
@@ -44,18 +44,15 @@ export function authDenial(
 
 /** The allow decision: what the allowing rules and the policy add upstream and downstream. */
 export function allowDecision(policy: CompiledPolicy, acc: Acc, identity: Identity | undefined): Decision {
-  for (const h of policy.allowedHeaders) acc.headers.push(h)
+  const headers = appended(acc.headers, policy.allowedHeaders)
   const d: { -readonly [K in keyof Decision]: Decision[K] } = {
     allowed: true,
     status: 200,
     code: 'allowed',
     reason: acc.rule !== undefined ? `allowed by rule ${acc.rule}` : 'allowed: no rule denied',
-    headers: acc.headers.length > 1 ? dedupeHeaders(acc.headers) : acc.headers,
+    headers: headers.length > 1 ? dedupeHeaders(headers) : headers,
     headersToRemove: acc.headersToRemove,
-    responseHeadersToAdd:
-      policy.allowedResponseHeaders.length > 0
-        ? [...acc.responseHeadersToAdd, ...policy.allowedResponseHeaders]
-        : acc.responseHeadersToAdd,
+    responseHeadersToAdd: appended(acc.responseHeadersToAdd, policy.allowedResponseHeaders),
     queryParametersToSet: acc.queryParametersToSet,
     queryParametersToRemove: acc.queryParametersToRemove,
     dynamicMetadata: acc.dynamicMetadata ?? EMPTY_OBJECT,

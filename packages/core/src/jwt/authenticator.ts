@@ -91,15 +91,18 @@ function headerValue(v: unknown): string {
   return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '').slice(0, MAX_HEADER_VALUE)
 }
 
+/** The outcome of a verified token; its lists are frozen, so a decision can take them as they are. */
 function outcomeOf(v: Verified, removal: Removal): AuthOutcome {
   return {
     kind: 'authenticated',
     identity: v.identity,
     claims: v.claims,
     token: v.token,
-    headersToRemove: v.strip.length > 0 ? [...removal.headersToRemove, ...v.strip] : removal.headersToRemove,
-    queryParametersToRemove: removal.queryParametersToRemove,
-    headers: removal.headers.length > 0 ? [...removal.headers, ...v.headers] : v.headers,
+    headersToRemove: Object.freeze(
+      v.strip.length > 0 ? [...removal.headersToRemove, ...v.strip] : removal.headersToRemove,
+    ),
+    queryParametersToRemove: Object.freeze(removal.queryParametersToRemove),
+    headers: Object.freeze(removal.headers.length > 0 ? [...removal.headers, ...v.headers] : v.headers),
   }
 }
 
