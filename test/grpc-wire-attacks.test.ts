@@ -1274,6 +1274,30 @@ describe('HTTP/2 abuse', () => {
     await stillServing()
   })
 
+  it('floods: 5,000 empty DATA frames, 100,000 PINGs or SETTINGS whose ACKs are not read: GOAWAY and close, others served', async () => {
+    const floods: Array<(t: string) => Buffer[]> = [
+      (t) => [
+        settings(),
+        frame(FT.HEADERS, FLAG.END_HEADERS, 1, checkHeaders(t)),
+        ...Array.from({ length: 5000 }, () => frame(FT.DATA, 0, 1)),
+      ],
+      () => [settings(), ...Array.from({ length: 100_000 }, () => frame(FT.PING, 0, 0, Buffer.alloc(8)))],
+      () => Array.from({ length: 100_000 }, () => settings()),
+    ]
+    for (const flood of floods) {
+      const c = new RawH2(target)
+      await c.ready
+      c.socket.pause()
+      c.write(PREFACE, ...flood(target))
+      await new Promise((r) => setTimeout(r, 300))
+      c.socket.resume()
+      await c.until(() => c.closed, SOON, 'close')
+      expect(c.goaway).toBeDefined()
+      expect(c.stream(1).data).toEqual([])
+    }
+    await stillServing()
+  })
+
   it('a connection that sends the preface and nothing else is closed', async () => {
     const t = await startServer(await createEngine({ rules: [ALLOW_RULE] }), {
       grpcMaxConnectionIdleMs: 300,
