@@ -431,8 +431,12 @@ describe('gRPC framing', () => {
     ).toBe(true)
   })
 
-  it('HEADERS with END_STREAM and no message at all: 400 denial', async () => {
+  it('HEADERS with END_STREAM and no message at all, or 1-4 bytes of the prefix: 400 denial', async () => {
     expect(isMalformed(await check(main, undefined, { chunks: [] }))).toBe(true)
+    for (let n = 1; n < 5; n++)
+      expect(isMalformed(await check(main, undefined, { chunks: [grpcFrame(body).subarray(0, n)] }))).toBe(
+        true,
+      )
   })
 
   it('a zero-length message is an empty CheckRequest: decided (no attributes), denied 400', async () => {
