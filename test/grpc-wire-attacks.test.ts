@@ -1302,6 +1302,27 @@ describe('HTTP/2 abuse', () => {
     await stillServing()
   })
 
+  it('bytes that are not HTTP/2 (HTTP/1.1, a TLS hello, a bad preface, random bytes): connection closed, others served', async () => {
+    const garbage = [
+      Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n'),
+      Buffer.from(
+        'POST /envoy.service.auth.v3.Authorization/Check HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0',
+      ),
+      Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03]),
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'),
+      Buffer.concat([PREFACE, Buffer.from([0, 0, 4, 0xff, 0, 0, 0, 0, 1, 1, 2, 3, 4])]),
+      Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)),
+    ]
+    for (const bytes of garbage) {
+      const c = new RawH2(target)
+      await c.ready
+      c.socket.write(bytes)
+      await c.until(() => c.closed, SOON, 'close')
+      for (const st of c.streams.values()) expect(st.data).toEqual([])
+    }
+    await stillServing()
+  })
+
   it('a connection that sends the preface and nothing else is closed', async () => {
     const t = await startServer(await createEngine({ rules: [ALLOW_RULE] }), {
       grpcMaxConnectionIdleMs: 300,
