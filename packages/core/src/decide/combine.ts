@@ -35,6 +35,8 @@ export interface Acc {
   dynamicMetadata: Record<string, unknown> | undefined
   shadow: ShadowRecord[] | undefined
   rule: string | undefined
+  /** The failures of the current layer's allow rules, for its fallback's reason. */
+  allowErrors: string[] | undefined
 }
 
 /** `list` then `more`, changing neither: a new list unless one of them is empty and the other may be shared. */
@@ -185,25 +187,48 @@ function recordShadow(acc: Acc, rule: CompiledRule, m: Match | 'skip'): void {
   acc.shadow.push({ rule: rule.id, outcome: m.matched ? 'match' : 'no_match', wouldDecide })
 }
 
-/**
- * Evaluate one layer; returns a deny Decision, or undefined when the layer allows. A generator so
- * that it runs synchronously unless an evaluator answers with a promise (`drive` awaits only then).
- */
-export function* evalLayer(
+/** The lists of a layer in the order they run (see the module comment). */
+const SHADOW = 0
+const DECIDE = 1
+const DENY = 2
+const REQUIRE = 3
+const ALLOW = 4
+
+function phaseRules(layer: CompiledLayer, phase: number): readonly CompiledRule[] {
+  switch (phase) {
+    case SHADOW:
+      return layer.shadow
+    case DECIDE:
+      return layer.decide
+    case DENY:
+      return layer.deny
+    case REQUIRE:
+      return layer.require
+    default:
+      return layer.allow
+  }
+}
+
+/** `step`: go on with the next rule. */
+const NEXT = 1
+/** `step`: an allow rule matched, the layer allows. */
+const ALLOWS = 2
+
+/** What one rule's outcome does in its list: a deny of the layer, NEXT, or ALLOWS. */
+function step(
   policy: CompiledPolicy,
   layer: CompiledLayer,
-  ctx: DecisionContext,
+  rule: CompiledRule,
+  phase: number,
+  m: RuleOutcome,
   acc: Acc,
-): Generator<unknown, Decision | undefined, unknown> {
-  for (const rule of layer.shadow) {
-    let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = (yield m) as RuleOutcome
+): Decision | typeof NEXT | typeof ALLOWS {
+  if (phase === SHADOW) {
     recordShadow(acc, rule, m)
+    return NEXT
   }
-  for (const rule of layer.decide) {
-    let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = (yield m) as RuleOutcome
-    if (m === 'skip') continue
+  if (m === 'skip') return NEXT
+  if (phase === DECIDE) {
     if (m.error !== undefined) {
       return denyFromRule(policy, layer, rule, 'evaluator_error', `rule ${rule.id} failed: ${m.error}`, true)
     }
@@ -229,11 +254,9 @@ export function* evalLayer(
     if (ext.dynamicMetadata !== undefined)
       acc.dynamicMetadata = { ...acc.dynamicMetadata, ...ext.dynamicMetadata }
     acc.rule ??= rule.id
+    return NEXT
   }
-  for (const rule of layer.deny) {
-    let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = (yield m) as RuleOutcome
-    if (m === 'skip') continue
+  if (phase === DENY) {
     if (m.error !== undefined)
       return denyFromRule(
         policy,
@@ -244,11 +267,9 @@ export function* evalLayer(
         true,
       )
     if (m.matched) return denyFromRule(policy, layer, rule, 'denied', `denied by rule ${rule.id}`, false)
+    return NEXT
   }
-  for (const rule of layer.require) {
-    let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = (yield m) as RuleOutcome
-    if (m === 'skip') continue
+  if (phase === REQUIRE) {
     if (m.error !== undefined)
       return denyFromRule(
         policy,
@@ -260,29 +281,71 @@ export function* evalLayer(
       )
     if (!m.matched)
       return denyFromRule(policy, layer, rule, 'denied', `require rule ${rule.id} not satisfied`, false)
+    return NEXT
   }
-  let errors: string[] | undefined
-  for (const rule of layer.allow) {
-    let m = evalRule(rule, ctx)
-    if (isThenable(m)) m = (yield m) as RuleOutcome
-    if (m === 'skip') continue
-    if (m.error !== undefined) {
-      errors ??= []
-      errors.push(`${rule.id}: ${m.error}`)
-      continue
+  if (m.error !== undefined) {
+    acc.allowErrors ??= []
+    acc.allowErrors.push(`${rule.id}: ${m.error}`)
+    return NEXT
+  }
+  if (!m.matched) return NEXT
+  acc.headers = appended(acc.headers, rule.headers)
+  acc.rule = rule.id
+  return ALLOWS
+}
+
+/** No allow rule matched: the layer's fallback. */
+function fallback(policy: CompiledPolicy, layer: CompiledLayer, acc: Acc): Decision | undefined {
+  if (layer.fallback !== 'deny') return undefined
+  const errors = acc.allowErrors
+  const why = errors === undefined ? '' : ` (failed: ${errors.join('; ')})`
+  const inLayer = policy.layers.length > 1 ? ` in layer ${layer.name}` : ''
+  return denyFromRule(policy, layer, undefined, 'no_match', `no allow rule matched${inLayer}${why}`, false)
+}
+
+/**
+ * Evaluate one layer; returns a deny Decision, or undefined when the layer allows. Synchronous
+ * unless an evaluator answers with a promise: then the rest of the layer runs once it settles.
+ */
+export function evalLayer(
+  policy: CompiledPolicy,
+  layer: CompiledLayer,
+  ctx: DecisionContext,
+  acc: Acc,
+): Decision | undefined | Promise<Decision | undefined> {
+  acc.allowErrors = undefined
+  return continueLayer(policy, layer, ctx, acc, SHADOW, 0)
+}
+
+/** The rest of a layer from rule `index` of list `phase`. */
+function continueLayer(
+  policy: CompiledPolicy,
+  layer: CompiledLayer,
+  ctx: DecisionContext,
+  acc: Acc,
+  phase: number,
+  index: number,
+): Decision | undefined | Promise<Decision | undefined> {
+  for (; phase <= ALLOW; phase++, index = 0) {
+    const rules = phaseRules(layer, phase)
+    for (; index < rules.length; index++) {
+      const rule = rules[index]!
+      const m = evalRule(rule, ctx)
+      if (isThenable(m)) {
+        const at = phase
+        const next = index + 1
+        return m.then((x) => {
+          const r = step(policy, layer, rule, at, x, acc)
+          if (r === ALLOWS) return undefined
+          return r === NEXT ? continueLayer(policy, layer, ctx, acc, at, next) : r
+        })
+      }
+      const r = step(policy, layer, rule, phase, m, acc)
+      if (r === ALLOWS) return undefined
+      if (r !== NEXT) return r
     }
-    if (m.matched) {
-      acc.headers = appended(acc.headers, rule.headers)
-      acc.rule = rule.id
-      return undefined
-    }
   }
-  if (layer.fallback === 'deny') {
-    const why = errors === undefined ? '' : ` (failed: ${errors.join('; ')})`
-    const inLayer = policy.layers.length > 1 ? ` in layer ${layer.name}` : ''
-    return denyFromRule(policy, layer, undefined, 'no_match', `no allow rule matched${inLayer}${why}`, false)
-  }
-  return undefined
+  return fallback(policy, layer, acc)
 }
 
 export function newAcc(): Acc {
@@ -295,6 +358,7 @@ export function newAcc(): Acc {
     dynamicMetadata: undefined,
     shadow: undefined,
     rule: undefined,
+    allowErrors: undefined,
   }
 }
 

@@ -1,48 +1,22 @@
 /**
  * One decision from start to end: the MCP messages (refused before authentication when smuggled),
- * authentication, the layers for each message (mcp/batch.ts), the allow; and the driver that runs
- * it synchronously until something is pending (a key fetch, an async evaluator).
+ * authentication, the layers for each message (mcp/batch.ts), the allow. Plain functions, run
+ * synchronously until something is pending (a key fetch, an async evaluator); the rest then
+ * continues from that promise, so a decision that waits for nothing allocates no promise or
+ * generator of its own.
  */
 import type { AuthOutcome } from '../auth.js'
 import type { CompiledPolicy } from '../compile.js'
 import type { DecisionContext } from '../context.js'
 import { type Decision, deny, type Identity } from '../decision.js'
 import { decideEachMessage, mcpMessages } from '../mcp/batch.js'
-import { appended, errorText, isThenable, newAcc } from './combine.js'
+import type { McpMessages } from '../mcp/extract.js'
+import { type Acc, appended, errorText, isThenable, newAcc } from './combine.js'
 import { allowDecision, authDenial } from './respond.js'
 
-/**
- * Run a decision generator: synchronously while every yielded value is plain, switching to
- * promises only when one is pending. Rejections are thrown into the generator.
- */
-function drive<T>(
-  gen: Generator<unknown, T, unknown>,
-  value?: unknown,
-  failure?: { error: unknown },
-): T | Promise<T> {
-  for (;;) {
-    let r: IteratorResult<unknown, T>
-    if (failure !== undefined) {
-      const { error } = failure
-      failure = undefined
-      r = gen.throw(error)
-    } else r = gen.next(value)
-    if (r.done) return r.value
-    const v = r.value
-    if (!isThenable(v)) {
-      value = v
-      continue
-    }
-    return v.then(
-      (x) => drive(gen, x),
-      (error: unknown) => drive(gen, undefined, { error }),
-    )
-  }
-}
-
-function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<unknown, Decision, unknown> {
+/** One decision: synchronous until something is pending, then the rest runs once it settles. */
+function runDecision(policy: CompiledPolicy, ctx: DecisionContext): Decision | Promise<Decision> {
   const input = ctx.input
-  const acc = newAcc()
   let identity: Identity | undefined
   if (input.source.principal !== undefined) {
     identity = { kind: 'peer', subject: input.source.principal, principal: input.source.principal }
@@ -53,40 +27,68 @@ function* runDecision(policy: CompiledPolicy, ctx: DecisionContext): Generator<u
   const mcp = mcpMessages(policy, input)
   if (mcp !== undefined && 'allowed' in mcp) return mcp
 
-  if (policy.authenticator !== undefined) {
-    let o: AuthOutcome | Promise<AuthOutcome>
-    try {
-      o = policy.authenticator.authenticate(ctx)
-      if (isThenable(o)) o = (yield o) as AuthOutcome
-    } catch (e) {
-      return deny(
-        policy.responses.error?.status ?? 403,
-        `authentication failed internally: ${errorText(e)}`,
-        { code: 'internal', body: 'access denied' },
-      )
-    }
-    if (o.kind === 'failed') return authDenial(policy, input, o)
-    if (o.kind !== 'authenticated' && o.headersToRemove !== undefined)
-      acc.headersToRemove = appended(acc.headersToRemove, o.headersToRemove)
-    if (o.kind === 'authenticated') {
-      ctx.jwt = o.claims
-      ctx.jwtToken = o.token
-      identity =
-        input.source.principal === undefined
-          ? o.identity
-          : { ...o.identity, principal: input.source.principal }
-      ctx.identity = identity
-      acc.headersToRemove = appended(acc.headersToRemove, o.headersToRemove)
-      acc.queryParametersToRemove = appended(acc.queryParametersToRemove, o.queryParametersToRemove)
-      acc.headers = appended(acc.headers, o.headers)
-    }
+  const acc = newAcc()
+  if (policy.authenticator === undefined) return rules(policy, ctx, acc, mcp, identity)
+  let o: AuthOutcome | Promise<AuthOutcome>
+  try {
+    o = policy.authenticator.authenticate(ctx)
+  } catch (e) {
+    return authError(policy, e)
   }
+  if (isThenable(o))
+    return o.then(
+      (x) => authenticated(policy, ctx, acc, mcp, identity, x),
+      (e: unknown) => authError(policy, e),
+    )
+  return authenticated(policy, ctx, acc, mcp, identity, o)
+}
 
-  // Every layer, for each MCP message of a batch in turn (mcp/batch.ts); the first denial ends it.
-  const denied = yield* decideEachMessage(policy, ctx, acc, mcp, identity)
-  if (denied !== undefined) return denied
+function authError(policy: CompiledPolicy, e: unknown): Decision {
+  return deny(policy.responses.error?.status ?? 403, `authentication failed internally: ${errorText(e)}`, {
+    code: 'internal',
+    body: 'access denied',
+  })
+}
 
-  return allowDecision(policy, acc, identity)
+/** After authentication: its failure, or what it adds and the rules. */
+function authenticated(
+  policy: CompiledPolicy,
+  ctx: DecisionContext,
+  acc: Acc,
+  mcp: McpMessages | undefined,
+  peer: Identity | undefined,
+  o: AuthOutcome,
+): Decision | Promise<Decision> {
+  const input = ctx.input
+  if (o.kind === 'failed') return authDenial(policy, input, o)
+  let identity = peer
+  if (o.kind !== 'authenticated') {
+    if (o.headersToRemove !== undefined)
+      acc.headersToRemove = appended(acc.headersToRemove, o.headersToRemove)
+  } else {
+    ctx.jwt = o.claims
+    ctx.jwtToken = o.token
+    identity =
+      input.source.principal === undefined ? o.identity : { ...o.identity, principal: input.source.principal }
+    ctx.identity = identity
+    acc.headersToRemove = appended(acc.headersToRemove, o.headersToRemove)
+    acc.queryParametersToRemove = appended(acc.queryParametersToRemove, o.queryParametersToRemove)
+    acc.headers = appended(acc.headers, o.headers)
+  }
+  return rules(policy, ctx, acc, mcp, identity)
+}
+
+/** Every layer, for each MCP message of a batch in turn (mcp/batch.ts); the first denial ends it. */
+function rules(
+  policy: CompiledPolicy,
+  ctx: DecisionContext,
+  acc: Acc,
+  mcp: McpMessages | undefined,
+  identity: Identity | undefined,
+): Decision | Promise<Decision> {
+  const denied = decideEachMessage(policy, ctx, acc, mcp, identity)
+  if (isThenable(denied)) return denied.then((d) => d ?? allowDecision(policy, acc, identity))
+  return denied ?? allowDecision(policy, acc, identity)
 }
 
 const HEADER_READS = new WeakMap<CompiledPolicy, ReadonlySet<string> | 'all'>()
@@ -118,7 +120,7 @@ export function canonicalDecision(
   policy: CompiledPolicy,
   ctx: DecisionContext,
 ): Decision | Promise<Decision> {
-  const d = drive(runDecision(policy, ctx))
+  const d = runDecision(policy, ctx)
   return isThenable(d) ? d.then((x) => canonical(ctx, x)) : canonical(ctx, d)
 }
 

@@ -41,8 +41,6 @@ export function locationKey(l: TokenLocation): string {
   return l.kind === 'header' ? `header:${l.name}:${l.prefix.trim().toLowerCase()}` : `${l.kind}:${l.name}`
 }
 
-const WS = /^[ \t]/
-
 /** `s` starts with `lower` (lower-case) in any case; compared in place. */
 function startsWithFolded(s: string, lower: string): boolean {
   if (s.length < lower.length) return false
@@ -53,22 +51,29 @@ function startsWithFolded(s: string, lower: string): boolean {
   return true
 }
 
+/** The token in one part of a header value (its prefix removed), or undefined when it has none. */
+function tokenIn(raw: string, at: SearchLocation): string | undefined {
+  const part = raw.trim()
+  const p = at.prefix
+  if (p === '') return part
+  if (!startsWithFolded(part, p)) return undefined
+  const rest = part.slice(p.length)
+  if (at.needsSpace && rest !== '') {
+    // The prefix must be followed by a space or a tab.
+    const c = rest.charCodeAt(0)
+    if (c !== 32 && c !== 9) return undefined
+  }
+  return rest.trim()
+}
+
 /** Tokens in a header value. Repeated headers arrive joined with `,`, which no JWT contains. */
 function fromHeader(value: string, at: SearchLocation, out: string[]): number {
-  const parts = value.indexOf(',') === -1 ? [value] : value.split(',')
-  const p = at.prefix
+  const parts = value.split(',')
   let count = 0
   for (const raw of parts) {
-    const part = raw.trim()
-    if (p === '') {
-      out.push(part)
-      count++
-      continue
-    }
-    if (!startsWithFolded(part, p)) continue
-    const rest = part.slice(p.length)
-    if (at.needsSpace && rest !== '' && !WS.test(rest)) continue
-    out.push(rest.trim())
+    const t = tokenIn(raw, at)
+    if (t === undefined) continue
+    out.push(t)
     count++
   }
   // Any credential next to another header value is ambiguous: two Authorization headers.
@@ -85,18 +90,31 @@ function cookieValues(header: string | undefined, name: string): string[] {
   return out
 }
 
+const MULTIPLE: Extraction = Object.freeze({ kind: 'multiple' })
+const NONE_FOUND: Extraction = Object.freeze({ kind: 'none' })
+
 /** Find every token at `locations`; more than one in total is `multiple`. */
 export function extractToken(input: CheckInput, locations: readonly SearchLocation[]): Extraction {
   let found: FoundToken | undefined
   let total = 0
   for (const at of locations) {
     const { location: loc, key } = at
-    const tokens: string[] = []
     let n = 0
     if (loc.kind === 'header') {
       const v = input.headers[loc.name]
-      if (v !== undefined) n = fromHeader(v, at, tokens)
-    } else if (loc.kind === 'query') {
+      if (v === undefined) continue
+      if (v.indexOf(',') === -1) {
+        // One value (the usual case): no list to build.
+        const t = tokenIn(v, at)
+        if (t === undefined) continue
+        if (++total > 1) return MULTIPLE
+        found = { token: t, location: loc, key }
+        continue
+      }
+    }
+    const tokens: string[] = []
+    if (loc.kind === 'header') n = fromHeader(input.headers[loc.name]!, at, tokens)
+    else if (loc.kind === 'query') {
       const v = input.query[loc.name]
       if (v !== undefined) for (const t of v) tokens.push(t)
       n = tokens.length
@@ -105,10 +123,10 @@ export function extractToken(input: CheckInput, locations: readonly SearchLocati
       n = tokens.length
     }
     total += n
-    if (total > 1) return { kind: 'multiple' }
+    if (total > 1) return MULTIPLE
     if (n === 1) found = { token: tokens[0]!, location: loc, key }
   }
-  return found === undefined ? { kind: 'none' } : { kind: 'one', found }
+  return found === undefined ? NONE_FOUND : { kind: 'one', found }
 }
 
 /** Upstream changes that remove the credential at `loc`. */
