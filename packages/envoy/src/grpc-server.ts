@@ -353,8 +353,15 @@ export function createGrpcServer(
     let size = 0
     let declared = -1
     let answered = false
+    // The receive deadline; for a unary call it also bounds how long an answered stream may stay
+    // open: a peer that does not read its answer (flow-control window 0) holds the stream and the
+    // answer's bytes until then, not until the connection's maximum age.
     const timer = setTimeout(() => {
-      if (answered) return
+      if (answered) {
+        if (!call.ended) timer.refresh()
+        else if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL)
+        return
+      }
       answered = true
       chunks = []
       if (method === 'check') call.answer(handlers.checkUnreceived(performance.now() - started))
@@ -393,7 +400,8 @@ export function createGrpcServer(
     stream.once('end', () => {
       if (answered) return
       answered = true
-      clearTimeout(timer)
+      // A unary call keeps the timer until its stream closes (cleared then); Watch streams live on.
+      if (method === 'healthWatch') clearTimeout(timer)
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
       chunks = []
       // A message cut short, or more than one (not unary): not a request this server reads.
