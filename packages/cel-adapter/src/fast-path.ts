@@ -305,7 +305,7 @@ class FastCompiler {
           return r === ERR ? ERR : !r
         }
       case '@in/2':
-        return this.membership(a, b!)
+        return this.membership(a, b!, constantScalars(args[1]!))
       case '_[_]/2':
         return (ctx) => lookup(a(ctx), b!(ctx))
       case '_?_:_/3':
@@ -333,8 +333,19 @@ class FastCompiler {
     }
   }
 
-  private membership(x: Node, container: Node): Node {
+  private membership(x: Node, container: Node, scalars: readonly unknown[] | undefined): Node {
     const { budget } = this
+    if (scalars !== undefined) {
+      // `x in ["a", "b"]`: CEL's equality with a string, boolean or null is `===` (see `equals`).
+      return (ctx) => {
+        const v = x(ctx)
+        if (v === ERR) return ERR
+        budget.remaining -= scalars.length
+        if (budget.remaining < 0) throw GIVE_UP
+        for (let i = 0; i < scalars.length; i++) if (v === scalars[i]) return true
+        return false
+      }
+    }
     return (ctx) => {
       const v = x(ctx)
       const c = container(ctx)
@@ -370,6 +381,20 @@ class FastCompiler {
   }
 }
 
+/** The values of a list literal of strings, booleans and nulls only; else undefined. */
+function constantScalars(e: Expr): readonly unknown[] | undefined {
+  const k = e.exprKind
+  if (k.case !== 'listExpr' || k.value.optionalIndices.length > 0) return undefined
+  const out: unknown[] = []
+  for (const el of k.value.elements) {
+    const c = el.exprKind.case === 'constExpr' ? el.exprKind.value.constantKind : undefined
+    if (c?.case === 'stringValue' || c?.case === 'boolValue') out.push(c.value)
+    else if (c?.case === 'nullValue') out.push(null)
+    else return undefined
+  }
+  return Object.freeze(out)
+}
+
 /**
  * Compile `expr` (already checked and rewritten) for the fast path, or undefined when it uses
  * anything the fast path does not cover.
@@ -394,7 +419,7 @@ export function compileFast(expr: Expr, env: FastPathEnvironment): FastProgram |
       throw err
     } finally {
       // Do not keep request values alive between decisions.
-      frame.fill(undefined)
+      if (frame.length > 0) frame.fill(undefined)
     }
     return typeof v === 'boolean' ? v : undefined
   }
