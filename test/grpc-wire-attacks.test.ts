@@ -1305,6 +1305,47 @@ describe('HTTP/2 abuse', () => {
     await stillServing()
   })
 
+  it('malformed HTTP/2 requests (te other than trailers, connection headers, upper case, pseudo-headers missing, repeated, unknown or late, content-length not the body): RST_STREAM PROTOCOL_ERROR', async () => {
+    const base = (extra: Array<[string, string]>, drop?: string): Array<[string, string]> => [
+      ...(
+        [
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':path', CHECK_PATH],
+          [':authority', target],
+          ['content-type', 'application/grpc'],
+        ] as Array<[string, string]>
+      ).filter(([n]) => n !== drop),
+      ...extra,
+    ]
+    const cases: Array<Array<[string, string]>> = [
+      base([['te', 'gzip']]),
+      base([['connection', 'close']]),
+      base([['X-Up', '1']]),
+      base([], ':path'),
+      base([], ':method'),
+      base([], ':scheme'),
+      base([[':path', CHECK_PATH]]),
+      base([[':foo', 'x']]),
+      [...base([]), [':status', '200']],
+      base([['content-length', '3']]),
+    ]
+    const c = await open(target)
+    cases.forEach((h, i) =>
+      c.write(
+        frame(FT.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, hpack(h)),
+        frame(FT.DATA, FLAG.END_STREAM, 1 + 2 * i, grpcFrame(allowRequest())),
+      ),
+    )
+    const ids = cases.map((_, i) => 1 + 2 * i)
+    await c.until(() => ids.every((id) => c.stream(id).rst !== undefined), SOON, 'reset of every stream')
+    for (const id of ids) {
+      expect(c.stream(id).rst).toBe(http2.constants.NGHTTP2_PROTOCOL_ERROR)
+      expect(c.stream(id).data).toEqual([])
+    }
+    c.destroy()
+  })
+
   it('bytes that are not HTTP/2 (HTTP/1.1, a TLS hello, a bad preface, random bytes): connection closed, others served', async () => {
     const garbage = [
       Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n'),
