@@ -42,22 +42,57 @@ export function authDenial(
   })
 }
 
+/** `allowed by rule <id>`, kept per rule id (a bounded cache) so an allow builds no string. */
+const ALLOW_REASONS = new Map<string, string>()
+const MAX_ALLOW_REASONS = 1024
+
+function allowReason(rule: string | undefined): string {
+  if (rule === undefined) return 'allowed: no rule denied'
+  let r = ALLOW_REASONS.get(rule)
+  if (r === undefined) {
+    r = `allowed by rule ${rule}`
+    if (ALLOW_REASONS.size < MAX_ALLOW_REASONS) ALLOW_REASONS.set(rule, r)
+  }
+  return r
+}
+
 /** The allow decision: what the allowing rules and the policy add upstream and downstream. */
 export function allowDecision(policy: CompiledPolicy, acc: Acc, identity: Identity | undefined): Decision {
-  const headers = appended(acc.headers, policy.allowedHeaders)
+  const allHeaders = appended(acc.headers, policy.allowedHeaders)
+  const headers = allHeaders.length > 1 ? dedupeHeaders(allHeaders) : allHeaders
+  const responseHeadersToAdd = appended(acc.responseHeadersToAdd, policy.allowedResponseHeaders)
+  const dynamicMetadata = acc.dynamicMetadata ?? EMPTY_OBJECT
+  const rule = acc.rule
+  if (rule !== undefined && identity !== undefined && acc.shadow === undefined) {
+    // The usual allow (a rule allowed an identified caller), built as one literal.
+    return {
+      allowed: true,
+      status: 200,
+      code: 'allowed',
+      reason: allowReason(rule),
+      headers,
+      headersToRemove: acc.headersToRemove,
+      responseHeadersToAdd,
+      queryParametersToSet: acc.queryParametersToSet,
+      queryParametersToRemove: acc.queryParametersToRemove,
+      dynamicMetadata,
+      rule,
+      identity,
+    }
+  }
   const d: { -readonly [K in keyof Decision]: Decision[K] } = {
     allowed: true,
     status: 200,
     code: 'allowed',
-    reason: acc.rule !== undefined ? `allowed by rule ${acc.rule}` : 'allowed: no rule denied',
-    headers: headers.length > 1 ? dedupeHeaders(headers) : headers,
+    reason: allowReason(rule),
+    headers,
     headersToRemove: acc.headersToRemove,
-    responseHeadersToAdd: appended(acc.responseHeadersToAdd, policy.allowedResponseHeaders),
+    responseHeadersToAdd,
     queryParametersToSet: acc.queryParametersToSet,
     queryParametersToRemove: acc.queryParametersToRemove,
-    dynamicMetadata: acc.dynamicMetadata ?? EMPTY_OBJECT,
+    dynamicMetadata,
   }
-  if (acc.rule !== undefined) d.rule = acc.rule
+  if (rule !== undefined) d.rule = rule
   if (identity !== undefined) d.identity = identity
   if (acc.shadow !== undefined) d.shadow = acc.shadow
   return d
