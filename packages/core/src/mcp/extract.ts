@@ -59,12 +59,18 @@ function metadataCall(input: CheckInput): Obj | undefined {
 }
 
 /**
+ * A number literal that may overflow a double: one with an exponent, or 309 digits in a row. Two
+ * simple searches, which the regular expression engine runs faster than one alternation of both.
+ */
+const EXPONENT = /[0-9.][eE]/
+const LONG_DIGITS = /[0-9]{309}/
+const maybeHugeNumber = (text: string): boolean => EXPONENT.test(text) || LONG_DIGITS.test(text)
+
+/**
  * Pre-filter for auto mode: a body that matches none of these cannot be JSON-RPC under any
  * spelling a lenient decoder accepts (case variants, `\u` escapes, the long s), so it is not
  * parsed and other JSON APIs pay almost nothing.
  */
-const MAYBE_HUGE_NUMBER = /[0-9.][eE]|[0-9]{309}/
-
 const MAYBE_RPC = /jsonrpc|method|\\u|\u017f|^\s*\[\s*\]\s*$/i
 
 function isJsonPost(input: CheckInput): boolean {
@@ -190,7 +196,7 @@ export function extractMcp(
       )
     // `-1e400` parses to -Infinity: an argument rule would compare a number the sender never wrote.
     // Only a literal with an exponent or 309 digits can overflow, so most bodies skip the walk.
-    if (MAYBE_HUGE_NUMBER.test(text) && hasNonFinite(body))
+    if (maybeHugeNumber(text) && hasNonFinite(body))
       return refusal(
         'non_finite_number',
         'MCP request: a number is too large for a double (it would read as Infinity)',
