@@ -346,6 +346,10 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
                 )
                 return encode(d, telemetry.hostDecision(d, waitedMs, engine.info.name))
               },
+              checkFailed(waitedMs) {
+                const d = hostDenial(403, 'internal', 'the check failed internally')
+                return encode(d, telemetry.hostDecision(d, waitedMs, engine.info.name))
+              },
               healthCheck: (request) => health.check(request),
               healthWatch: (request, call) => health.watch(request, call),
             },

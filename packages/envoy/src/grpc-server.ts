@@ -63,6 +63,11 @@ export interface GrpcHandlers {
   check(request: Uint8Array | 'too_large' | 'compressed', started: number): UnaryAnswer | Promise<UnaryAnswer>
   /** The answer for a Check whose request did not arrive within `receiveTimeoutMs`. */
   checkUnreceived(waitedMs: number): Uint8Array
+  /**
+   * The answer for a Check whose handler failed (its promise rejected): a denial, never a gRPC
+   * error status, which Envoy's `failure_mode_allow` would turn into an allow.
+   */
+  checkFailed(waitedMs: number): Uint8Array
   /** Unary Health/Check. */
   healthCheck(request: Uint8Array): UnaryAnswer
   /** Server-streaming Health/Watch: write on `call` until it ends. */
@@ -382,7 +387,7 @@ export function createGrpcServer(
       else
         a.then(
           (x) => call.answer(x),
-          () => call.end(GRPC.INTERNAL, 'internal error'),
+          () => call.answer(handlers.checkFailed(performance.now() - started)),
         )
     }
     stream.on('data', (chunk: Buffer) => {
