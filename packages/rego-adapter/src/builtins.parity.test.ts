@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import { createEngine } from '@verdict/core'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { HOST_BUILTINS, UNSUPPORTED_BUILTINS } from './builtins.js'
-import { KNOWN_DIFFERENCES, PARITY_CASES, PARITY_CASES_V0 } from './builtins.parity-cases.js'
 import { createRegoEvaluator } from './rego-evaluator.js'
 import { loadRegoPolicy, SDK_BUILTINS } from './rego-policy.js'
+import { KNOWN_DIFFERENCES, PARITY_CASES, PARITY_CASES_V0 } from './testing/builtins-parity-cases.js'
 import { buildWasm, deriveHostBuiltins, findOpa, runOpa } from './testing/find-opa.js'
 
 const opa = findOpa()
