@@ -1331,12 +1331,12 @@ describe('HTTP/2 abuse', () => {
       base([['content-length', '3']]),
     ]
     const c = await open(target)
-    cases.forEach((h, i) =>
+    cases.forEach((h, i) => {
       c.write(
         frame(FT.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, hpack(h)),
         frame(FT.DATA, FLAG.END_STREAM, 1 + 2 * i, grpcFrame(allowRequest())),
-      ),
-    )
+      )
+    })
     const ids = cases.map((_, i) => 1 + 2 * i)
     await c.until(() => ids.every((id) => c.stream(id).rst !== undefined), SOON, 'reset of every stream')
     for (const id of ids) {

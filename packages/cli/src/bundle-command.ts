@@ -4,9 +4,8 @@
  * service, decision logs to a collector, status reports, `/readyz` and `/status`.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
 import type { DecisionEvent } from '@verdict/core'
-import { createOpsHandler, type ListenAddress, type Telemetry } from '@verdict/envoy'
+import type { Telemetry } from '@verdict/envoy'
 import {
   type BundleSource,
   buildBundle,
@@ -171,8 +170,10 @@ export function addFleetOptions(serve: Command): Command {
 export interface FleetRun {
   readonly engine: import('@verdict/core').Engine
   readonly onDecision: (e: DecisionEvent) => void
-  /** Listen on the operations address (the server's own ops listener is not used in this mode). */
-  listenOps(address: ListenAddress, serving: () => boolean): Promise<string>
+  /** `/readyz` on the server's operations listener: ready once a bundle is active, with its revision. */
+  readiness(): { readonly ready: boolean; readonly detail: Readonly<Record<string, unknown>> }
+  /** `/status` on the operations listener: OPA's status report. */
+  status(): unknown
   close(): Promise<void>
 }
 
@@ -256,36 +257,17 @@ export async function startFleet(f: FleetFlags, telemetry: Telemetry, io: Io): P
     ...(logger !== undefined ? { plugins: () => ({ decision_logs: logger!.state }) } : {}),
   })
   await source.start()
-  let ops: Server | undefined
   return {
     engine: be.engine,
     onDecision,
-    async listenOps(address, serving) {
-      ops = createServer(
-        createOpsHandler({
-          registry: telemetry.registry,
-          ready: serving,
-          readiness: () => {
-            const st = source!.status()
-            return {
-              ready: st.active,
-              detail: {
-                bundle: { name, active_revision: st.bundle.active_revision ?? null, stale: st.stale },
-              },
-            }
-          },
-          status: () => reporter.report(),
-        }),
-      )
-      ops.headersTimeout = 10_000
-      ops.requestTimeout = 30_000
-      await new Promise<void>((resolve, reject) => {
-        ops!.once('error', reject)
-        ops!.listen(address.port, address.host, () => resolve())
-      })
-      const a = ops.address() as { address: string; port: number }
-      return `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
+    readiness() {
+      const st = source.status()
+      return {
+        ready: st.active,
+        detail: { bundle: { name, active_revision: st.bundle.active_revision ?? null, stale: st.stale } },
+      }
     },
+    status: () => reporter.report(),
     async close() {
       source?.close()
       reporter.close()
@@ -293,7 +275,6 @@ export async function startFleet(f: FleetFlags, telemetry: Telemetry, io: Io): P
         await logger.flush(5000)
         logger.close()
       }
-      if (ops !== undefined) await new Promise((r) => ops!.close(r))
       be.engine.close()
     },
   }

@@ -162,7 +162,6 @@ async function runOne(o: ServeOptions, io: Io, worker: boolean): Promise<number>
     loaded = l
   }
   const engine = fleet?.engine ?? loaded!.engine
-  let serving = false
   const grpc = withMode(
     o.grpc ?? (o.http === undefined ? parseListenAddress(DEFAULT_GRPC) : undefined),
     o.socketMode,
@@ -175,7 +174,11 @@ async function runOne(o: ServeOptions, io: Io, worker: boolean): Promise<number>
     ...(http !== undefined ? { http } : {}),
     ...(tls !== undefined ? { tls } : {}),
     // A worker's primary serves the operations listener for the whole server.
-    ...(o.metrics !== false && fleet === undefined && !worker ? { ops: o.metrics } : {}),
+    ...(o.metrics !== false && !worker ? { ops: o.metrics } : {}),
+    // In fleet mode /readyz also waits for an active bundle, and /status is OPA's status report.
+    ...(fleet !== undefined
+      ? { opsReadiness: () => fleet.readiness(), opsStatus: () => fleet.status() }
+      : {}),
     drainDelayMs: o.drainDelay ?? DEFAULT_DRAIN_DELAY_MS,
     statusOnError: o.statusOnError,
     ...(o.maxRequestBytes !== undefined ? { maxRequestBytes: o.maxRequestBytes } : {}),
@@ -198,9 +201,6 @@ async function runOne(o: ServeOptions, io: Io, worker: boolean): Promise<number>
   let bound: BoundAddresses
   try {
     bound = await server.start()
-    serving = true
-    if (fleet !== undefined && o.metrics !== false)
-      bound = { ...bound, ops: await fleet.listenOps(o.metrics, () => serving) }
   } catch (e) {
     await server.stop()
     await fleet?.close()
@@ -254,7 +254,6 @@ async function runOne(o: ServeOptions, io: Io, worker: boolean): Promise<number>
   })
   process.off('SIGHUP', onHup)
   watch?.close()
-  serving = false
   await server.stop()
   // Decision logs still buffered are sent before the process ends.
   await fleet?.close()

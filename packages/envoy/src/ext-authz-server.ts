@@ -30,7 +30,7 @@ import { createGrpcServer, type GrpcServer, type UnaryAnswer } from './grpc-serv
 import { createHealthService } from './health-service.js'
 import { bodyTooLarge, createClientErrorHandler, createHttpAuthzHandler } from './http-authz-handler.js'
 import { createLimiter } from './limiter.js'
-import { createOpsHandler } from './ops-handler.js'
+import { createOpsHandler, type OpsHandlerOptions } from './ops-handler.js'
 import { createTelemetry, type Telemetry } from './telemetry.js'
 import { decodeCheckRequest, encodeCheckResponse } from './wire.js'
 
@@ -59,8 +59,12 @@ export interface ExtAuthzServerOptions {
   readonly http?: ListenAddress | SocketPathAddress
   /** TLS (and mTLS with `clientCa`) on the gRPC and HTTP listeners; the operations listener stays plain. */
   readonly tls?: ListenerTls
-  /** Operations listener: /healthz, /readyz, /metrics. */
+  /** Operations listener: /healthz, /readyz, /metrics (and /status with `opsStatus`). */
   readonly ops?: ListenAddress
+  /** More readiness for `/readyz` on the operations listener (e.g. a bundle is active). */
+  readonly opsReadiness?: OpsHandlerOptions['readiness']
+  /** The document `/status` answers on the operations listener (e.g. OPA's status report). */
+  readonly opsStatus?: OpsHandlerOptions['status']
   /** Logs and metrics; pass the same one to the engine's `onDecision`. Default: a new one. */
   readonly telemetry?: Telemetry
   /** Status of denials the host makes when it cannot decide (default 403). */
@@ -389,7 +393,12 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
         }
         if (options.ops !== undefined) {
           opsServer = newHttpServer(
-            createOpsHandler({ registry: telemetry.registry, ready: () => serving }),
+            createOpsHandler({
+              registry: telemetry.registry,
+              ready: () => serving,
+              ...(options.opsReadiness !== undefined ? { readiness: options.opsReadiness } : {}),
+              ...(options.opsStatus !== undefined ? { status: options.opsStatus } : {}),
+            }),
             undefined,
           )
           bound.ops = await listenOn(opsServer as unknown as NetServer, options.ops)
