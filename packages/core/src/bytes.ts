@@ -16,11 +16,14 @@ export function utf8Decode(b: Uint8Array): string {
   return decoder.decode(b)
 }
 
+const NOT_ASCII = /[\u0080-\uffff]/
+
 /**
  * The UTF-8 size of a string without encoding it (as `Buffer.byteLength(s, 'utf8')`): a surrogate
  * pair is 4 bytes, a lone surrogate 3 (it is encoded as U+FFFD).
  */
 export function utf8Length(s: string): number {
+  if (!NOT_ASCII.test(s)) return s.length
   let n = s.length
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)

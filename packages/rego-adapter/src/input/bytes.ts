@@ -37,43 +37,8 @@ export function fromBase64(text: string): Uint8Array {
   return out.subarray(0, n)
 }
 
-/** Bytes to standard base64 with padding. */
-export function toBase64(b: Uint8Array): string {
-  let out = ''
-  const n = b.length
-  let i = 0
-  for (; i + 2 < n; i += 3) {
-    const v = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!
-    out += STANDARD[v >> 18]! + STANDARD[(v >> 12) & 63]! + STANDARD[(v >> 6) & 63]! + STANDARD[v & 63]!
-  }
-  if (i < n) {
-    const v = (b[i]! << 16) | (i + 1 < n ? b[i + 1]! << 8 : 0)
-    out += STANDARD[v >> 18]! + STANDARD[(v >> 12) & 63]!
-    out += i + 1 < n ? `${STANDARD[(v >> 6) & 63]!}=` : '=='
-  }
-  return out
-}
-
-const NOT_ASCII = /[\u0080-\uffff]/
-
-/** Length of `s` in UTF-8 without encoding it (a lone surrogate counts as U+FFFD, 3 bytes). */
-export function utf8Length(s: string): number {
-  if (!NOT_ASCII.test(s)) return s.length
-  let n = s.length
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) continue
-    if (c < 0x800) n += 1
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1)
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 2
-        i++
-      } else n += 2
-    } else n += 2
-  }
-  return n
-}
+// Standard base64 and UTF-8 lengths are core's (the same as Buffer's).
+export { base64Encode as toBase64, utf8Length } from '@verdict/core/internal'
 
 /** Each byte as the character of the same code (ISO-8859-1; not the WHATWG `latin1` label, which is windows-1252). */
 export function latin1(b: Uint8Array): string {
