@@ -3,8 +3,6 @@
  * 64-bit integers as strings, enums by name, bytes as `Buffer`, the request time as RFC 3339,
  * filter metadata Structs as plain JSON), in one pass (`wire.ts`).
  */
-import type { BinaryReader } from '@bufbuild/protobuf/wire'
-import { WireType } from '@bufbuild/protobuf/wire'
 import type { Decision } from '@verdict/core'
 import { malformed } from '@verdict/core/internal'
 import { timestampToJson } from './check-request-to-json.js'
@@ -19,14 +17,17 @@ import {
   str,
   stringMapEntry,
   varint,
+  type WireReader,
+  WireType,
 } from './wire-reader.js'
 
 const SOCKET_PROTOCOL = ['TCP', 'UDP']
 
-function socketAddress(r: BinaryReader, end: number): Obj {
+function socketAddress(r: WireReader, end: number): Obj {
   const o: Obj = {}
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     switch (no) {
       case 1: {
         varint(w, 'socket_address.protocol')
@@ -58,16 +59,18 @@ function socketAddress(r: BinaryReader, end: number): Obj {
   return o
 }
 
-function address(r: BinaryReader, end: number): Obj {
+function address(r: WireReader, end: number): Obj {
   const o: Obj = {}
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no === 1) o.socketAddress = socketAddress(r, delimited(r, w, 'address.socket_address'))
     else if (no === 2) {
       const e = delimited(r, w, 'address.pipe')
       const pipe: Obj = {}
       while (more(r, e)) {
-        const [n, pw] = r.tag()
+        const n = r.tag()
+        const pw = r.wt
         if (n === 1) pipe.path = str(r, pw, 'pipe.path')
         else if (n === 2) {
           varint(pw, 'pipe.mode')
@@ -79,7 +82,8 @@ function address(r: BinaryReader, end: number): Obj {
       const e = delimited(r, w, 'address.envoy_internal_address')
       const internal: Obj = {}
       while (more(r, e)) {
-        const [n, iw] = r.tag()
+        const n = r.tag()
+        const iw = r.wt
         if (n === 1) internal.serverListenerName = str(r, iw, 'envoy_internal_address.server_listener_name')
         else if (n === 2) internal.endpointId = str(r, iw, 'envoy_internal_address.endpoint_id')
         else r.skip(iw, n)
@@ -90,11 +94,12 @@ function address(r: BinaryReader, end: number): Obj {
   return o
 }
 
-function peer(r: BinaryReader, end: number): Obj {
+function peer(r: WireReader, end: number): Obj {
   const o: Obj = {}
   let labels: Obj | undefined
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     switch (no) {
       case 1:
         o.address = address(r, delimited(r, w, 'peer.address'))
@@ -120,10 +125,11 @@ function peer(r: BinaryReader, end: number): Obj {
   return o
 }
 
-function headerMap(r: BinaryReader, end: number): Obj {
+function headerMap(r: WireReader, end: number): Obj {
   const headers: Obj[] = []
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no !== 1) {
       r.skip(w, no)
       continue
@@ -131,12 +137,13 @@ function headerMap(r: BinaryReader, end: number): Obj {
     const e = delimited(r, w, 'header_map.headers')
     const h: Obj = {}
     while (more(r, e)) {
-      const [n, hw] = r.tag()
+      const n = r.tag()
+      const hw = r.wt
       if (n === 1) h.key = str(r, hw, 'header_value.key')
       else if (n === 2) h.value = str(r, hw, 'header_value.value')
       else if (n === 3) {
         expect(hw, WireType.LengthDelimited, 'header_value.raw_value')
-        h.rawValue = Buffer.from(r.bytes())
+        h.rawValue = r.bytes()
       } else r.skip(hw, n)
     }
     headers.push(h)
@@ -144,49 +151,72 @@ function headerMap(r: BinaryReader, end: number): Obj {
   return headers.length > 0 ? { headers } : {}
 }
 
-const HTTP_STRINGS: Record<number, string> = {
-  1: 'id',
-  2: 'method',
-  4: 'path',
-  5: 'host',
-  6: 'scheme',
-  7: 'query',
-  8: 'fragment',
-  10: 'protocol',
-  11: 'body',
-}
-
-function httpRequest(r: BinaryReader, end: number): Obj {
+function httpRequest(r: WireReader, end: number): Obj {
   const o: Obj = {}
   let headers: Obj | undefined
   while (more(r, end)) {
-    const [no, w] = r.tag()
-    const name = HTTP_STRINGS[no]
-    if (name !== undefined) o[name] = str(r, w, `http.${name}`)
-    else if (no === 3) {
-      headers ??= {}
-      stringMapEntry(r, w, headers, 'http.headers')
-    } else if (no === 9) {
-      varint(w, 'http.size')
-      o.size = String(r.int64())
-    } else if (no === 12) {
-      expect(w, WireType.LengthDelimited, 'http.raw_body')
-      o.rawBody = Buffer.from(r.bytes())
-    } else if (no === 13) o.headerMap = headerMap(r, delimited(r, w, 'http.header_map'))
-    else r.skip(w, no)
+    const no = r.tag()
+    const w = r.wt
+    switch (no) {
+      case 1:
+        o.id = str(r, w, 'http.id')
+        break
+      case 2:
+        o.method = str(r, w, 'http.method')
+        break
+      case 3:
+        headers ??= {}
+        stringMapEntry(r, w, headers, 'http.headers')
+        break
+      case 4:
+        o.path = str(r, w, 'http.path')
+        break
+      case 5:
+        o.host = str(r, w, 'http.host')
+        break
+      case 6:
+        o.scheme = str(r, w, 'http.scheme')
+        break
+      case 7:
+        o.query = str(r, w, 'http.query')
+        break
+      case 8:
+        o.fragment = str(r, w, 'http.fragment')
+        break
+      case 9:
+        varint(w, 'http.size')
+        o.size = r.int64()
+        break
+      case 10:
+        o.protocol = str(r, w, 'http.protocol')
+        break
+      case 11:
+        o.body = str(r, w, 'http.body')
+        break
+      case 12:
+        expect(w, WireType.LengthDelimited, 'http.raw_body')
+        o.rawBody = r.bytes()
+        break
+      case 13:
+        o.headerMap = headerMap(r, delimited(r, w, 'http.header_map'))
+        break
+      default:
+        r.skip(w, no)
+    }
   }
   if (headers !== undefined) o.headers = headers
   return o
 }
 
-function timestamp(r: BinaryReader, end: number): string | undefined {
+function timestamp(r: WireReader, end: number): string | undefined {
   let seconds = '0'
   let nanos = 0
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no === 1) {
       varint(w, 'time.seconds')
-      seconds = String(r.int64())
+      seconds = r.int64()
     } else if (no === 2) {
       varint(w, 'time.nanos')
       nanos = r.int32()
@@ -195,10 +225,11 @@ function timestamp(r: BinaryReader, end: number): string | undefined {
   return timestampToJson({ seconds, nanos })
 }
 
-function request(r: BinaryReader, end: number): Obj {
+function request(r: WireReader, end: number): Obj {
   const o: Obj = {}
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no === 1) {
       const time = timestamp(r, delimited(r, w, 'request.time'))
       if (time !== undefined) o.time = time
@@ -211,11 +242,12 @@ function request(r: BinaryReader, end: number): Obj {
 
 // google.protobuf.Struct / Value / ListValue, straight to JSON.
 
-function structJson(r: BinaryReader, end: number, depth: number): Obj {
+function structJson(r: WireReader, end: number, depth: number): Obj {
   if (depth > MAX_STRUCT_DEPTH) throw new StructTooDeep(`metadata nested deeper than ${MAX_STRUCT_DEPTH}`)
   const out: Obj = {}
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no !== 1) {
       r.skip(w, no)
       continue
@@ -224,7 +256,8 @@ function structJson(r: BinaryReader, end: number, depth: number): Obj {
     let key = ''
     let value: unknown = null
     while (more(r, e)) {
-      const [n, fw] = r.tag()
+      const n = r.tag()
+      const fw = r.wt
       if (n === 1) key = str(r, fw, 'struct.fields.key')
       else if (n === 2) value = valueJson(r, delimited(r, fw, 'struct.fields.value'), depth)
       else r.skip(fw, n)
@@ -234,10 +267,11 @@ function structJson(r: BinaryReader, end: number, depth: number): Obj {
   return out
 }
 
-function valueJson(r: BinaryReader, end: number, depth: number): unknown {
+function valueJson(r: WireReader, end: number, depth: number): unknown {
   let v: unknown = null
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     switch (no) {
       case 1:
         varint(w, 'value.null_value')
@@ -264,7 +298,8 @@ function valueJson(r: BinaryReader, end: number, depth: number): unknown {
           throw new StructTooDeep(`metadata nested deeper than ${MAX_STRUCT_DEPTH}`)
         const list: unknown[] = []
         while (more(r, e)) {
-          const [n, lw] = r.tag()
+          const n = r.tag()
+          const lw = r.wt
           if (n === 1) list.push(valueJson(r, delimited(r, lw, 'list_value.values'), depth + 1))
           else r.skip(lw, n)
         }
@@ -279,10 +314,11 @@ function valueJson(r: BinaryReader, end: number, depth: number): unknown {
 }
 
 /** envoy.config.core.v3.Metadata: `filter_metadata` as plain JSON; typed metadata is not passed on. */
-function metadata(r: BinaryReader, end: number): Obj {
+function metadata(r: WireReader, end: number): Obj {
   const filterMetadata: Obj = {}
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no !== 1) {
       r.skip(w, no)
       continue
@@ -291,7 +327,8 @@ function metadata(r: BinaryReader, end: number): Obj {
     let key = ''
     let value: Obj = {}
     while (more(r, e)) {
-      const [n, fw] = r.tag()
+      const n = r.tag()
+      const fw = r.wt
       if (n === 1) key = str(r, fw, 'filter_metadata.key')
       else if (n === 2) value = structJson(r, delimited(r, fw, 'filter_metadata.value'), 1)
       else r.skip(fw, n)
@@ -301,11 +338,12 @@ function metadata(r: BinaryReader, end: number): Obj {
   return { filterMetadata }
 }
 
-function attributes(r: BinaryReader, end: number): Obj {
+function attributes(r: WireReader, end: number): Obj {
   const o: Obj = {}
   let contextExtensions: Obj | undefined
   while (more(r, end)) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     switch (no) {
       case 1:
         o.source = peer(r, delimited(r, w, 'attributes.source'))
@@ -327,7 +365,8 @@ function attributes(r: BinaryReader, end: number): Obj {
         const e = delimited(r, w, 'attributes.tls_session')
         const tls: Obj = {}
         while (more(r, e)) {
-          const [n, tw] = r.tag()
+          const n = r.tag()
+          const tw = r.wt
           if (n === 1) tls.sni = str(r, tw, 'tls_session.sni')
           else r.skip(tw, n)
         }
@@ -360,7 +399,8 @@ export function decodeCheckRequest(bytes: Uint8Array): Obj | Decision {
   try {
     const r = readerOf(bytes)
     while (r.pos < r.len) {
-      const [no, w] = r.tag()
+      const no = r.tag()
+      const w = r.wt
       if (no === 1) {
         // A repeated singular message field merges in protobuf; Envoy sends it once.
         attrs = attributes(r, delimited(r, w, 'attributes'))

@@ -16,6 +16,9 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 const MIN_SECONDS = -62_135_596_800
 const MAX_SECONDS = 253_402_300_799
 
+let lastSeconds = Number.NaN
+let lastBase = ''
+
 /** RFC 3339 with nanoseconds, as protobuf JSON writes a Timestamp; undefined when out of range. */
 export function timestampToJson(t: unknown): string | undefined {
   if (!isObject(t)) return undefined
@@ -24,7 +27,14 @@ export function timestampToJson(t: unknown): string | undefined {
   // RFC 3339 has four-digit years: protobuf JSON writes 0001-01-01 to 9999-12-31 and no other time.
   if (!Number.isSafeInteger(seconds) || seconds < MIN_SECONDS || seconds > MAX_SECONDS) return undefined
   if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) return undefined
-  const base = new Date(seconds * 1000).toISOString().slice(0, 19)
+  // Checks arrive many to a second: the date and time text is kept for the last second seen.
+  let base: string
+  if (seconds === lastSeconds) base = lastBase
+  else {
+    base = new Date(seconds * 1000).toISOString().slice(0, 19)
+    lastSeconds = seconds
+    lastBase = base
+  }
   if (nanos === 0) return `${base}Z`
   const frac = String(nanos).padStart(9, '0')
   const digits = frac.endsWith('000000') ? 3 : frac.endsWith('000') ? 6 : 9

@@ -98,6 +98,49 @@ describe('CheckRequest bytes -> protobuf JSON', () => {
     }
   })
 
+  it('reads 64-bit sizes exactly and never hands one request a string from another', () => {
+    // Short ASCII strings are interned (wire-reader.ts): values that differ in one byte, in length,
+    // or only past the interned length must each read as sent, in any order.
+    const values = [
+      'allow',
+      'allox',
+      'allo',
+      'allow ',
+      'Allow',
+      'a'.repeat(64),
+      `${'a'.repeat(64)}b`,
+      'é',
+      '',
+    ]
+    const requests = [
+      ...['9007199254740993', '-9223372036854775808', '18446744073709551', '-1', '0'].map((size) => ({
+        attributes: { request: { http: { path: '/', size } } },
+      })),
+      ...[...values, ...[...values].reverse()].map((v) => ({
+        attributes: { request: { http: { path: `/${v}`, headers: { 'x-ext-authz': v, [`x-${v}`]: v } } } },
+      })),
+    ]
+    for (const request of requests) {
+      const bytes = check.requestSerialize(request)
+      expect(decodeCheckRequest(bytes)).toEqual(checkRequestToJson(check.requestDeserialize(bytes)))
+    }
+  })
+
+  it('reads every string as sent when thousands of distinct ones share the intern table', () => {
+    // 4,096 slots and 6,000 same-length strings: slots are shared, so a reuse without the byte
+    // comparison would hand a request another one's value.
+    for (let i = 0; i < 6000; i++) {
+      const v = `v${String(i).padStart(5, '0')}`
+      const bytes = check.requestSerialize({
+        attributes: { request: { http: { path: '/', headers: { x: v } } } },
+      })
+      const json = decodeCheckRequest(bytes) as {
+        attributes: { request: { http: { headers: { x: string } } } }
+      }
+      expect(json.attributes.request.http.headers.x).toBe(v)
+    }
+  })
+
   it('skips fields it does not know, at any level', () => {
     const bytes = check.requestSerialize(REQUESTS[2])
     // Field 99 (varint 5) appended at the top level: ignored by both readers.
@@ -186,6 +229,19 @@ const DECISIONS: Decision[] = [
   deny(401, 'who', { headers: [{ key: 'www-authenticate', value: 'Bearer' }], body: 'sign in' }),
   deny(429, 'slow', { body: '', dynamicMetadata: { retry: 5 } }),
   deny(418, 'teapot'),
+  // Lengths of one, two and three bytes (contents moved when a field reaches 128 and 16,384
+  // bytes), text outside ASCII, negative and fractional numbers, deep and long lists.
+  deny(403, 'verboten: ü 🚫', {
+    body: `${'x'.repeat(200)}é`,
+    headers: Array.from({ length: 40 }, (_, i) => ({ key: `x-h${i}`, value: 'v'.repeat(i * 5) })),
+    dynamicMetadata: {
+      big: 'y'.repeat(20_000),
+      neg: -3,
+      frac: -0.25,
+      list: [...Array(300).keys()],
+      nested: { a: { b: { c: ['ü', { d: 'z'.repeat(130) }] } } },
+    },
+  }),
 ]
 
 describe('Decision -> CheckResponse bytes', () => {

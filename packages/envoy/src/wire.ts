@@ -22,7 +22,8 @@ export function decodeHealthRequest(bytes: Uint8Array): string {
   const r = readerOf(bytes)
   let service = ''
   while (r.pos < r.len) {
-    const [no, w] = r.tag()
+    const no = r.tag()
+    const w = r.wt
     if (no === 1) service = str(r, w, 'service')
     else r.skip(w, no)
   }
