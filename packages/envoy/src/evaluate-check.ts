@@ -3,6 +3,7 @@
  * and no failure can turn into anything but a denial.
  */
 import { type Decision, type DecisionCode, deny, type Engine } from '@verdict/core/internal'
+import type { DeadlineQueue } from './deadline-queue.js'
 import type { Telemetry } from './telemetry.js'
 
 /** How the host answers when it cannot get a decision from the engine. */
@@ -25,11 +26,15 @@ export function hostDenial(status: number, code: DecisionCode, reason: string): 
 }
 
 /**
- * Decide `input` with `engine`, never rejecting and never waiting past `failure.timeoutMs`.
+ * Decide `input` with `engine`, never rejecting and never waiting past `failure.timeoutMs`
+ * (`deadlines`: a queue of that length shared by the server's checks, so a check sets no timer
+ * of its own).
  *
  * @example
  * ```ts
- * const { decision, id } = await evaluateCheck(engine, telemetry, input, { statusOnError: 403, timeoutMs: 2000 })
+ * const failure = { statusOnError: 403, timeoutMs: 2000 }
+ * const deadlines = new DeadlineQueue(failure.timeoutMs)
+ * const { decision, id } = await evaluateCheck(engine, telemetry, input, failure, deadlines)
  * ```
  */
 export function evaluateCheck(
@@ -37,34 +42,41 @@ export function evaluateCheck(
   telemetry: Telemetry,
   input: unknown,
   failure: FailurePolicy,
+  deadlines: DeadlineQueue,
 ): Promise<IdentifiedDecision> {
   const started = performance.now()
   const fallback = (code: DecisionCode, reason: string): IdentifiedDecision => {
     const decision = hostDenial(failure.statusOnError, code, reason)
     return { decision, id: telemetry.hostDecision(decision, performance.now() - started, engine.info.name) }
   }
+  const internal = (e: unknown): IdentifiedDecision =>
+    fallback('internal', `internal error: ${(e as Error)?.message ?? String(e)}`)
+  let pending: Promise<IdentifiedDecision>
+  try {
+    pending = telemetry.decide((id) => engine.decide(input, { id }))
+  } catch (e) {
+    return Promise.resolve(internal(e))
+  }
   return new Promise<IdentifiedDecision>((resolve) => {
     let done = false
-    const timer = setTimeout(() => {
+    const deadline = deadlines.add(() => {
       if (done) return
       done = true
       resolve(fallback('timeout', `no decision within ${failure.timeoutMs} ms`))
-    }, failure.timeoutMs)
-    const settle = (r: IdentifiedDecision): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      resolve(r)
-    }
-    let pending: Promise<IdentifiedDecision>
-    try {
-      pending = telemetry.decide((id) => engine.decide(input, { id }))
-    } catch (e) {
-      settle(fallback('internal', `internal error: ${(e as Error)?.message ?? String(e)}`))
-      return
-    }
-    pending.then(settle, (e: unknown) =>
-      settle(fallback('internal', `internal error: ${(e as Error)?.message ?? String(e)}`)),
+    })
+    pending.then(
+      (r) => {
+        if (done) return
+        done = true
+        deadline.cancel()
+        resolve(r)
+      },
+      (e: unknown) => {
+        if (done) return
+        done = true
+        deadline.cancel()
+        resolve(internal(e))
+      },
     )
   })
 }

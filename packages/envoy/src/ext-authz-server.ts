@@ -25,14 +25,15 @@ import {
   type TcpAddress,
   type UnixAddress,
 } from './connection-guards.js'
-import { evaluateCheck, type FailurePolicy, hostDenial } from './evaluate-check.js'
-import { createGrpcServer, type GrpcServer, type UnaryAnswer } from './grpc-server.js'
+import { DeadlineQueue } from './deadline-queue.js'
+import { evaluateCheck, type FailurePolicy, hostDenial, type IdentifiedDecision } from './evaluate-check.js'
+import { createGrpcServer, type GrpcServer } from './grpc-server.js'
 import { createHealthService } from './health-service.js'
 import { bodyTooLarge, createClientErrorHandler, createHttpAuthzHandler } from './http-authz-handler.js'
 import { createLimiter } from './limiter.js'
 import { createOpsHandler, type OpsHandlerOptions } from './ops-handler.js'
 import { createTelemetry, type Telemetry } from './telemetry.js'
-import { decodeCheckRequest, encodeCheckResponse } from './wire.js'
+import { decodeCheckRequest, encodeCheckResponseFrame } from './wire.js'
 
 /** Where a listener binds. `host` defaults to 127.0.0.1; port 0 picks a free port. */
 export type ListenAddress = TcpAddress
@@ -183,6 +184,7 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
       `statusOnError ${statusOnError} is not a denial status Envoy accepts`,
     )
   const failure: FailurePolicy = { statusOnError, timeoutMs: positive(options, 'decisionTimeoutMs', 2000) }
+  const decisionDeadlines = new DeadlineQueue(failure.timeoutMs)
   const maxRequestBytes = positive(options, 'maxRequestBytes', 5 * 1024 * 1024)
   const limiter = createLimiter(positive(options, 'maxConcurrent', 1024), telemetry.inflight)
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000
@@ -231,21 +233,28 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
   let draining = false
   let stopping: Promise<void> | undefined
 
-  /** An answer that never fails to encode: an encoding problem becomes a denial. */
-  const encode = (d: Decision, id: string): Uint8Array => {
+  /** An answer (framed for gRPC) that never fails to encode: an encoding problem becomes a denial. */
+  const encode = (d: Decision, id: string): Buffer => {
     try {
-      return encodeCheckResponse(d, id)
+      return encodeCheckResponseFrame(d, id)
     } catch {
-      return encodeCheckResponse(hostDenial(statusOnError, 'internal', 'response could not be encoded'), id)
+      return encodeCheckResponseFrame(
+        hostDenial(statusOnError, 'internal', 'response could not be encoded'),
+        id,
+      )
     }
   }
-  const hostAnswer = (d: Decision, started: number): Uint8Array =>
+  const hostAnswer = (d: Decision, started: number): Buffer =>
     encode(d, telemetry.hostDecision(d, performance.now() - started, engine.info.name))
+  const answer = ({ decision, id }: IdentifiedDecision): Buffer => {
+    limiter.release()
+    return encode(decision, id)
+  }
 
   const check = (
     request: Uint8Array | 'too_large' | 'compressed',
     started: number,
-  ): UnaryAnswer | Promise<UnaryAnswer> => {
+  ): Buffer | Promise<Buffer> => {
     if (request === 'too_large') return hostAnswer(bodyTooLarge(maxRequestBytes, 'CheckRequest'), started)
     if (request === 'compressed')
       return hostAnswer(
@@ -258,9 +267,8 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
     if ('allowed' in input) return hostAnswer(input as Decision, started)
     if (!limiter.tryAcquire())
       return hostAnswer(hostDenial(statusOnError, 'overloaded', 'too many checks in progress'), started)
-    return evaluateCheck(engine, telemetry, input, failure)
-      .then(({ decision, id }) => encode(decision, id))
-      .finally(() => limiter.release())
+    // evaluateCheck never rejects, so `answer` always runs and releases the slot.
+    return evaluateCheck(engine, telemetry, input, failure, decisionDeadlines).then(answer)
   }
 
   let grpcServer: GrpcServer | undefined

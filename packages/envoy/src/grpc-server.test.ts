@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createCheckClient } from './check-client.js'
-import { createGrpcServer, type GrpcHandlers } from './grpc-server.js'
+import { createGrpcServer, type GrpcHandlers, grpcFrame } from './grpc-server.js'
 
-// CheckResponse { status: { code: 7 } } and { status: { code: 16 } }, encoded by hand.
-const DENIED = Uint8Array.of(0x0a, 0x02, 0x08, 0x07)
-const UNAUTHENTICATED = Uint8Array.of(0x0a, 0x02, 0x08, 0x10)
+// CheckResponse { status: { code: 7 } } and { status: { code: 16 } }, encoded by hand and framed.
+const DENIED = grpcFrame(Uint8Array.of(0x0a, 0x02, 0x08, 0x07))
+const UNAUTHENTICATED = grpcFrame(Uint8Array.of(0x0a, 0x02, 0x08, 0x10))
 
 const LIMITS = {
   maxRequestBytes: 64 * 1024,

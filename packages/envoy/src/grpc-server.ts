@@ -21,6 +21,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2'
 import type { Socket } from 'node:net'
+import { type Deadline, DeadlineQueue } from './deadline-queue.js'
 
 /** How long a stream answered before its request ended gets to close before it is reset. */
 export const RESET_AFTER_ANSWER_MS = 1000
@@ -59,15 +60,18 @@ export interface GrpcCall {
 }
 
 export interface GrpcHandlers {
-  /** Unary Check: the request message's bytes (or a problem with them) -> the answer. */
-  check(request: Uint8Array | 'too_large' | 'compressed', started: number): UnaryAnswer | Promise<UnaryAnswer>
-  /** The answer for a Check whose request did not arrive within `receiveTimeoutMs`. */
-  checkUnreceived(waitedMs: number): Uint8Array
   /**
-   * The answer for a Check whose handler failed (its promise rejected): a denial, never a gRPC
-   * error status, which Envoy's `failure_mode_allow` would turn into an allow.
+   * Unary Check: the request message's bytes (or a problem with them) -> the answer, a message
+   * already framed for gRPC (see `grpcFrame`): a Check always answers with a CheckResponse.
    */
-  checkFailed(waitedMs: number): Uint8Array
+  check(request: Uint8Array | 'too_large' | 'compressed', started: number): Buffer | Promise<Buffer>
+  /** The framed answer for a Check whose request did not arrive within `receiveTimeoutMs`. */
+  checkUnreceived(waitedMs: number): Buffer
+  /**
+   * The framed answer for a Check whose handler failed (its promise rejected): a denial, never a
+   * gRPC error status, which Envoy's `failure_mode_allow` would turn into an allow.
+   */
+  checkFailed(waitedMs: number): Buffer
   /** Unary Health/Check. */
   healthCheck(request: Uint8Array): UnaryAnswer
   /** Server-streaming Health/Watch: write on `call` until it ends. */
@@ -89,9 +93,12 @@ const RESPONSE_HEADERS = Object.freeze({
   [h2.HTTP2_HEADER_STATUS]: 200,
   [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
 })
+/** gRPC needs no Date header; leaving it out spares building and compressing one per call. */
+const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false })
+const RESPOND_AND_END = Object.freeze({ endStream: true, sendDate: false })
 
 /** The 5-byte gRPC prefix (not compressed, length) and the message, in one buffer. */
-function framed(message: Uint8Array): Buffer {
+export function grpcFrame(message: Uint8Array): Buffer {
   const b = Buffer.allocUnsafe(5 + message.length)
   b[0] = 0
   b.writeUInt32BE(message.length, 1)
@@ -147,23 +154,27 @@ class Call implements GrpcCall {
     if (this.ended || this.stream.destroyed) return
     if (!this.headersSent) {
       this.headersSent = true
-      this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true })
+      this.stream.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS)
     }
-    this.stream.write(framed(message))
+    this.stream.write(grpcFrame(message))
   }
 
   /** Answer a unary call: one message and OK, or an error status. */
   answer(a: UnaryAnswer): void {
-    if (a instanceof Uint8Array) {
-      if (this.ended || this.stream.destroyed) return
-      if (!this.headersSent) {
-        this.headersSent = true
-        this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true })
-      }
-      this.stream.once('wantTrailers', () => this.trailers(GRPC.OK, undefined))
-      this.stream.end(framed(a))
-      this.finish()
-    } else this.end(a.code, a.message)
+    if (a instanceof Uint8Array) this.answerFrame(grpcFrame(a))
+    else this.end(a.code, a.message)
+  }
+
+  /** Answer a unary call with one message already framed, and OK. */
+  answerFrame(frame: Buffer): void {
+    if (this.ended || this.stream.destroyed) return
+    if (!this.headersSent) {
+      this.headersSent = true
+      this.stream.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS)
+    }
+    this.stream.on('wantTrailers', () => this.trailers(GRPC.OK, undefined))
+    this.stream.end(frame)
+    this.finish()
   }
 
   private trailers(code: number, message: string | undefined): void {
@@ -190,7 +201,7 @@ class Call implements GrpcCall {
       const h: Record<string, string | number> = { ...RESPONSE_HEADERS, 'grpc-status': String(code) }
       if (message !== undefined && message !== '') h['grpc-message'] = grpcMessage(message)
       this.headersSent = true
-      this.stream.respond(h, { endStream: true })
+      this.stream.respond(h, RESPOND_AND_END)
     }
     this.finish()
   }
@@ -273,6 +284,7 @@ export function createGrpcServer(
     ? (createH2SecureServer({ ...tls, settings, allowHTTP1: false }) as unknown as Http2Server)
     : createH2Server({ settings })
   const sessions = new Map<Http2Session, SessionState>()
+  const receiveDeadlines = new DeadlineQueue(limits.receiveTimeoutMs)
   const idleWaiters: Array<() => void> = []
 
   const startIdle = (session: Http2Session, state: SessionState): void => {
@@ -361,33 +373,33 @@ export function createGrpcServer(
     // The receive deadline; for a unary call it also bounds how long an answered stream may stay
     // open: a peer that does not read its answer (flow-control window 0) holds the stream and the
     // answer's bytes until then, not until the connection's maximum age.
-    const timer = setTimeout(() => {
+    // (One queue for every call: they all wait as long, so no Node timer per call.)
+    const deadline: Deadline = receiveDeadlines.add(() => {
       if (answered) {
-        if (!call.ended) timer.refresh()
+        if (!call.ended) receiveDeadlines.renew(deadline)
         else if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL)
         return
       }
       answered = true
       chunks = []
-      if (method === 'check') call.answer(handlers.checkUnreceived(performance.now() - started))
+      if (method === 'check') call.answerFrame(handlers.checkUnreceived(performance.now() - started))
       else call.end(GRPC.DEADLINE_EXCEEDED, 'request not received in time')
       resetSoon(stream)
-    }, limits.receiveTimeoutMs)
-    timer.unref()
+    })
     const answerEarly = (problem: 'too_large' | 'compressed'): void => {
       answered = true
-      clearTimeout(timer)
+      deadline.cancel()
       chunks = []
       if (method === 'check') deliver(handlers.check(problem, started))
       else call.end(GRPC.RESOURCE_EXHAUSTED, 'request message too large')
       resetSoon(stream)
     }
-    const deliver = (a: UnaryAnswer | Promise<UnaryAnswer>): void => {
-      if (a instanceof Uint8Array || !('then' in a)) call.answer(a)
+    const deliver = (a: Buffer | Promise<Buffer>): void => {
+      if (a instanceof Uint8Array) call.answerFrame(a)
       else
         a.then(
-          (x) => call.answer(x),
-          () => call.answer(handlers.checkFailed(performance.now() - started)),
+          (x) => call.answerFrame(x),
+          () => call.answerFrame(handlers.checkFailed(performance.now() - started)),
         )
     }
     stream.on('data', (chunk: Buffer) => {
@@ -406,7 +418,7 @@ export function createGrpcServer(
       if (answered) return
       answered = true
       // A unary call keeps the timer until its stream closes (cleared then); Watch streams live on.
-      if (method === 'healthWatch') clearTimeout(timer)
+      if (method === 'healthWatch') deadline.cancel()
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
       chunks = []
       // A message cut short, or more than one (not unary): not a request this server reads.
@@ -422,7 +434,7 @@ export function createGrpcServer(
       if (method === 'healthCheck') call.answer(handlers.healthCheck(message))
       else handlers.healthWatch(message, call)
     })
-    call.onClose(() => clearTimeout(timer))
+    call.onClose(() => deadline.cancel())
   }
 
   return {

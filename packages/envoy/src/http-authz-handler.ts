@@ -17,6 +17,7 @@ import {
   lingerAfterAnswer,
   lingeringClose,
 } from './connection-guards.js'
+import { DeadlineQueue } from './deadline-queue.js'
 import { evaluateCheck, type FailurePolicy, hostDenial } from './evaluate-check.js'
 import type { Limiter } from './limiter.js'
 import type { Telemetry } from './telemetry.js'
@@ -150,6 +151,7 @@ export function createHttpAuthzHandler(
   const linger = options.linger ?? DEFAULT_LINGER
   const closing = options.closeConnections ?? (() => false)
   const principalOf = options.principal
+  const decisionDeadlines = new DeadlineQueue(failure.timeoutMs)
   const hostAnswer = (res: ServerResponse, d: Decision, started: number, close: boolean): void => {
     // Nothing to answer on a connection that is gone or already answered; it is not logged either.
     if (res.destroyed) return
@@ -211,7 +213,7 @@ export function createHttpAuthzHandler(
           return
         }
         acquired = true
-        const { decision } = await evaluateCheck(engine, telemetry, input, failure)
+        const { decision } = await evaluateCheck(engine, telemetry, input, failure, decisionDeadlines)
         send(res, decision, closing())
       })
       .catch(() => {

@@ -147,9 +147,9 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
         }
       }
     },
-    async decide(run) {
+    decide(run) {
       const id = randomUUID()
-      return { decision: await run(id), id }
+      return run(id).then((decision) => ({ decision, id }))
     },
     hostDecision(d, durationMs, policy) {
       const id = randomUUID()

@@ -15,7 +15,7 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire'
 import { readerOf, str } from './wire-reader.js'
 
 export { decodeCheckRequest } from './check-request-decode.js'
-export { DECISION_ID_KEY, encodeCheckResponse } from './check-response-encode.js'
+export { DECISION_ID_KEY, encodeCheckResponse, encodeCheckResponseFrame } from './check-response-encode.js'
 
 /** The `service` of a grpc.health.v1.HealthCheckRequest ("" when absent). */
 export function decodeHealthRequest(bytes: Uint8Array): string {
