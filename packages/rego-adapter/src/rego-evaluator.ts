@@ -17,7 +17,7 @@ import {
 import { resolveInputOptions } from '@verdict/core/internal'
 import { decisionScope, withDecisionScope } from './builtins.js'
 import { authorinoInput } from './input/authorino.js'
-import { opaEnvoyInput } from './input/opa-envoy.js'
+import { opaEnvoyInputText } from './input/opa-envoy-text.js'
 import { answersStatusOnly, statusOnlyDenial } from './plugin-denial.js'
 import {
   bundleFromWasm,
@@ -90,12 +90,13 @@ const CONFIG_SCHEMA = {
 export const INPUT_TEXT_KEYS: Readonly<Record<RegoDialect, object>> = { 'opa-envoy': {}, authorino: {} }
 
 /**
- * The input for `dialect` as JSON text, serialized once per decision; the policy writes the text
- * straight into the module's memory.
+ * The input for `dialect` as JSON text, made once per decision; the policy writes the text
+ * straight into the module's memory. The OPA-Envoy document is written as text directly
+ * (input/opa-envoy-text.ts), without building its objects first.
  */
 function inputText(ctx: RequestContext, dialect: RegoDialect, maxJsonDepth: number): string {
   return ctx.memo(INPUT_TEXT_KEYS[dialect], () =>
-    JSON.stringify(dialect === 'authorino' ? authorinoInput(ctx) : opaEnvoyInput(ctx, maxJsonDepth)),
+    dialect === 'authorino' ? JSON.stringify(authorinoInput(ctx)) : opaEnvoyInputText(ctx, maxJsonDepth),
   )
 }
 

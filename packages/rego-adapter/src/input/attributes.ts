@@ -169,7 +169,7 @@ function metadata(v: Obj): Obj {
   return out
 }
 
-function headerMapEntries(i: CheckInput, hm: Obj): Obj | undefined {
+export function headerMapEntries(i: CheckInput, hm: Obj): Obj | undefined {
   const list = hm.headers
   const out: Obj = {}
   if (!Array.isArray(list)) return out
@@ -220,12 +220,15 @@ function httpRequest(i: CheckInput, h: Obj): Obj {
   return out
 }
 
-/** `attributes` of a CheckRequest given to `decide()`, in the plugin's shape. */
-export function attributesFromCheckRequest(i: CheckInput, a: Obj): Obj {
+/**
+ * `attributes` of a CheckRequest given to `decide()`, in the plugin's shape. Without
+ * `withRequest`, `request` is left out (the text writer writes it itself).
+ */
+export function attributesFromCheckRequest(i: CheckInput, a: Obj, withRequest = true): Obj {
   const out: Obj = {}
   if (isObj(a.source)) out.source = peer(a.source)
   if (isObj(a.destination)) out.destination = peer(a.destination)
-  if (isObj(a.request)) {
+  if (withRequest && isObj(a.request)) {
     const r: Obj = {}
     const time = timestamp(a.request.time)
     if (time !== undefined) r.time = time
@@ -246,7 +249,7 @@ export function attributesFromCheckRequest(i: CheckInput, a: Obj): Obj {
   return out
 }
 
-function peerFromInfo(p: PeerInfo): Obj | undefined {
+export function peerFromInfo(p: PeerInfo): Obj | undefined {
   const out: Obj = {}
   if (p.address !== undefined || p.port !== undefined) {
     const sa: Obj = {}

@@ -16,6 +16,12 @@ export interface PluginBody {
   readonly error?: string
   /** A canonical-request refusal (duplicate keys, a number no double holds). */
   readonly refusal?: Decision
+  /**
+   * The body's own text, when it is plain, complete JSON whose value is `parsed`: JSON text of
+   * `parsed_body` as good as serializing `parsed` (the module parses the same value from it, the
+   * numbers with the digits the client sent, as the plugin's decoder keeps them).
+   */
+  readonly text?: string
 }
 
 const NO_BODY: PluginBody = Object.freeze({ parsed: null, truncated: false })
@@ -159,7 +165,7 @@ function quickJson(text: string, maxDepth: number): PluginBody | undefined {
         'an object in the JSON body has the same key twice (parsers disagree on which one counts)',
       ),
     }
-  return { parsed: value, truncated: false }
+  return { parsed: value, truncated: false, text }
 }
 
 /** Keys of every object in a parsed JSON value (iterative). */
@@ -183,7 +189,79 @@ function countKeys(root: object): number {
   return count
 }
 
-export function pluginBody(i: CheckInput, maxDepth: number): PluginBody {
+/**
+ * True when some object in `text` names a member twice (compared after unescaping), for text that
+ * JSON.parse accepts. Strings are skipped with `indexOf`; one set of names per open object.
+ */
+function repeatsMember(text: string): boolean {
+  const stack: Array<Set<string> | null> = []
+  let expectName = false
+  const n = text.length
+  // Most bodies have no escape at all: one search spares looking for one in every name.
+  let nextEscape = text.indexOf('\\')
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34) {
+      let j = i
+      for (;;) {
+        j = text.indexOf('"', j + 1)
+        if (j === -1) return true
+        let k = j - 1
+        while (text.charCodeAt(k) === 92) k--
+        if ((j - 1 - k) % 2 === 0) break
+      }
+      if (nextEscape !== -1 && nextEscape < i) nextEscape = text.indexOf('\\', i)
+      const escaped = nextEscape !== -1 && nextEscape < j
+      if (expectName) {
+        const names = stack[stack.length - 1]
+        if (names !== null && names !== undefined) {
+          let name: string
+          try {
+            // One string literal: JSON.parse does not recurse on it.
+            name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j)
+          } catch {
+            return true
+          }
+          if (names.has(name)) return true
+          names.add(name)
+        }
+        expectName = false
+      }
+      i = j
+    } else if (c === 123) {
+      stack.push(new Set())
+      expectName = true
+    } else if (c === 91) {
+      stack.push(null)
+      expectName = false
+    } else if (c === 125 || c === 93) {
+      stack.pop()
+      expectName = false
+    } else if (c === 44) {
+      const top = stack[stack.length - 1]
+      expectName = top !== null && top !== undefined
+    }
+  }
+  return false
+}
+
+const DUPLICATE_KEY_REFUSAL = (): PluginBody => ({
+  parsed: null,
+  truncated: false,
+  refusal: refusal(
+    'duplicate_json_key',
+    'an object in the JSON body has the same key twice (parsers disagree on which one counts)',
+  ),
+})
+
+/**
+ * The body as the plugin reads it. `parsedByCore`: core's MCP extraction parsed this very body
+ * text (`input.body`) and accepted it (JSON.parse took it whole, nesting within `maxDepth`, no
+ * number beyond a double). Then, for the input document's text only (`parsed` is left
+ * undefined), the body's own text stands for `parsed_body` after one search for a repeated member
+ * name, without parsing it a second time.
+ */
+export function pluginBody(i: CheckInput, maxDepth: number, parsedByCore = false): PluginBody {
   const src = pluginBodySource(i)
   if (src === undefined) return NO_BODY
   const ct = src.headers['content-type']
@@ -197,6 +275,14 @@ export function pluginBody(i: CheckInput, maxDepth: number): PluginBody {
   if (typeof cut === 'string') return { parsed: null, truncated: false, error: cut }
   // Deliberate: Envoy's partial-body header also marks the body cut (docs/rego.md).
   if (cut || i.bodyTruncated) return { parsed: null, truncated: true }
+  if (
+    json &&
+    parsedByCore &&
+    body === i.body &&
+    body.charCodeAt(0) !== 0xfeff &&
+    (body as unknown as { isWellFormed(): boolean }).isWellFormed()
+  )
+    return repeatsMember(body) ? DUPLICATE_KEY_REFUSAL() : { parsed: undefined, truncated: false, text: body }
   if (json) {
     // Most bodies are valid JSON: one scan and one parse answer, and only a body they refuse is
     // read again by Go's rules below, for the error text the plugin would send.
