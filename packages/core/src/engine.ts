@@ -89,6 +89,12 @@ class PolicyEngine implements Engine {
   }
 
   decide(raw: unknown, options?: DecideOptions): Promise<Decision> {
+    const r = this.decideEager(raw, options)
+    return isThenable(r) ? r : Promise.resolve(r)
+  }
+
+  /** `decide`, answering at once (no promise) when nothing asynchronous was pending. */
+  decideEager(raw: unknown, options?: DecideOptions): Decision | Promise<Decision> {
     const started = performance.now()
     const policy = this.current
     const run: Run = { policy, ctx: undefined, id: options?.id }
@@ -106,9 +112,9 @@ class PolicyEngine implements Engine {
       result = internal(e)
     }
     if (!isThenable(result)) {
-      // Decided synchronously: no timer, no extra promise beyond the one returned.
+      // Decided synchronously: no timer, no promise.
       if (this.onDecision !== undefined) this.emit(run, result, started)
-      return Promise.resolve(result)
+      return result
     }
     const pending = result
     return new Promise<Decision>((resolve) => {
@@ -176,6 +182,15 @@ class PolicyEngine implements Engine {
     this.closed = true
     this.current.dispose()
   }
+}
+
+/**
+ * `engine.decide(raw, options)`, without the promise when the decision needed nothing
+ * asynchronous (no JWKS fetch, no async evaluator): for hosts that answer on the spot, such as the
+ * ext_authz sidecar. Same decision, same event, same deadline as `decide`.
+ */
+export function decideEager(engine: Engine, raw: unknown, options?: DecideOptions): Decision | Promise<Decision> {
+  return engine instanceof PolicyEngine ? engine.decideEager(raw, options) : engine.decide(raw, options)
 }
 
 /**
