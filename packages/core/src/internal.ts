@@ -9,8 +9,8 @@ export { base64Decode, base64Encode, toHex, utf8Decode, utf8Encode, utf8Length }
 export { REQUEST_PARSE_ERROR } from './codes.js'
 export { DecisionContext } from './context.js'
 export { type DenyOptions, deny, malformed } from './decision.js'
-export { decideEager } from './engine.js'
 export { type Locator, nodeAt, parsePolicyText, type SourceDocument, sourceFromValue } from './document.js'
+export { decideEager } from './engine.js'
 export { type ExternalDecision, toExternalDecision } from './external.js'
 export * from './index.js'
 export {
