@@ -2,7 +2,7 @@
  * Evaluation: one check through the engine, with a host-side deadline so that no call can hang
  * and no failure can turn into anything but a denial.
  */
-import { type Decision, type DecisionCode, deny, type Engine } from '@verdict/core/internal'
+import { type Decision, type DecisionCode, decideEager, deny, type Engine } from '@verdict/core/internal'
 import type { DeadlineQueue } from './deadline-queue.js'
 import type { Telemetry } from './telemetry.js'
 
@@ -26,9 +26,10 @@ export function hostDenial(status: number, code: DecisionCode, reason: string): 
 }
 
 /**
- * Decide `input` with `engine`, never rejecting and never waiting past `failure.timeoutMs`
- * (`deadlines`: a queue of that length shared by the server's checks, so a check sets no timer
- * of its own).
+ * Decide `input` with `engine`, never throwing or rejecting and never waiting past
+ * `failure.timeoutMs` (`deadlines`: a queue of that length shared by the server's checks, so a
+ * check sets no timer of its own). A decision that needed nothing asynchronous comes back at once,
+ * not as a promise, so the host can answer in the same turn.
  *
  * @example
  * ```ts
@@ -43,7 +44,7 @@ export function evaluateCheck(
   input: unknown,
   failure: FailurePolicy,
   deadlines: DeadlineQueue,
-): Promise<IdentifiedDecision> {
+): IdentifiedDecision | Promise<IdentifiedDecision> {
   const started = performance.now()
   const fallback = (code: DecisionCode, reason: string): IdentifiedDecision => {
     const decision = hostDenial(failure.statusOnError, code, reason)
@@ -51,12 +52,15 @@ export function evaluateCheck(
   }
   const internal = (e: unknown): IdentifiedDecision =>
     fallback('internal', `internal error: ${(e as Error)?.message ?? String(e)}`)
-  let pending: Promise<IdentifiedDecision>
+  const id = telemetry.decisionId()
+  let result: Decision | Promise<Decision>
   try {
-    pending = telemetry.decide((id) => engine.decide(input, { id }))
+    result = decideEager(engine, input, { id })
   } catch (e) {
-    return Promise.resolve(internal(e))
+    return internal(e)
   }
+  if (!isThenable(result)) return { decision: result, id }
+  const pending = result
   return new Promise<IdentifiedDecision>((resolve) => {
     let done = false
     const deadline = deadlines.add(() => {
@@ -65,11 +69,11 @@ export function evaluateCheck(
       resolve(fallback('timeout', `no decision within ${failure.timeoutMs} ms`))
     })
     pending.then(
-      (r) => {
+      (decision) => {
         if (done) return
         done = true
         deadline.cancel()
-        resolve(r)
+        resolve({ decision, id })
       },
       (e: unknown) => {
         if (done) return
@@ -79,4 +83,9 @@ export function evaluateCheck(
       },
     )
   })
+}
+
+/** Whether `x` is a promise (or any thenable) rather than a value. */
+export function isThenable<T>(x: T | Promise<T>): x is Promise<T> {
+  return typeof (x as { then?: unknown } | null)?.then === 'function'
 }

@@ -26,7 +26,13 @@ import {
   type UnixAddress,
 } from './connection-guards.js'
 import { DeadlineQueue } from './deadline-queue.js'
-import { evaluateCheck, type FailurePolicy, hostDenial, type IdentifiedDecision } from './evaluate-check.js'
+import {
+  evaluateCheck,
+  type FailurePolicy,
+  hostDenial,
+  type IdentifiedDecision,
+  isThenable,
+} from './evaluate-check.js'
 import { createGrpcServer, type GrpcServer } from './grpc-server.js'
 import { createHealthService } from './health-service.js'
 import { bodyTooLarge, createClientErrorHandler, createHttpAuthzHandler } from './http-authz-handler.js'
@@ -268,7 +274,8 @@ export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzSe
     if (!limiter.tryAcquire())
       return hostAnswer(hostDenial(statusOnError, 'overloaded', 'too many checks in progress'), started)
     // evaluateCheck never rejects, so `answer` always runs and releases the slot.
-    return evaluateCheck(engine, telemetry, input, failure, decisionDeadlines).then(answer)
+    const r = evaluateCheck(engine, telemetry, input, failure, decisionDeadlines)
+    return isThenable(r) ? r.then(answer) : answer(r)
   }
 
   let grpcServer: GrpcServer | undefined

@@ -29,10 +29,10 @@ export interface Telemetry {
   /** Wrap the engine's fetch so JWKS and discovery fetches are counted. */
   countFetches(fetch: typeof globalThis.fetch): typeof globalThis.fetch
   /**
-   * Run one engine decision under a fresh id: `run` passes it to `engine.decide(input, { id })`,
-   * so the log line and Envoy's dynamic metadata carry the same id.
+   * A fresh decision id: the host passes it to `engine.decide(input, { id })`, so the log line and
+   * Envoy's dynamic metadata carry the same id.
    */
-  decide(run: (id: string) => Promise<Decision>): Promise<{ decision: Decision; id: string }>
+  decisionId(): string
   /** Record a decision the host made itself (overload, malformed wire message, deadline). */
   hostDecision(decision: Decision, durationMs: number, policy: string): string
   /** Count a policy reload and log it. */
@@ -147,10 +147,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
         }
       }
     },
-    decide(run) {
-      const id = randomUUID()
-      return run(id).then((decision) => ({ decision, id }))
-    },
+    decisionId: randomUUID,
     hostDecision(d, durationMs, policy) {
       const id = randomUUID()
       record(decisionEvent(d, id, policy, durationMs))
