@@ -124,7 +124,7 @@ class Call implements GrpcCall {
 
   constructor(private readonly stream: ServerHttp2Stream) {
     // One 'close' listener per stream for everything that waits for it.
-    stream.once('close', () => {
+    stream.on('close', () => {
       this.finish()
       for (const l of this.closeListeners) l()
     })
@@ -220,6 +220,9 @@ function resetSoon(stream: ServerHttp2Stream): void {
   timer.unref()
   stream.once('close', () => clearTimeout(timer))
 }
+
+/** A stream's errors end the call through its 'close' event; the error itself needs no handling. */
+const ignore = (): void => {}
 
 /** `application/grpc`, optionally `+codec` or `;params`; not `application/grpc-web` (gRPC over HTTP/2, "Requests"). */
 const GRPC_CONTENT_TYPE = /^application\/grpc(?:[+;]|$)/
@@ -334,7 +337,7 @@ export function createGrpcServer(
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     const session = stream.session
     const state = session === undefined ? undefined : sessions.get(session)
-    stream.on('error', () => {})
+    stream.on('error', ignore)
     const call = new Call(stream)
     if (state !== undefined) {
       state.active++
@@ -414,7 +417,7 @@ export function createGrpcServer(
       if (size > limits.maxRequestBytes + 5) return answerEarly('too_large')
       chunks.push(chunk)
     })
-    stream.once('end', () => {
+    stream.on('end', () => {
       if (answered) return
       answered = true
       // A unary call keeps the timer until its stream closes (cleared then); Watch streams live on.
