@@ -92,6 +92,17 @@ describe('OPA-Envoy input as text', () => {
       post(rpc('{"a":1,"\\u0061":2}')), // the same name once unescaped
       post(rpc('{"a":{"b":1},"c":{"b":2}}')), // the same name in two objects is fine
       post(`[${rpc('{"x":1}')},${rpc('{"y":2}')}]`), // a batch: each message's document
+      // `params` and `arguments` taken from the body's text: nested objects around them, escaped
+      // names, no arguments, a prompt
+      post(
+        '{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"_meta":{"p":{"q":[{}]}},"name":"t","arguments":{"x":[{"y":{}}],"z":{}}},"extra":{"params":{}}}',
+      ),
+      post(
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","par\u0061ms":{"name":"t","\u0061rguments":{"k":"v"}}}',
+      ),
+      post('{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t"}}'),
+      post('{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"p","arguments":{"k":"v"}}}'),
+      post('{"params":{"name":"t","arguments":{"k":1}},"jsonrpc":"2.0","method":"tools/call"}'),
       post(`\ufeff${rpc('{}')}`),
       post(rpc('{}'), { 'content-type': 'application/json-seq' }),
       post(rpc('{"deep":[[[[1]]]]}'), { 'content-length': '1' }),
@@ -117,5 +128,11 @@ describe('OPA-Envoy input as text', () => {
     const body = rpc('{"n":1.50,"big":12345678901234567891}')
     expect((await engine.decide(post(body))).allowed).toBe(true)
     expect(t.last()).toContain(`"parsed_body":${body},`)
+    // The `mcp` addition's params and tool arguments too, from the same text.
+    const args = '{"n":1.50,"big":12345678901234567891}'
+    expect(t.last()).toContain(
+      `"mcp":{"method":"tools/call","params":{"name":"t","arguments":${args}},"id":1,`,
+    )
+    expect(t.last()).toContain(`"tool":{"name":"t","arguments":${args}}`)
   })
 })

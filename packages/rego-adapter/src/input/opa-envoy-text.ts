@@ -31,7 +31,7 @@ import {
   timestamp,
 } from './attributes.js'
 import { requestParseError } from './opa-envoy.js'
-import { pluginBody } from './plugin-body.js'
+import { type PluginBody, pluginBody } from './plugin-body.js'
 
 /** A JSON string that needs no escaping: no quote, backslash or control character, well-formed. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes
@@ -66,20 +66,45 @@ function quoteHeaderValue(v: string): string {
 
 /**
  * Names as the normalizer leaves them (lower-case tokens, `:` pseudo-headers) need no escaping;
- * anything else takes the general path (a header map of a CheckRequest keeps its own spellings).
+ * anything else takes the general path.
  */
 const TOKEN_NAME = /^:?[a-z0-9!#$%&'*+\-.^_`|~]+$/
 
-/** The canonical headers (`i.headers`) as a JSON object. */
+/**
+ * Header names already seen to need no escaping, as JSON. Property keys are interned strings with
+ * their hash kept, so a lookup costs less than testing the characters again. Bounded: past the
+ * bound, and for names longer than 64 characters, names are tested every time.
+ */
+const QUOTED_NAMES = new Map<string, string>()
+const MAX_QUOTED_NAMES = 2048
+
+function quoteName(k: string): string {
+  const known = QUOTED_NAMES.get(k)
+  if (known !== undefined) return known
+  if (!TOKEN_NAME.test(k)) return JSON.stringify(k)
+  const q = `"${k}"`
+  if (QUOTED_NAMES.size < MAX_QUOTED_NAMES && k.length <= 64) QUOTED_NAMES.set(k, q)
+  return q
+}
+
+/**
+ * The canonical headers (`i.headers`) as a JSON object. Pieces are only appended (never sliced),
+ * so the text stays a rope until the whole document is written into the module's memory.
+ */
 function headersText(h: Readonly<Record<string, string>>): string {
   let out = '{'
-  let first = true
-  for (const k in h) {
-    if (!Object.hasOwn(h, k)) continue
-    const v = h[k]!
-    out += `${first ? '' : ','}${TOKEN_NAME.test(k) ? `"${k}"` : JSON.stringify(k)}:${quoteHeaderValue(v)}`
-    first = false
-  }
+  let sep = ''
+  // Core's map has no prototype, so `for in` lists exactly its own keys, without an array of them.
+  if (Object.getPrototypeOf(h) === null)
+    for (const k in h) {
+      out += `${sep}${quoteName(k)}:${quoteHeaderValue(h[k]!)}`
+      sep = ','
+    }
+  else
+    for (const k of Object.keys(h)) {
+      out += `${sep}${quoteName(k)}:${quoteHeaderValue(h[k]!)}`
+      sep = ','
+    }
   return `${out}}`
 }
 
@@ -193,16 +218,27 @@ function parsedPathText(path: string): string {
 }
 
 /**
- * verdict's `mcp` addition as `mcpView` builds it. A tool call's `arguments` are the object in
- * `params` (the same one): serialized once, and written in both places.
+ * verdict's `mcp` addition as `mcpView` builds it. For a call core read from the body, `params`
+ * and the tool's `arguments` are the body's own text of them (`body.params`, `body.args`: the same
+ * values, which the body's text already holds); else a tool call's `arguments`, the object in
+ * `params`, is serialized once and written in both places.
  */
-function mcpText(m: McpCall): string {
+function mcpText(m: McpCall, body: PluginBody): string {
   const o = new ObjectText()
   o.string('method', m.method)
-  const args = m.tool?.arguments
+  const tool = m.tool
+  const args = tool?.arguments
   const params = m.params
+  const text = body.text
   let argsText: string | undefined
-  if (args !== undefined && Object.getPrototypeOf(params) === Object.prototype && !('toJSON' in params)) {
+  if (m.from === 'body' && text !== undefined && body.params !== undefined) {
+    o.raw('params', text.slice(body.params[0], body.params[1]))
+    if (body.args !== undefined) argsText = text.slice(body.args[0], body.args[1])
+  } else if (
+    args !== undefined &&
+    Object.getPrototypeOf(params) === Object.prototype &&
+    !('toJSON' in params)
+  ) {
     // Plain parsed JSON: its own keys in order, `arguments` from the shared text.
     const p = new ObjectText()
     for (const k of Object.keys(params)) {
@@ -217,7 +253,6 @@ function mcpText(m: McpCall): string {
     o.raw('params', p.text())
   } else o.raw('params', JSON.stringify(params))
   if (m.id !== undefined) o.raw('id', JSON.stringify(m.id))
-  const tool = m.tool
   if (tool !== undefined) {
     const keys = Object.keys(tool)
     o.raw(
@@ -244,10 +279,10 @@ export function opaEnvoyInputText(ctx: RequestContext, maxJsonDepth: number): st
   const body = pluginBody(i, maxJsonDepth, ctx.mcp !== undefined && ctx.mcp.from !== 'metadata')
   if (body.error !== undefined) ctx.refuse(requestParseError(body.error))
   else if (body.refusal !== undefined) ctx.refuse(body.refusal)
-  let out = `{"attributes":${attributes},"parsed_path":${parsedPathText(i.path)},"parsed_query":${JSON.stringify(i.query)},"parsed_body":${body.text ?? JSON.stringify(body.parsed) ?? 'null'},"truncated_body":${body.truncated},"version":{"encoding":"protojson","ext_authz":"v3"}`
+  let out = `{"attributes":${attributes},"parsed_path":${parsedPathText(i.path)},"parsed_query":${hasAny(i.query) ? JSON.stringify(i.query) : '{}'},"parsed_body":${body.text ?? JSON.stringify(body.parsed) ?? 'null'},"truncated_body":${body.truncated},"version":{"encoding":"protojson","ext_authz":"v3"}`
   if (i.source.principal !== undefined && i.source.principal !== '')
     out += `,"source_principal":${quote(i.source.principal)}`
   if (ctx.jwt !== undefined) out += `,"jwt":${JSON.stringify(ctx.jwt)}`
-  if (ctx.mcp !== undefined) out += `,"mcp":${mcpText(ctx.mcp)}`
+  if (ctx.mcp !== undefined) out += `,"mcp":${mcpText(ctx.mcp, body)}`
   return `${out}}`
 }

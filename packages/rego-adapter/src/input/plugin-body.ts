@@ -22,6 +22,12 @@ export interface PluginBody {
    * numbers with the digits the client sent, as the plugin's decoder keeps them).
    */
   readonly text?: string
+  /**
+   * With `text` read after core's MCP extraction: where the top-level `params` object and its
+   * `arguments` object lie in it (the `mcp` addition's `params` and `tool.arguments`, as written).
+   */
+  readonly params?: Span
+  readonly args?: Span | undefined
 }
 
 const NO_BODY: PluginBody = Object.freeze({ parsed: null, truncated: false })
@@ -189,13 +195,36 @@ function countKeys(root: object): number {
   return count
 }
 
+/** Where the text of a JSON value lies in the body: `[start, end)`. */
+export type Span = readonly [number, number]
+
+/** What one pass over a body JSON.parse accepted finds. */
+interface MemberScan {
+  /** Some object names a member twice (compared after unescaping). */
+  readonly repeated: boolean
+  /** The top-level object's `params` object, and that object's `arguments` object. */
+  readonly params?: Span
+  readonly args?: Span
+}
+
+const REPEATED: MemberScan = Object.freeze({ repeated: true })
+
 /**
- * True when some object in `text` names a member twice (compared after unescaping), for text that
- * JSON.parse accepts. Strings are skipped with `indexOf`; one set of names per open object.
+ * One pass over text that JSON.parse accepts: a member name repeated in some object, and where the
+ * top-level `params` object and its `arguments` object lie (a JSON-RPC call's, which verdict's
+ * `mcp` addition repeats). Strings are skipped with `indexOf`; the names of each open object are
+ * kept in a short list.
  */
-function repeatsMember(text: string): boolean {
-  const stack: Array<Set<string> | null> = []
+function scanMembers(text: string): MemberScan {
+  // Per open bracket: the names seen so far in an object, null for an array.
+  const stack: Array<string[] | null> = []
   let expectName = false
+  // The member name just read, until its value starts.
+  let lastName: string | undefined
+  let paramsStart = -1
+  let paramsEnd = -1
+  let argsStart = -1
+  let argsEnd = -1
   const n = text.length
   // Most bodies have no escape at all: one search spares looking for one in every name.
   let nextEscape = text.indexOf('\\')
@@ -205,36 +234,48 @@ function repeatsMember(text: string): boolean {
       let j = i
       for (;;) {
         j = text.indexOf('"', j + 1)
-        if (j === -1) return true
+        if (j === -1) return REPEATED
         let k = j - 1
         while (text.charCodeAt(k) === 92) k--
         if ((j - 1 - k) % 2 === 0) break
       }
-      if (nextEscape !== -1 && nextEscape < i) nextEscape = text.indexOf('\\', i)
-      const escaped = nextEscape !== -1 && nextEscape < j
       if (expectName) {
         const names = stack[stack.length - 1]
         if (names !== null && names !== undefined) {
+          if (nextEscape !== -1 && nextEscape < i) nextEscape = text.indexOf('\\', i)
           let name: string
           try {
             // One string literal: JSON.parse does not recurse on it.
-            name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j)
+            name =
+              nextEscape !== -1 && nextEscape < j
+                ? (JSON.parse(text.slice(i, j + 1)) as string)
+                : text.slice(i + 1, j)
           } catch {
-            return true
+            return REPEATED
           }
-          if (names.has(name)) return true
-          names.add(name)
+          if (names.includes(name)) return REPEATED
+          names.push(name)
+          lastName = name
         }
         expectName = false
-      }
+      } else lastName = undefined
       i = j
     } else if (c === 123) {
-      stack.push(new Set())
+      const depth = stack.length
+      if (lastName === 'params' && depth === 1 && paramsStart === -1) paramsStart = i
+      else if (lastName === 'arguments' && depth === 2 && paramsStart !== -1 && paramsEnd === -1)
+        argsStart = i
+      lastName = undefined
+      stack.push([])
       expectName = true
     } else if (c === 91) {
+      lastName = undefined
       stack.push(null)
       expectName = false
     } else if (c === 125 || c === 93) {
+      const depth = stack.length
+      if (depth === 2 && paramsStart !== -1 && paramsEnd === -1) paramsEnd = i + 1
+      else if (depth === 3 && argsStart !== -1 && argsEnd === -1) argsEnd = i + 1
       stack.pop()
       expectName = false
     } else if (c === 44) {
@@ -242,7 +283,10 @@ function repeatsMember(text: string): boolean {
       expectName = top !== null && top !== undefined
     }
   }
-  return false
+  if (paramsEnd === -1) return { repeated: false }
+  return argsEnd === -1
+    ? { repeated: false, params: [paramsStart, paramsEnd] }
+    : { repeated: false, params: [paramsStart, paramsEnd], args: [argsStart, argsEnd] }
 }
 
 const DUPLICATE_KEY_REFUSAL = (): PluginBody => ({
@@ -281,8 +325,13 @@ export function pluginBody(i: CheckInput, maxDepth: number, parsedByCore = false
     body === i.body &&
     body.charCodeAt(0) !== 0xfeff &&
     (body as unknown as { isWellFormed(): boolean }).isWellFormed()
-  )
-    return repeatsMember(body) ? DUPLICATE_KEY_REFUSAL() : { parsed: undefined, truncated: false, text: body }
+  ) {
+    const scan = scanMembers(body)
+    if (scan.repeated) return DUPLICATE_KEY_REFUSAL()
+    return scan.params === undefined
+      ? { parsed: undefined, truncated: false, text: body }
+      : { parsed: undefined, truncated: false, text: body, params: scan.params, args: scan.args }
+  }
   if (json) {
     // Most bodies are valid JSON: one scan and one parse answer, and only a body they refuse is
     // read again by Go's rules below, for the error text the plugin would send.
