@@ -298,16 +298,36 @@ class FastCompiler {
       case '_||_/2':
         return logical(a, b!, true)
       case '_==_/2':
-        return (ctx) => equals(a(ctx), b!(ctx))
-      case '_!=_/2':
+      case '_!=_/2': {
+        const negate = fn === '_!=_'
+        // Against a string, boolean or null literal, CEL's equality is `===` (see `equals`).
+        const literal = scalarLiteral(args[1]!) ?? scalarLiteral(args[0]!)
+        if (literal !== undefined) {
+          const other = scalarLiteral(args[1]!) !== undefined ? a : b!
+          const v = literal.value
+          return negate
+            ? (ctx) => {
+                const x = other(ctx)
+                return x === ERR ? ERR : x !== v
+              }
+            : (ctx) => {
+                const x = other(ctx)
+                return x === ERR ? ERR : x === v
+              }
+        }
+        if (!negate) return (ctx) => equals(a(ctx), b!(ctx))
         return (ctx) => {
           const r = equals(a(ctx), b!(ctx))
           return r === ERR ? ERR : !r
         }
+      }
       case '@in/2':
         return this.membership(a, b!, constantScalars(args[1]!))
-      case '_[_]/2':
+      case '_[_]/2': {
+        const key = scalarLiteral(args[1]!)?.value
+        if (typeof key === 'string') return (ctx) => lookup(a(ctx), key)
         return (ctx) => lookup(a(ctx), b!(ctx))
+      }
       case '_?_:_/3':
         return (ctx) => {
           const cond = a(ctx)
@@ -379,6 +399,16 @@ class FastCompiler {
     }
     return binaryString(target, arg, op)
   }
+}
+
+/** A string, boolean or null literal, boxed (a null literal is `{ value: null }`); else undefined. */
+function scalarLiteral(e: Expr): { readonly value: string | boolean | null } | undefined {
+  const k = e.exprKind
+  if (k.case !== 'constExpr') return undefined
+  const c = k.value.constantKind
+  if (c.case === 'stringValue' || c.case === 'boolValue') return { value: c.value }
+  if (c.case === 'nullValue') return { value: null }
+  return undefined
 }
 
 /** The values of a list literal of strings, booleans and nulls only; else undefined. */

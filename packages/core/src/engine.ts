@@ -71,6 +71,8 @@ interface Run {
 
 class PolicyEngine implements Engine {
   private current: CompiledPolicy
+  /** The headers the current policy's rules read as one value (`headerReads`), swapped with it. */
+  private reads: ReadonlySet<string> | 'all'
   private generation = 0
   private readonly now: () => number
   private closed = false
@@ -81,6 +83,7 @@ class PolicyEngine implements Engine {
     private readonly onDecision: EngineOptions['onDecision'],
   ) {
     this.current = policy
+    this.reads = headerReads(policy)
     this.now = env.now
   }
 
@@ -97,6 +100,7 @@ class PolicyEngine implements Engine {
   decideEager(raw: unknown, options?: DecideOptions): Decision | Promise<Decision> {
     const started = performance.now()
     const policy = this.current
+    const reads = this.reads
     const run: Run = { policy, ctx: undefined, id: options?.id }
     let result: Decision | Promise<Decision>
     try {
@@ -106,7 +110,7 @@ class PolicyEngine implements Engine {
         const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
         if (options?.probe === 'list') ctx.probe = 'list'
         run.ctx = ctx
-        result = ambiguousHeader(input, headerReads(policy)) ?? canonicalDecision(policy, ctx)
+        result = ambiguousHeader(input, reads) ?? canonicalDecision(policy, ctx)
       }
     } catch (e) {
       result = internal(e)
@@ -171,6 +175,7 @@ class PolicyEngine implements Engine {
     const next = await compilePolicy(policy, this.env)
     const prev = this.current
     this.current = next
+    this.reads = headerReads(next)
     this.generation++
     // Let in-flight decisions that hold `prev` finish before releasing its resources.
     // Node's timer has unref() (a pending release must not keep the process alive); the web's is a number.
@@ -189,7 +194,11 @@ class PolicyEngine implements Engine {
  * asynchronous (no JWKS fetch, no async evaluator): for hosts that answer on the spot, such as the
  * ext_authz sidecar. Same decision, same event, same deadline as `decide`.
  */
-export function decideEager(engine: Engine, raw: unknown, options?: DecideOptions): Decision | Promise<Decision> {
+export function decideEager(
+  engine: Engine,
+  raw: unknown,
+  options?: DecideOptions,
+): Decision | Promise<Decision> {
   return engine instanceof PolicyEngine ? engine.decideEager(raw, options) : engine.decide(raw, options)
 }
 

@@ -145,6 +145,8 @@ function copyIfCanonical(acc: HeaderAcc, headers: Obj, keys: string[], o: Resolv
   return true
 }
 
+const EMPTY_KEYS: readonly string[] = Object.freeze([])
+
 export function normalizeHeaders(
   headers: unknown,
   headerMap: unknown,
@@ -158,9 +160,9 @@ export function normalizeHeaders(
     if (keys.length > o.maxHeaders)
       throw new InputProblem(malformed('too many headers', 'headers_too_large', 431))
     // The fast path may have copied part of the headers before giving up: start again.
-    if (!copyIfCanonical(acc, headers, keys, o)) acc = newAcc()
-    else keys.length = 0
-    for (const k of keys) {
+    const copied = copyIfCanonical(acc, headers, keys, o)
+    if (!copied) acc = newAcc()
+    for (const k of copied ? EMPTY_KEYS : keys) {
       const v = headers[k]
       if (typeof v === 'string') addHeader(acc, k, v, at, o)
       else if (Array.isArray(v)) {

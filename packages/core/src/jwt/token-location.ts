@@ -51,10 +51,25 @@ function startsWithFolded(s: string, lower: string): boolean {
   return true
 }
 
+/** A printable ASCII character other than space: never trimmed by `String.prototype.trim`. */
+const isVisible = (c: number): boolean => c > 32 && c < 127
+
 /** The token in one part of a header value (its prefix removed), or undefined when it has none. */
 function tokenIn(raw: string, at: SearchLocation): string | undefined {
-  const part = raw.trim()
   const p = at.prefix
+  const n = p.length
+  // The usual `Bearer <token>`: nothing to trim at either end, one space after the prefix, then
+  // the token. What the general path below returns for it, with one slice and no trimming.
+  if (
+    at.needsSpace &&
+    raw.length > n + 1 &&
+    isVisible(raw.charCodeAt(0)) &&
+    isVisible(raw.charCodeAt(raw.length - 1)) &&
+    raw.charCodeAt(n) === 32 &&
+    isVisible(raw.charCodeAt(n + 1))
+  )
+    return startsWithFolded(raw, p) ? raw.slice(n + 1) : undefined
+  const part = raw.trim()
   if (p === '') return part
   if (!startsWithFolded(part, p)) return undefined
   const rest = part.slice(p.length)

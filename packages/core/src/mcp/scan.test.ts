@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest'
 import { createSeededRandom } from '../testing/random.js'
 import { findDuplicateGuardedKey } from './index.js'
+import { scanJson } from './scan.js'
 
 const GUARDED = new Set(['jsonrpc', 'method', 'id', 'params', 'name', 'arguments', 'uri'])
 
@@ -109,5 +110,48 @@ describe('smuggling scan vs an oracle', () => {
     }
     // The corpus must exercise both answers.
     expect(duplicates).toBeGreaterThan(500)
+  })
+})
+
+describe('the overflow pre-filter of the scan', () => {
+  // The oracle: a number literal with an exponent or 309 digits in a row, searched in the text with
+  // every string emptied (numbers only occur outside strings).
+  const oracle = (text: string): boolean =>
+    /[0-9.][eE]|[0-9]{309}/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, '""'))
+  test('flags exactly the literals that may overflow, never a string that spells one', () => {
+    const { next: rnd, pick } = createSeededRandom(11)
+    const number = () =>
+      pick([
+        '0',
+        '-1',
+        '2.5',
+        '1e5',
+        '-1e400',
+        '3E-2',
+        '0.5e+1',
+        `1${'0'.repeat(307)}`,
+        `1${'0'.repeat(308)}`,
+        `-${'9'.repeat(400)}`,
+        `0.${'1'.repeat(320)}`,
+      ])
+    const str = () => `"${pick(['1e400', `${'9'.repeat(309)}`, 'e', 'E5', 'a\\"1e9', ''])}"`
+    const doc = (depth: number): string => {
+      const r = rnd()
+      if (depth > 3 || r < 0.35) return rnd() < 0.5 ? number() : pick([str(), 'true', 'false', 'null'])
+      if (r < 0.5)
+        return `[${Array.from({ length: Math.floor(rnd() * 4) }, () => doc(depth + 1)).join(', ')}]`
+      const n = Math.floor(rnd() * 4)
+      return `{${Array.from({ length: n }, (_, i) => `"k${i}e1": ${doc(depth + 1)}`).join(', ')}}`
+    }
+    let flagged = 0
+    for (let i = 0; i < 5_000; i++) {
+      const text = doc(0)
+      JSON.parse(text)
+      const want = oracle(text)
+      if (want) flagged++
+      expect(scanJson(text, 64).hugeNumber, text).toBe(want)
+    }
+    expect(flagged).toBeGreaterThan(500)
+    expect(flagged).toBeLessThan(4_500)
   })
 })

@@ -65,7 +65,16 @@ interface JsonScan {
   readonly duplicate: string | undefined
   /** True when objects and arrays nest deeper than the limit. */
   readonly tooDeep: boolean
+  /**
+   * True when a number literal may overflow a double: one with an exponent, or 309 digits in a
+   * row (`-1e400` parses to -Infinity). Numbers only occur outside strings, where the scan reads
+   * every character anyway.
+   */
+  readonly hugeNumber: boolean
 }
+
+/** Digits in a row from which a number literal may overflow a double (10^308 is near the largest). */
+const OVERFLOW_DIGITS = 309
 
 /**
  * One linear, iterative pass over JSON text: nesting depth and repeated guarded keys in any
@@ -82,6 +91,8 @@ export function scanJson(text: string, maxDepth: number): JsonScan {
   let expectKey = false
   // Most bodies have no escape at all: one search spares looking for one in every key.
   const escapes = text.indexOf('\\') !== -1
+  let hugeNumber = false
+  let digits = 0
   while (i < n) {
     const c = text.charCodeAt(i)
     if (c === 34) {
@@ -125,25 +136,35 @@ export function scanJson(text: string, maxDepth: number): JsonScan {
         }
       }
       expectKey = false
+      digits = 0
       i = j + 1
+      continue
+    }
+    if (c >= 48 && c <= 57) {
+      if (++digits >= OVERFLOW_DIGITS) hugeNumber = true
+      i++
       continue
     }
     if (c === 123) {
       stack.push(0)
-      if (stack.length > maxDepth) return { duplicate, tooDeep: true }
+      if (stack.length > maxDepth) return { duplicate, tooDeep: true, hugeNumber }
       expectKey = true
     } else if (c === 91) {
       stack.push(-1)
-      if (stack.length > maxDepth) return { duplicate, tooDeep: true }
+      if (stack.length > maxDepth) return { duplicate, tooDeep: true, hugeNumber }
     } else if (c === 125 || c === 93) {
       stack.pop()
       expectKey = false
     } else if (c === 44) {
       expectKey = stack.length > 0 && stack[stack.length - 1] !== -1
+    } else if ((c === 101 || c === 69) && (digits > 0 || text.charCodeAt(i - 1) === 46)) {
+      // An exponent: `e` or `E` after a digit or a `.`.
+      hugeNumber = true
     }
+    digits = 0
     i++
   }
-  return { duplicate, tooDeep: false }
+  return { duplicate, tooDeep: false, hugeNumber }
 }
 
 /** The first guarded key (`jsonrpc`, `method`, `id`, `params`, `name`, `arguments`, `uri`) repeated in one object, in any case. */
