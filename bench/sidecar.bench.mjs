@@ -19,6 +19,7 @@
 // profiled by V8's sampler over the timed rounds, profiles written to <dir>; the section then lists
 // their hot spots).
 import { spawn, spawnSync } from 'node:child_process'
+import { randomInt, randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -50,6 +51,8 @@ const CONNECTIONS = 2
 const TIMEOUT_MS = 2000
 const WORKERS = 2
 const CPU_PROF = process.env.SIDECAR_BENCH_CPU_PROF
+/** Distinct timed requests the generator sends in turn (see `variants`). */
+const VARIANTS = 1024
 const PIN =
   process.env.SIDECAR_BENCH_PIN !== '0' &&
   process.platform === 'linux' &&
@@ -67,6 +70,25 @@ const median = (xs) => {
   if (s.length === 0) return Number.NaN
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/**
+ * `VARIANTS` copies of the timed request that differ as Envoy's checks do, sent in turn: each has
+ * its own request id (`http.id` and `x-request-id`) and time (nanoseconds, a few seconds apart),
+ * so no server sees the same bytes twice in a row.
+ */
+function variants(request) {
+  return Array.from({ length: VARIANTS }, (_, i) => {
+    const r = structuredClone(request)
+    const a = r.attributes.request
+    a.time = {
+      seconds: String(Number(a.time.seconds) + Math.floor(i / 256)),
+      nanos: randomInt(1_000_000_000),
+    }
+    a.http.id = String(10_000_000_000_000_000_000n + BigInt(randomInt(2 ** 47)) * 4096n + BigInt(i))
+    a.http.headers = { ...a.http.headers, 'x-request-id': randomUUID() }
+    return r
+  })
 }
 
 /** A generator process (pinned to `core` when given); `ask` sends one command, resolves with its reply. */
@@ -136,6 +158,7 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
     servers.push(await startOpaEnvoy(policy, opaBin, dir, { cpu: core }))
     await checkAgreement(policy, servers)
     const payload = grpcFrame(policy.timed).toString('base64')
+    const payloads = variants(policy.timed).map((r) => grpcFrame(r).toString('base64'))
     for (const s of servers) {
       const gen = startLoadgen(pinned ? 1 : undefined)
       gens.push(gen)
@@ -145,6 +168,7 @@ async function sideBySide(policy, opaBin, dir, { pinned, workers }) {
         target: s.grpc,
         path: checkWire().path,
         payload,
+        payloads,
         connections: CONNECTIONS,
       })
       if (!(await gen.ask({ cmd: 'check' })).ok)
@@ -330,7 +354,9 @@ taking turns phase by phase, in ${ROUNDS} interleaved rounds (verdict first in o
 first in even ones) after one unrecorded saturation phase each; ${PHASE_MS / 1000} s per phase. The
 load comes from bench/lib/loadgen-child.mjs (pre-encoded gRPC frames on raw HTTP/2, ${CONNECTIONS}
 connections used in turn, a call slower than ${TIMEOUT_MS} ms counts as an error): the same
-CheckRequest for both servers, a caller allowed by the policy. A connection the server closes is
+CheckRequests for both servers: ${VARIANTS.toLocaleString('en-US')} versions of one request from a caller allowed by the
+policy, differing as Envoy's checks do in their request id (\`http.id\`, \`x-request-id\`) and time, sent in
+turn. A connection the server closes is
 replaced as Envoy's pool would (calls refused by a GOAWAY are sent again on the new one); the errors
 column also says how many new connections a phase needed.`,
         '',

@@ -9,7 +9,8 @@
 // setImmediate, which keeps this process busy on its core but sends each request on time.
 //
 // Messages in: { cmd: 'connect', transport: 'grpc' | 'http', target: 'host:port', path, payload,
-// connections } (payload base64: the gRPC frame, or the whole HTTP request; connections: gRPC
+// payloads, connections } (payload base64: the gRPC frame, or the whole HTTP request; payloads:
+// gRPC frames sent in turn instead of the one payload; connections: gRPC
 // connections to use in turn, default 1), { cmd: 'check' }, { cmd: 'rate',
 // rate, ms, timeoutMs }, { cmd: 'saturate', concurrency, ms, timeoutMs }, { cmd: 'stalls', ms },
 // { cmd: 'close' }. Each gets one reply: { ok, ... } with latencies summarized (n, errors, rps,
@@ -118,7 +119,7 @@ const hpackStr = (s) => [...hpackInt(0, 7, Buffer.byteLength(s)), ...Buffer.from
  * finish on the old one; a connection that closes or fails fails its calls, and the next call
  * opens a new one. `opened()` counts the connections opened so far.
  */
-function grpcSender(target, path, message) {
+function grpcSender(target, path, messages) {
   const [host, port] = [
     target.slice(0, target.lastIndexOf(':')),
     Number(target.slice(target.lastIndexOf(':') + 1)),
@@ -136,14 +137,21 @@ function grpcSender(target, path, message) {
     ...hpackStr('te'),
     ...hpackStr('trailers'),
   ])
-  if (message.length > 16384) throw new Error('request larger than one DATA frame')
   // One call = HEADERS (END_HEADERS) + DATA (END_STREAM); stream ids are patched in per call.
-  const callTemplate = Buffer.alloc(9 + block.length + 9 + message.length)
-  frameHeader(callTemplate, 0, block.length, 1, 0x4, 0)
-  block.copy(callTemplate, 9)
+  // Several messages are sent in turn, one per call (as Envoy's differ in request id and time).
   const dataAt = 9 + block.length
-  frameHeader(callTemplate, dataAt, message.length, 0, 0x1, 0)
-  message.copy(callTemplate, dataAt + 9)
+  const templates = messages.map((message) => {
+    if (message.length > 16384) throw new Error('request larger than one DATA frame')
+    const t = Buffer.alloc(9 + block.length + 9 + message.length)
+    frameHeader(t, 0, block.length, 1, 0x4, 0)
+    block.copy(t, 9)
+    frameHeader(t, dataAt, message.length, 0, 0x1, 0)
+    message.copy(t, dataAt + 9)
+    return t
+  })
+  let nextTemplate = 0
+  /** The largest message: a call starts when the send window has room for any of them. */
+  const maxMessage = Math.max(...messages.map((m) => m.length))
   const settings = Buffer.alloc(12)
   settings.writeUInt16BE(2, 0) // ENABLE_PUSH = 0
   settings.writeUInt32BE(0, 2)
@@ -172,7 +180,7 @@ function grpcSender(target, path, message) {
     let received = 0
     let buf
     const conn = { dead: false, draining: false, calls, submit, sweep, close }
-    const canStart = () => sendWindow >= message.length && calls.size < maxStreams
+    const canStart = () => sendWindow >= maxMessage && calls.size < maxStreams
     const drain = () => {
       while (!conn.dead && !conn.draining && waiting.length > 0 && canStart()) start(waiting.shift())
       if (conn.draining && calls.size === 0) close()
@@ -183,13 +191,15 @@ function grpcSender(target, path, message) {
       drain()
     }
     const start = (c) => {
+      const callTemplate = templates[nextTemplate]
+      nextTemplate = (nextTemplate + 1) % templates.length
       const b = Buffer.allocUnsafe(callTemplate.length)
       callTemplate.copy(b)
       c.id = nextId
       nextId += 2
       b.writeUInt32BE(c.id, 5)
       b.writeUInt32BE(c.id, dataAt + 5)
-      sendWindow -= message.length
+      sendWindow -= callTemplate.length - dataAt - 9
       calls.set(c.id, c)
       sock.write(b)
     }
@@ -527,9 +537,11 @@ process.on('message', async (m) => {
     let reply
     if (m.cmd === 'connect') {
       const payload = Buffer.from(m.payload, 'base64')
+      // gRPC: `payloads` (base64 frames, sent in turn) when given, else the one `payload`.
+      const frames = m.payloads?.map((p) => Buffer.from(p, 'base64')) ?? [payload]
       sender =
         m.transport === 'grpc'
-          ? spread(Array.from({ length: m.connections ?? 1 }, () => grpcSender(m.target, m.path, payload)))
+          ? spread(Array.from({ length: m.connections ?? 1 }, () => grpcSender(m.target, m.path, frames)))
           : httpSender(m.target, payload)
       reply = { ok: true, pid: process.pid }
     } else if (m.cmd === 'check')
