@@ -61,10 +61,14 @@ function parseGoInt(s: string): bigint | string {
 
 const SHORT_DIGITS = /^\d{1,15}$/
 
-/** `content-length` against the body: the plugin's truncation test, or a parse error. */
-function cutShort(headers: Readonly<Record<string, string>>, length: number): boolean | string {
+/**
+ * `content-length` against the body: the plugin's truncation test, or a parse error. The body's
+ * length in bytes is only worked out when the header is there.
+ */
+function cutShort(headers: Readonly<Record<string, string>>, body: string | Uint8Array): boolean | string {
   const cl = headers['content-length']
   if (cl === undefined) return false
+  const length = typeof body === 'string' ? utf8Length(body) : body.length
   // The common case, digits only: exact as a double up to 15 digits.
   if (SHORT_DIGITS.test(cl)) return Number(cl) > length
   const v = parseGoInt(cl)
@@ -313,9 +317,8 @@ export function pluginBody(i: CheckInput, maxDepth: number, parsedByCore = false
   const json = ct.includes('application/json')
   if (!json && !ct.includes('application/x-www-form-urlencoded')) return NO_BODY
   const body = src.body
-  const length = typeof body === 'string' ? utf8Length(body) : body.length
-  if (length === 0) return NO_BODY
-  const cut = cutShort(src.headers, length)
+  if (body.length === 0) return NO_BODY
+  const cut = cutShort(src.headers, body)
   if (typeof cut === 'string') return { parsed: null, truncated: false, error: cut }
   // Deliberate: Envoy's partial-body header also marks the body cut (docs/rego.md).
   if (cut || i.bodyTruncated) return { parsed: null, truncated: true }
