@@ -91,6 +91,10 @@ describe('OPA-Envoy input as text', () => {
       post(rpc('{"a":1,"a":2}')), // a repeated name core's scan does not guard: refused by the plugin's reading
       post(rpc('{"a":1,"\\u0061":2}')), // the same name once unescaped
       post(rpc('{"a":{"b":1},"c":{"b":2}}')), // the same name in two objects is fine
+      // What the text path takes from core's MCP extraction: too deep and numbers no double holds
+      // are refused there, before any rule
+      post(rpc(`{"a":${'['.repeat(70)}${']'.repeat(70)}}`)),
+      post(rpc('{"n":-1e400}')),
       post(`[${rpc('{"x":1}')},${rpc('{"y":2}')}]`), // a batch: each message's document
       // `params` and `arguments` taken from the body's text: nested objects around them, escaped
       // names, no arguments, a prompt
