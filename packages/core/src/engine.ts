@@ -65,7 +65,7 @@ export interface Engine {
 
 interface Run {
   readonly policy: CompiledPolicy
-  ctx: DecisionContext | undefined
+  readonly ctx: DecisionContext | undefined
   readonly id: string | undefined
 }
 
@@ -75,6 +75,8 @@ class PolicyEngine implements Engine {
   private reads: ReadonlySet<string> | 'all'
   private generation = 0
   private readonly now: () => number
+  /** The decision clock is `Date.now` (the default), so `ctx.now` also dates a decision's start. */
+  private readonly wallClock: boolean
   private closed = false
 
   constructor(
@@ -85,6 +87,7 @@ class PolicyEngine implements Engine {
     this.current = policy
     this.reads = headerReads(policy)
     this.now = env.now
+    this.wallClock = env.now === Date.now
   }
 
   get info() {
@@ -98,18 +101,20 @@ class PolicyEngine implements Engine {
 
   /** `decide`, answering at once (no promise) when nothing asynchronous was pending. */
   decideEager(raw: unknown, options?: DecideOptions): Decision | Promise<Decision> {
-    const started = performance.now()
+    // When the decision started, for the event's duration and the deadline of a decision that goes
+    // asynchronous. Without a listener, on the default clock, it is not read here: a pending
+    // decision counts its deadline from `ctx.now`, the Date.now() reading every decision takes.
+    const started = this.onDecision !== undefined || !this.wallClock ? performance.now() : Number.NaN
     const policy = this.current
     const reads = this.reads
-    const run: Run = { policy, ctx: undefined, id: options?.id }
+    let ctx: DecisionContext | undefined
     let result: Decision | Promise<Decision>
     try {
       const input = normalizeInput(raw, policy.input)
       if (isDecision(input)) result = input
       else {
-        const ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
+        ctx = new DecisionContext(input, this.now(), policy.input.maxJsonDepth)
         if (options?.probe === 'list') ctx.probe = 'list'
-        run.ctx = ctx
         result = ambiguousHeader(input, reads) ?? canonicalDecision(policy, ctx)
       }
     } catch (e) {
@@ -117,17 +122,18 @@ class PolicyEngine implements Engine {
     }
     if (!isThenable(result)) {
       // Decided synchronously: no timer, no promise.
-      if (this.onDecision !== undefined) this.emit(run, result, started)
+      if (this.onDecision !== undefined) this.emit({ policy, ctx, id: options?.id }, result, started)
       return result
     }
+    const run: Run = { policy, ctx, id: options?.id }
+    const elapsed = Number.isNaN(started)
+      ? Math.max(0, ctx === undefined ? 0 : Date.now() - ctx.now)
+      : performance.now() - started
     const pending = result
     return new Promise<Decision>((resolve) => {
       let settled = false
       // Something asynchronous is pending (a JWKS fetch, an async evaluator): the deadline applies.
-      const timer = setTimeout(
-        () => finish(timedOut(policy)),
-        Math.max(0, policy.timeoutMs - (performance.now() - started)),
-      )
+      const timer = setTimeout(() => finish(timedOut(policy)), Math.max(0, policy.timeoutMs - elapsed))
       const finish = (d: Decision): void => {
         if (settled) return
         settled = true
