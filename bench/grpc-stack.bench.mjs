@@ -7,11 +7,11 @@
 // Driven as sidecar.bench.mjs drives verdict and OPA-Envoy: on Linux with two or more cores and
 // `taskset`, each server pinned to core 0 and its lean generator (lib/loadgen-child.mjs) to core 1;
 // all three up at once, taking turns in interleaved rounds (the order rotates every round) after
-// one unrecorded warm-up phase each; saturation (closed loop, CONCURRENCY calls in flight over
-// CONNECTIONS connections), the same CheckRequest frame for all (seed 000's timed request). Per
-// phase: checks/s from the generator, the server's CPU per check from /proc. Before timing, each
-// server answers a grpc-js client (gRPC status 0, CheckResponse.status.code 0) and the generator's
-// own `check` (the frame the timed calls send).
+// unrecorded warm-up phases (until each answered WARMUP_CALLS calls); saturation (closed loop,
+// CONCURRENCY calls in flight over CONNECTIONS connections), the same CheckRequest frame for all
+// (seed 000's timed request). Per phase: checks/s from the generator, the server's CPU per check
+// from /proc. Before timing, each server answers a grpc-js client (gRPC status 0,
+// CheckResponse.status.code 0) and the generator's own `check` (the frame the timed calls send).
 //
 // GRPC_STACK_BENCH_ROUNDS (3), GRPC_STACK_BENCH_PHASE_MS (2000), GRPC_STACK_BENCH_PIN=0 (no pinning).
 import { spawn, spawnSync } from 'node:child_process'
@@ -35,6 +35,9 @@ const PHASE_MS = Number(process.env.GRPC_STACK_BENCH_PHASE_MS ?? 2000)
 const CONCURRENCY = 32
 const CONNECTIONS = 2
 const TIMEOUT_MS = 2000
+/** Warm-up: saturation phases, not recorded, until a server answered this many calls (at most WARMUP_PHASES). */
+const WARMUP_CALLS = 5000
+const WARMUP_PHASES = 5
 const PIN =
   process.env.GRPC_STACK_BENCH_PIN !== '0' &&
   process.platform === 'linux' &&
@@ -171,7 +174,10 @@ export default async function (report) {
       if (!(await gen.ask({ cmd: 'check' })).ok)
         throw new Error(`${s.name} did not allow the generator's Check (gRPC status 0, status.code 0)`)
     }
-    for (const [i, s] of servers.entries()) await phase(s, gens[i]) // warm-up
+    // Warm-up by calls, not time: a slow stack gets as many calls to be compiled by V8 as a fast one.
+    for (const [i, s] of servers.entries())
+      for (let calls = 0, k = 0; calls < WARMUP_CALLS && k < WARMUP_PHASES; k++)
+        calls += (await phase(s, gens[i])).n
     results = servers.map(() => [])
     for (let r = 0; r < ROUNDS; r++)
       for (let k = 0; k < servers.length; k++) {
@@ -201,6 +207,7 @@ export default async function (report) {
     const errors = x.reopened > 0 ? `${x.errors} (${x.reopened} new connections)` : String(x.errors)
     return `| ${s.name} (bench/lib/${s.file}) | ${fmtRate(x.rps)} (${x.rpsRounds.map(fmtRate).join(' / ')}) | ${ratio(x.rps, floor.rps)} | ${fmtUs(x.cpu)} (${x.cpuRounds.map(fmtUs).join(' / ')}) | ${ratio(x.cpu, floor.cpu)} | ${fmtMs(x.p99)} | ${errors} |`
   })
+  const lost = stalls === undefined ? 0 : Math.max(...stalls.map((s) => s.totalMs)) / PHASE_MS
   const stall = (s, core) =>
     `core ${core}: ${s.totalMs.toFixed(1)} ms in all, ${s.over1ms} stalls over 1 ms, longest ${s.maxMs.toFixed(2)} ms`
   report.section(
@@ -210,18 +217,25 @@ export default async function (report) {
 CheckResponse (status OK, the bytes \`0a 00\`) and decodes no more of the request than its stack
 must, so the difference between them is the gRPC stack alone. grpc-js gets a method definition whose
 serializers pass bytes through; Connect gets a descriptor built at run time (no generated code) with
-unknown request fields skipped. Before timing, each answered a grpc-js client with gRPC status 0 and
+unknown request fields skipped. Node ${process.version}. Before timing, each answered a grpc-js client with gRPC status 0 and
 CheckResponse.status.code 0, and the generator's own check of the frame it times.`,
       '',
       `Saturation, ${CONCURRENCY} calls in flight over ${CONNECTIONS} connections from bench/lib/loadgen-child.mjs
 (pre-encoded frames on raw HTTP/2; the request is seed 000's timed CheckRequest), ${PHASE_MS / 1000} s per phase,
-${ROUNDS} interleaved rounds (the order rotates each round) after one unrecorded phase each. CPU per
-check: the server process's user + system time over the phase (/proc, 10 ms ticks) divided by the
-calls answered or failed; it is steadier than throughput when other work shares the cores.`,
+${ROUNDS} interleaved rounds (the order rotates each round) after unrecorded phases until each
+server answered ${WARMUP_CALLS.toLocaleString('en-US')} calls (at most ${WARMUP_PHASES} phases: a slow stack gets as many calls
+for V8 to compile as a fast one). CPU per check: the server process's user + system time over the phase (/proc, 10 ms
+ticks) divided by the calls answered or failed; it is steadier than throughput when other work shares the cores.`,
       '',
       PIN
         ? `Pinned with \`taskset\`: servers on core 0, generators on core 1. Machine stalls while spinning on both cores for ${PHASE_MS / 1000} s before the runs: ${stall(stalls[0], 0)}; ${stall(stalls[1], 1)}.`
         : 'Not pinned (no `taskset`, fewer than two cores, or GRPC_STACK_BENCH_PIN=0): servers and generators share the cores, so the rows are not per core.',
+      ...(lost > 0.05
+        ? [
+            '',
+            `**A noisy run**: in the stall test a core was taken away from a spinning process ${(lost * 100).toFixed(0)}% of the time (a quiet machine shows well under 1%). Throughput then says little; CPU per check and the ratios between servers say more.`,
+          ]
+        : []),
       '',
       '| server (canned answer, no decision) | checks/s, median (rounds) | vs node:http2 | CPU per check, median (rounds) | vs node:http2 | p99 | errors |',
       '|---|---|---|---|---|---|---|',
