@@ -363,6 +363,8 @@ async function referencePolicy(report, opa, wasmFixture) {
         "document and on the hand-built one), the rego-adapter rule, `decide()` and `opa eval` (OPA's Go",
         `evaluator, on verdict's document) gave the same answer on each of the ${cases.length} reference cases (${allowed} allowed).`,
         '',
+        'The section runs in a process of its own, which has decided only the reference cases when timing',
+        "starts (as a deployment sees one kind of input; the suite's other sections send CheckRequests).",
         `${rounds} rounds; each times every JavaScript row once (order rotated, about 50 ms each), then runs the Go row:`,
         "`opa bench --count 1` on the same Rego, data and input document (ns/op = T/N of Go's",
         'testing.Benchmark); each figure is the median over the rounds. `opa bench` parses the input once',
