@@ -91,6 +91,9 @@ describe('OPA-Envoy input as text', () => {
       post(rpc('{"a":1,"a":2}')), // a repeated name core's scan does not guard: refused by the plugin's reading
       post(rpc('{"a":1,"\\u0061":2}')), // the same name once unescaped
       post(rpc('{"a":{"b":1},"c":{"b":2}}')), // the same name in two objects is fine
+      // many names in one object (kept in a set past the first few), with and without a repeat
+      post(rpc(`{${Array.from({ length: 40 }, (_, k) => `"k${k}":${k}`).join(',')}}`)),
+      post(rpc(`{${Array.from({ length: 40 }, (_, k) => `"k${k}":${k}`).join(',')},"k3":0}`)),
       // What the text path takes from core's MCP extraction: too deep and numbers no double holds
       // are refused there, before any rule
       post(rpc(`{"a":${'['.repeat(70)}${']'.repeat(70)}}`)),

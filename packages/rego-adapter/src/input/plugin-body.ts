@@ -213,15 +213,20 @@ interface MemberScan {
 
 const REPEATED: MemberScan = Object.freeze({ repeated: true })
 
+/** Names an object keeps in a list before they move to a set. */
+const SHORT_OBJECT = 16
+
 /**
  * One pass over text that JSON.parse accepts: a member name repeated in some object, and where the
  * top-level `params` object and its `arguments` object lie (a JSON-RPC call's, which verdict's
  * `mcp` addition repeats). Strings are skipped with `indexOf`; the names of each open object are
- * kept in a short list.
+ * kept in a short list, or a set once there are many.
  */
 function scanMembers(text: string): MemberScan {
-  // Per open bracket: the names seen so far in an object, null for an array.
+  // Per open bracket: the names seen so far in an object, null for an array; past SHORT_OBJECT
+  // names, the object's names are in `sets` instead.
   const stack: Array<string[] | null> = []
+  let sets: Map<string[], Set<string>> | undefined
   let expectName = false
   // The member name just read, until its value starts.
   let lastName: string | undefined
@@ -257,8 +262,20 @@ function scanMembers(text: string): MemberScan {
           } catch {
             return REPEATED
           }
-          if (names.includes(name)) return REPEATED
-          names.push(name)
+          if (names.length < SHORT_OBJECT) {
+            if (names.includes(name)) return REPEATED
+            names.push(name)
+          } else {
+            // A long object: its names move to a set, so the pass stays linear.
+            sets ??= new Map()
+            let set = sets.get(names)
+            if (set === undefined) {
+              set = new Set(names)
+              sets.set(names, set)
+            }
+            if (set.has(name)) return REPEATED
+            set.add(name)
+          }
           lastName = name
         }
         expectName = false
