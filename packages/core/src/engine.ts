@@ -69,10 +69,16 @@ interface Run {
   readonly id: string | undefined
 }
 
+/** `headerReads` as a list, which a decision walks without an iterator. */
+function readList(policy: CompiledPolicy): readonly string[] | 'all' {
+  const reads = headerReads(policy)
+  return reads === 'all' ? reads : Object.freeze([...reads])
+}
+
 class PolicyEngine implements Engine {
   private current: CompiledPolicy
   /** The headers the current policy's rules read as one value (`headerReads`), swapped with it. */
-  private reads: ReadonlySet<string> | 'all'
+  private reads: readonly string[] | 'all'
   private generation = 0
   private readonly now: () => number
   /** The decision clock is `Date.now` (the default), so `ctx.now` also dates a decision's start. */
@@ -85,7 +91,7 @@ class PolicyEngine implements Engine {
     private readonly onDecision: EngineOptions['onDecision'],
   ) {
     this.current = policy
-    this.reads = headerReads(policy)
+    this.reads = readList(policy)
     this.now = env.now
     this.wallClock = env.now === Date.now
   }
@@ -181,7 +187,7 @@ class PolicyEngine implements Engine {
     const next = await compilePolicy(policy, this.env)
     const prev = this.current
     this.current = next
-    this.reads = headerReads(next)
+    this.reads = readList(next)
     this.generation++
     // Let in-flight decisions that hold `prev` finish before releasing its resources.
     // Node's timer has unref() (a pending release must not keep the process alive); the web's is a number.

@@ -65,7 +65,7 @@ function isMultiValued(input: CheckInput, name: string): boolean {
  * must not be passed by `x-role: user,admin`, and an allow rule must not be met by one value while
  * another says otherwise. `reads` is what the policy's rules read (`'all'`: every header).
  */
-export function ambiguousHeader(input: CheckInput, reads: ReadonlySet<string> | 'all'): Decision | undefined {
+export function ambiguousHeader(input: CheckInput, reads: Iterable<string> | 'all'): Decision | undefined {
   if (reads === 'all') {
     for (const name of Object.keys(input.headers))
       if (isMultiValued(input, name)) return ambiguous(input, name)
