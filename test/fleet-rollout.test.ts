@@ -109,8 +109,9 @@ it(`${PROCESSES} sidecars pick up a new revision within max delay + 1 s under lo
   try {
     await until(
       () => sidecars.every((s) => s.http !== ''),
-      45_000,
-      `every sidecar listening (${sidecars.filter((s) => s.http !== '').length} are)`,
+      // Twenty Node processes starting at once on a 2-core machine that may be busy with other work.
+      120_000,
+      'every sidecar listening',
     )
     for (const s of sidecars) expect((await readyz(s.ops)).bundle?.active_revision).toBe('1')
 
@@ -173,4 +174,4 @@ it(`${PROCESSES} sidecars pick up a new revision within max delay + 1 s under lo
     agent.destroy()
     await server.close()
   }
-}, 90_000)
+}, 180_000)
