@@ -319,8 +319,17 @@ async function referencePolicy(report, opa, wasmFixture) {
     // rows timed moments apart, under the same load), which a busy machine needs.
     const rounds = Math.max(15, Number(process.env.BENCH_ROUNDS ?? 7))
     const samples = new Map([...contenders.map((c) => [c.name, []]), [GO, []]])
+    // The two rows of the target, evaluate() and decide(), are timed one right after the other in
+    // every round (which first alternates), the others rotate around them.
+    const byName = (n) => contenders.find((c) => c.name === n)
+    const units = [
+      [byName(DIRECT), byName(DECIDE)],
+      ...contenders.filter((c) => c.name !== DIRECT && c.name !== DECIDE),
+    ]
     for (let r = 0; r < rounds; r++) {
-      const order = contenders.map((_, k) => contenders[(r + k) % contenders.length])
+      const order = units
+        .map((_, k) => units[(r + k) % units.length])
+        .flatMap((u) => (Array.isArray(u) ? (r % 2 === 0 ? u : [u[1], u[0]]) : [u]))
       for (const row of await compare(order, { rounds: 1, warmupMs: 50, sampleMs: 50 }))
         samples.get(row.name).push(row.medianNs)
       samples.get(GO).push(opaBench(opa, dir, 'data.reference.allow', inputFile, 1).perOp[0])
@@ -365,7 +374,8 @@ async function referencePolicy(report, opa, wasmFixture) {
         '',
         'The section runs in a process of its own, which has decided only the reference cases when timing',
         "starts (as a deployment sees one kind of input; the suite's other sections send CheckRequests).",
-        `${rounds} rounds; each times every JavaScript row once (order rotated, about 50 ms each), then runs the Go row:`,
+        `${rounds} rounds; each times every JavaScript row once (order rotated, about 50 ms each; evaluate() on the`,
+        'prebuilt document and decide() one right after the other, which of them first alternating), then runs the Go row:',
         "`opa bench --count 1` on the same Rego, data and input document (ns/op = T/N of Go's",
         'testing.Benchmark); each figure is the median over the rounds. `opa bench` parses the input once',
         'and evaluates a prepared query; the wasm rows serialize the input and copy it into the module on',
