@@ -9,30 +9,26 @@
 // HTTP/2 frames and raw HTTP/1.1 on sockets, little allocation), as Envoy's C++ client would be.
 // On Linux with two or more cores and `taskset`, the sidecar is pinned to core 0 and the generator
 // to core 1 (ENVOY_BENCH_PIN=0 turns that off); the section says which was used.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parsePolicyText } from '@verdict/core/internal'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { canPin, machineStalls, startLoadgen } from './lib/loadgen.mjs'
 import { optionalImport } from './lib/packages.mjs'
 import { checkWire, grpcFrame, jsonToStruct } from './lib/sidecar-setup.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'packages/cli/bin/verdict.js')
-const LOADGEN = join(ROOT, 'bench/lib/loadgen-child.mjs')
 const CANNED = join(ROOT, 'bench/lib/canned-authz-child.mjs')
 const RATES = (process.env.ENVOY_BENCH_RATES ?? '500,2000,5000').split(',').map(Number)
 const PHASE_MS = Number(process.env.ENVOY_BENCH_PHASE_MS ?? 2000)
 const CONCURRENCY = 32
 /** Any request slower than this counts as an error, so a phase always ends. */
 const REQUEST_TIMEOUT_MS = 2000
-const PIN =
-  process.env.ENVOY_BENCH_PIN !== '0' &&
-  process.platform === 'linux' &&
-  cpus().length >= 2 &&
-  spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const PIN = canPin('ENVOY_BENCH_PIN')
 
 const fmtMs = (ms) => (ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`)
 
@@ -82,26 +78,6 @@ const serveArgs = (policyPath) => [
   '100000',
 ]
 
-/** A generator process on core 1; `ask` sends one command and resolves with its reply. */
-function startLoadgen(core = 1) {
-  const [cmd, args] = onCore(core, [process.execPath, '--expose-gc', LOADGEN])
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const waiting = []
-  proc.on('message', (m) => waiting.shift()?.(m))
-  const ask = (m) =>
-    new Promise((resolve, reject) => {
-      waiting.push((r) => (r.ok === false && r.error ? reject(new Error(r.error)) : resolve(r)))
-      proc.send(m)
-    })
-  return {
-    ask,
-    close: () => {
-      proc.send({ cmd: 'close' })
-      return new Promise((r) => proc.on('exit', r))
-    },
-  }
-}
-
 /** The pre-encoded request each transport sends, for the generator. */
 function payloads(sidecar, grpcRequest, httpRequest) {
   const frame = grpcFrame(grpcRequest())
@@ -122,14 +98,6 @@ function payloads(sidecar, grpcRequest, httpRequest) {
       payload: Buffer.from(`${method} ${path} HTTP/1.1\r\n${head}\r\n`).toString('base64'),
     },
   }
-}
-
-/** Time each core spent off the CPU while spinning (both at once, as under load). */
-async function machineStalls() {
-  const gens = [startLoadgen(0), startLoadgen(1)]
-  const r = await Promise.all(gens.map((g) => g.ask({ cmd: 'stalls', ms: PHASE_MS })))
-  await Promise.all(gens.map((g) => g.close()))
-  return r
 }
 
 /** Seed 003 with a key pair made here (the example's private key is not in the repo). */
@@ -201,7 +169,7 @@ export default async function (report) {
   }
   const dir = await mkdtemp(join(tmpdir(), 'verdict-envoy-bench-'))
   const rows = []
-  const stalls = await machineStalls()
+  const stalls = await machineStalls(PHASE_MS)
   const floor = async () => ({
     name: 'floor: canned allow, no decision (bare node:http2 / node:http)',
     argv: [CANNED],
@@ -215,7 +183,7 @@ export default async function (report) {
       const p = payloads(sidecar, policy.grpc, policy.http ?? (() => ({ method: 'GET', path: '/' })))
       try {
         for (const transport of ['gRPC', ...(policy.http ? ['HTTP'] : [])]) {
-          const gen = startLoadgen()
+          const gen = startLoadgen(PIN ? 1 : undefined)
           try {
             await gen.ask({ cmd: 'connect', ...p[transport] })
             if (!(await gen.ask({ cmd: 'check' })).ok) {

@@ -14,9 +14,9 @@
 // CheckResponse.status.code 0) and the generator's own `check` (the frame the timed calls send).
 //
 // GRPC_STACK_BENCH_ROUNDS (3), GRPC_STACK_BENCH_PHASE_MS (2000), GRPC_STACK_BENCH_PIN=0 (no pinning).
-import { spawn, spawnSync } from 'node:child_process'
-import { cpus } from 'node:os'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { canPin, machineStalls, onCore, startLoadgen } from './lib/loadgen.mjs'
 import { versionOf } from './lib/packages.mjs'
 import {
   answerOf,
@@ -29,7 +29,6 @@ import {
 } from './lib/sidecar-setup.mjs'
 
 const TITLE = 'gRPC stack: canned answers on node:http2, grpc-js and Connect'
-const LOADGEN = join(ROOT, 'bench/lib/loadgen-child.mjs')
 const ROUNDS = Number(process.env.GRPC_STACK_BENCH_ROUNDS ?? 3)
 const PHASE_MS = Number(process.env.GRPC_STACK_BENCH_PHASE_MS ?? 2000)
 const CONCURRENCY = 32
@@ -38,11 +37,7 @@ const TIMEOUT_MS = 2000
 /** Warm-up: saturation phases, not recorded, until a server answered this many calls (at most WARMUP_PHASES). */
 const WARMUP_CALLS = 5000
 const WARMUP_PHASES = 5
-const PIN =
-  process.env.GRPC_STACK_BENCH_PIN !== '0' &&
-  process.platform === 'linux' &&
-  cpus().length >= 2 &&
-  spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const PIN = canPin('GRPC_STACK_BENCH_PIN')
 
 const SERVERS = [
   { name: 'bare node:http2', file: 'canned-authz-child.mjs' },
@@ -64,7 +59,7 @@ const median = (xs) => {
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
-const pinned = (core, argv) => (PIN ? ['taskset', '-c', String(core), ...argv] : argv)
+const pinned = (core, argv) => onCore(PIN ? core : undefined, argv)
 
 /** A canned server on core 0; resolves once it printed its `listening` line. */
 async function startServer(file) {
@@ -92,34 +87,6 @@ async function startServer(file) {
       return exited
     },
   }
-}
-
-/** A generator process on core 1; `ask` sends one command and resolves with its reply. */
-function startLoadgen(core = 1) {
-  const [cmd, ...args] = pinned(core, [process.execPath, '--expose-gc', LOADGEN])
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const waiting = []
-  proc.on('message', (m) => waiting.shift()?.(m))
-  const exited = new Promise((r) => proc.on('exit', r))
-  return {
-    ask: (m) =>
-      new Promise((resolve, reject) => {
-        waiting.push((r) => (r.ok === false && r.error ? reject(new Error(r.error)) : resolve(r)))
-        proc.send(m)
-      }),
-    close: () => {
-      if (proc.connected) proc.send({ cmd: 'close' })
-      return exited
-    },
-  }
-}
-
-/** Time each core spent off the CPU while spinning on both at once (the machine's noise). */
-async function machineStalls() {
-  const gens = [startLoadgen(0), startLoadgen(1)]
-  const r = await Promise.all(gens.map((g) => g.ask({ cmd: 'stalls', ms: PHASE_MS })))
-  await Promise.all(gens.map((g) => g.close()))
-  return r
 }
 
 /** One saturation phase: the generator's summary plus the server's CPU per check. */
@@ -156,12 +123,12 @@ export default async function (report) {
   let results
   let stalls
   try {
-    if (PIN) stalls = await machineStalls()
+    if (PIN) stalls = await machineStalls(PHASE_MS)
     for (const s of SERVERS) {
       const server = { ...s, ...(await startServer(s.file)) }
       servers.push(server)
       await checkAnswer(s.name, server.grpc, request)
-      const gen = startLoadgen()
+      const gen = startLoadgen(PIN ? 1 : undefined)
       gens.push(gen)
       await gen.ask({
         cmd: 'connect',

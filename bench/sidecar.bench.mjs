@@ -18,13 +18,14 @@
 // SIDECAR_BENCH_PIN=0 (no pinning), SIDECAR_BENCH_CPU_PROF=<dir> (the pinned verdict servers are
 // profiled by V8's sampler over the timed rounds, profiles written to <dir>; the section then lists
 // their hot spots).
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomInt, randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hotSpots } from './lib/cpu-profile.mjs'
+import { canPin, machineStalls, startLoadgen } from './lib/loadgen.mjs'
 import {
   checkAgreement,
   checkWire,
@@ -40,7 +41,6 @@ import {
 } from './lib/sidecar-setup.mjs'
 
 const TITLE = 'Sidecar: verdict serve against OPA-Envoy'
-const LOADGEN = join(ROOT, 'bench/lib/loadgen-child.mjs')
 const ROUNDS = Number(process.env.SIDECAR_BENCH_ROUNDS ?? 3)
 const PHASE_MS = Number(process.env.SIDECAR_BENCH_PHASE_MS ?? 2000)
 const RATES = (process.env.SIDECAR_BENCH_RATES ?? '500,2000,5000').split(',').map(Number)
@@ -53,11 +53,7 @@ const WORKERS = 2
 const CPU_PROF = process.env.SIDECAR_BENCH_CPU_PROF
 /** Distinct timed requests the generator sends in turn (see `variants`). */
 const VARIANTS = 1024
-const PIN =
-  process.env.SIDECAR_BENCH_PIN !== '0' &&
-  process.platform === 'linux' &&
-  cpus().length >= 2 &&
-  spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const PIN = canPin('SIDECAR_BENCH_PIN')
 
 const fmtMs = (ms) =>
   Number.isNaN(ms) ? 'n/a' : ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`
@@ -89,35 +85,6 @@ function variants(request) {
     a.http.headers = { ...a.http.headers, 'x-request-id': randomUUID() }
     return r
   })
-}
-
-/** A generator process (pinned to `core` when given); `ask` sends one command, resolves with its reply. */
-function startLoadgen(core) {
-  const argv = [process.execPath, '--expose-gc', LOADGEN]
-  const [cmd, ...args] = core === undefined ? argv : ['taskset', '-c', String(core), ...argv]
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const waiting = []
-  proc.on('message', (m) => waiting.shift()?.(m))
-  const exited = new Promise((r) => proc.on('exit', r))
-  return {
-    ask: (m) =>
-      new Promise((resolve, reject) => {
-        waiting.push((r) => (r.ok === false && r.error ? reject(new Error(r.error)) : resolve(r)))
-        proc.send(m)
-      }),
-    close: () => {
-      if (proc.connected) proc.send({ cmd: 'close' })
-      return exited
-    },
-  }
-}
-
-/** Time each core spent off the CPU while spinning on both at once (the machine's noise). */
-async function machineStalls() {
-  const gens = [startLoadgen(0), startLoadgen(1)]
-  const r = await Promise.all(gens.map((g) => g.ask({ cmd: 'stalls', ms: PHASE_MS })))
-  await Promise.all(gens.map((g) => g.close()))
-  return r
 }
 
 /** One phase against one server: the generator's summary plus the server's CPU and heap per check. */
@@ -319,7 +286,7 @@ export default async function (report) {
   const dir = await mkdtemp(join(tmpdir(), 'verdict-sidecar-bench-'))
   try {
     const policies = [seed000(), await jwtHeader(dir)]
-    const stalls = PIN ? await machineStalls() : undefined
+    const stalls = PIN ? await machineStalls(PHASE_MS) : undefined
     const pinnedRuns = []
     for (const policy of policies) {
       console.error(`sidecar: ${policy.name}, ${PIN ? 'pinned' : 'not pinned'}`)
