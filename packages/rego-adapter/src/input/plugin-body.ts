@@ -116,6 +116,18 @@ function parsedJson(r: { value: unknown }, text: string): PluginBody {
   return { parsed: r.value, truncated: false }
 }
 
+/** The closing quote of the string opening at `open`: the next `"` after an even run of backslashes; -1 if none. */
+function closingQuote(text: string, open: number): number {
+  let j = open
+  for (;;) {
+    j = text.indexOf('"', j + 1)
+    if (j === -1) return -1
+    let k = j - 1
+    while (text.charCodeAt(k) === 92) k--
+    if ((j - 1 - k) % 2 === 0) return j
+  }
+}
+
 /**
  * A complete JSON body in one pass over the text (nesting, numbers that may overflow, member
  * count) and one JSON.parse. Undefined for anything that is not plainly valid, which the full
@@ -133,15 +145,8 @@ function quickJson(text: string, maxDepth: number): PluginBody | undefined {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
     if (c === 34) {
-      // Jump to the closing quote: the next `"` after an even run of backslashes.
-      let j = i
-      for (;;) {
-        j = text.indexOf('"', j + 1)
-        if (j === -1) return undefined
-        let k = j - 1
-        while (text.charCodeAt(k) === 92) k--
-        if ((j - 1 - k) % 2 === 0) break
-      }
+      const j = closingQuote(text, i)
+      if (j === -1) return undefined
       i = j
     } else if (c === 58) members++
     else if (c === 123 || c === 91) {
@@ -240,14 +245,8 @@ function scanMembers(text: string): MemberScan {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
     if (c === 34) {
-      let j = i
-      for (;;) {
-        j = text.indexOf('"', j + 1)
-        if (j === -1) return REPEATED
-        let k = j - 1
-        while (text.charCodeAt(k) === 92) k--
-        if ((j - 1 - k) % 2 === 0) break
-      }
+      const j = closingQuote(text, i)
+      if (j === -1) return REPEATED
       if (expectName) {
         const names = stack[stack.length - 1]
         if (names !== null && names !== undefined) {
