@@ -8,6 +8,7 @@ export type { AuthCompileResult, AuthEnvironment, Authenticator, AuthOutcome } f
 export { base64Decode, base64Encode, toHex, utf8Decode, utf8Encode, utf8Length } from './bytes.js'
 export { REQUEST_PARSE_ERROR } from './codes.js'
 export { DecisionContext } from './context.js'
+export { isThenable } from './decide/combine.js'
 export { type DenyOptions, deny, malformed } from './decision.js'
 export { type Locator, nodeAt, parsePolicyText, type SourceDocument, sourceFromValue } from './document.js'
 export { decideEager } from './engine.js'

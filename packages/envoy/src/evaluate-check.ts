@@ -2,7 +2,14 @@
  * Evaluation: one check through the engine, with a host-side deadline so that no call can hang
  * and no failure can turn into anything but a denial.
  */
-import { type Decision, type DecisionCode, decideEager, deny, type Engine } from '@verdict/core/internal'
+import {
+  type Decision,
+  type DecisionCode,
+  decideEager,
+  deny,
+  type Engine,
+  isThenable,
+} from '@verdict/core/internal'
 import type { DeadlineQueue } from './deadline-queue.js'
 import type { Telemetry } from './telemetry.js'
 
@@ -83,9 +90,4 @@ export function evaluateCheck(
       },
     )
   })
-}
-
-/** Whether `x` is a promise (or any thenable) rather than a value. */
-export function isThenable<T>(x: T | Promise<T>): x is Promise<T> {
-  return typeof (x as { then?: unknown } | null)?.then === 'function'
 }

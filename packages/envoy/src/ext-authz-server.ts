@@ -9,6 +9,7 @@ import type { Server as NetServer } from 'node:net'
 import {
   type Decision,
   type Engine,
+  isThenable,
   isValidHttpStatus,
   malformed,
   VerdictUsageError,
@@ -26,13 +27,7 @@ import {
   type UnixAddress,
 } from './connection-guards.js'
 import { DeadlineQueue } from './deadline-queue.js'
-import {
-  evaluateCheck,
-  type FailurePolicy,
-  hostDenial,
-  type IdentifiedDecision,
-  isThenable,
-} from './evaluate-check.js'
+import { evaluateCheck, type FailurePolicy, hostDenial, type IdentifiedDecision } from './evaluate-check.js'
 import { createGrpcServer, type GrpcServer } from './grpc-server.js'
 import { createHealthService } from './health-service.js'
 import { bodyTooLarge, createClientErrorHandler, createHttpAuthzHandler } from './http-authz-handler.js'
