@@ -16,6 +16,7 @@ import { jsonSchemaBuiltins } from './builtins/jsonschema.js'
 import { keyBuiltins } from './builtins/keys.js'
 import { miscBuiltins } from './builtins/misc.js'
 import { netBuiltins } from './builtins/net.js'
+import { regoParseBuiltins } from './builtins/rego-parse.js'
 import { type DecisionScope, setScope } from './builtins/scope.js'
 import { patchSdkBuiltins, sdkBuiltins } from './builtins/sdk.js'
 import { templateBuiltins } from './builtins/template.js'
@@ -43,6 +44,7 @@ export const HOST_BUILTINS: Readonly<Record<string, RegoBuiltin>> = Object.freez
     awsBuiltins,
     x509Builtins,
     templateBuiltins,
+    regoParseBuiltins,
   ),
 )
 
@@ -60,7 +62,6 @@ export const UNSUPPORTED_BUILTINS: Readonly<Record<string, string>> = Object.fre
     'http.send': IO,
     'net.lookup_ip_addr': IO,
     'opa.runtime': "the OPA runtime's configuration and environment, which verdict has not",
-    'rego.parse_module': "it needs OPA's Rego parser and its AST as JSON, which exist only in Go",
   }),
 )
 

@@ -9,6 +9,7 @@ import { GLOB_CASES } from './parity-cases/globs.js'
 import { GRAPHQL_CASES } from './parity-cases/graphql.js'
 import { JSON_SCHEMA_CASES } from './parity-cases/json-schema.js'
 import { KEY_CASES } from './parity-cases/keys.js'
+import { REGO_PARSE_CASES } from './parity-cases/rego-parse.js'
 import { TEMPLATE_CASES } from './parity-cases/template.js'
 import { TOKEN_NET_TIME_CASES } from './parity-cases/tokens-net-time.js'
 import { VALUE_CASES } from './parity-cases/values.js'
@@ -26,6 +27,7 @@ export const PARITY_CASES: readonly string[] = [
   ...VALUE_CASES,
   ...TOKEN_NET_TIME_CASES,
   ...EDGE_CASES,
+  ...REGO_PARSE_CASES,
 ]
 
 /**
