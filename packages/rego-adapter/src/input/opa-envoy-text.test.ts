@@ -86,6 +86,15 @@ describe('OPA-Envoy input as text', () => {
     const requests: Obj[] = [
       post(rpc('{"q":"a \\"quoted\\" word"}'), { 'x-q': 'say "hi"', 'x-b': 'back\\slash', 'x-t': 'a\tb' }),
       post(rpc('{"e":"caf\\u00e9","s":"\\/"}'), { 'x-u': 'café ☕', 'x-s': 'lone \ud800 surrogate' }),
+      // every order of written-whole and plain values (the writer leaves a plain value's closing
+      // quote to what follows it), an escaped value first and last
+      {
+        method: 'GET',
+        path: '/',
+        headers: { 'x-a': 'q"1', 'x-b': 'plain', 'x-c': 't\tab', 'x-d': 'p', 'x-e': 'p2', 'x-f': 'b\\s' },
+      },
+      { method: 'GET', path: '/', headers: { 'x-only': 'one "quoted"' } },
+      { method: 'GET', path: '/', headers: { 'x-only': 'plain' } },
       post(rpc('{"n":1.50,"m":1E2,"k":2e-1,"big":12345678901234567891}')),
       post(`  ${rpc('{"pretty": [1, 2, {"k": "v"}]}')}\n`),
       post(rpc('{"a":1,"a":2}')), // a repeated name core's scan does not guard: refused by the plugin's reading

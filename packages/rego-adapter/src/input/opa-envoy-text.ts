@@ -38,30 +38,17 @@ import { type PluginBody, pluginBody } from './plugin-body.js'
 const PLAIN = /^[^"\\\u0000-\u001f]*$/
 
 /**
- * A string as JSON. Short strings take one regular-expression test; long ones three `indexOf`
- * searches first, which run much faster than a character-class scan.
+ * A string JSON writes between quotes as it is. Short strings take one regular-expression test;
+ * long ones two `indexOf` searches first, which run much faster than a character-class scan.
  */
-function quote(s: string): string {
-  if (s.length > 32) {
-    if (s.indexOf('"') !== -1 || s.indexOf('\\') !== -1) return JSON.stringify(s)
-  }
+function plainString(s: string): boolean {
+  if (s.length > 32 && (s.indexOf('"') !== -1 || s.indexOf('\\') !== -1)) return false
   return PLAIN.test(s) && (s as unknown as { isWellFormed(): boolean }).isWellFormed()
-    ? `"${s}"`
-    : JSON.stringify(s)
 }
 
-/**
- * A header value as JSON: core's normalizer refused control characters other than horizontal tab
- * in values, so a value without `"`, `\` and tab (and well-formed, for one given as a JS string)
- * is written as it is.
- */
-function quoteHeaderValue(v: string): string {
-  return v.indexOf('"') === -1 &&
-    v.indexOf('\\') === -1 &&
-    v.indexOf('\t') === -1 &&
-    (v as unknown as { isWellFormed(): boolean }).isWellFormed()
-    ? `"${v}"`
-    : JSON.stringify(v)
+/** A string as JSON. */
+function quote(s: string): string {
+  return plainString(s) ? `"${s}"` : JSON.stringify(s)
 }
 
 /**
@@ -71,41 +58,83 @@ function quoteHeaderValue(v: string): string {
 const TOKEN_NAME = /^:?[a-z0-9!#$%&'*+\-.^_`|~]+$/
 
 /**
- * Header names already seen to need no escaping, as JSON. Property keys are interned strings with
- * their hash kept, so a lookup costs less than testing the characters again. Bounded: past the
- * bound, and for names longer than 64 characters, names are tested every time.
+ * What goes before a plain header value (one written between quotes as it is), by what came
+ * before the name: the object's `{` (0), a value written whole (1), or a plain value whose closing
+ * quote is still to be written (2): `"k":"`, `,"k":"`, `","k":"`.
  */
-const QUOTED_NAMES = new Map<string, string>()
-const MAX_QUOTED_NAMES = 2048
+type NamePrefixes = readonly [string, string, string]
 
-function quoteName(k: string): string {
-  const known = QUOTED_NAMES.get(k)
-  if (known !== undefined) return known
-  if (!TOKEN_NAME.test(k)) return JSON.stringify(k)
-  const q = `"${k}"`
-  if (QUOTED_NAMES.size < MAX_QUOTED_NAMES && k.length <= 64) QUOTED_NAMES.set(k, q)
-  return q
+/**
+ * Prefixes of header names already seen to need no escaping. Property keys are interned strings
+ * with their hash kept, so a lookup costs less than testing the characters again. Bounded: past
+ * the bound, and for names longer than 64 characters, names are tested every time.
+ */
+const NAME_PREFIXES = new Map<string, NamePrefixes | null>()
+const MAX_NAME_PREFIXES = 2048
+
+function namePrefixes(k: string): NamePrefixes | undefined {
+  const known = NAME_PREFIXES.get(k)
+  if (known !== undefined) return known ?? undefined
+  const p: NamePrefixes | null = TOKEN_NAME.test(k) ? [`"${k}":"`, `,"${k}":"`, `","${k}":"`] : null
+  if (NAME_PREFIXES.size < MAX_NAME_PREFIXES && k.length <= 64) NAME_PREFIXES.set(k, p)
+  return p ?? undefined
+}
+
+/**
+ * A header value that goes between quotes as it is: core's normalizer refused control characters
+ * other than horizontal tab in values, so one without `"`, `\` and tab (and well-formed, for one
+ * given as a JavaScript string) needs no escaping.
+ */
+function plainValue(v: string): boolean {
+  return (
+    v.indexOf('"') === -1 &&
+    v.indexOf('\\') === -1 &&
+    v.indexOf('\t') === -1 &&
+    (v as unknown as { isWellFormed(): boolean }).isWellFormed()
+  )
 }
 
 /**
  * The canonical headers (`i.headers`) as a JSON object. Pieces are only appended (never sliced),
- * so the text stays a rope until the whole document is written into the module's memory.
+ * so the text stays a rope until the whole document is written into the module's memory, and a
+ * plain header adds two pieces to it (its cached prefix, then its value, whose closing quote goes
+ * out with the next prefix): writing the rope out costs per piece.
  */
 function headersText(h: Readonly<Record<string, string>>): string {
   let out = '{'
-  let sep = ''
+  // 0: nothing yet; 1: after a value written whole; 2: after a plain value left open.
+  let state: 0 | 1 | 2 = 0 as 0 | 1 | 2
   // Core's map has no prototype, so `for in` lists exactly its own keys, without an array of them.
-  if (Object.getPrototypeOf(h) === null)
-    for (const k in h) {
-      out += `${sep}${quoteName(k)}:${quoteHeaderValue(h[k]!)}`
-      sep = ','
+  const own = Object.getPrototypeOf(h) !== null
+  for (const k in h) {
+    if (own && !Object.hasOwn(h, k)) continue
+    const v = h[k]!
+    const p = namePrefixes(k)
+    if (p !== undefined && plainValue(v)) {
+      out += p[state]
+      out += v
+      state = 2
+    } else {
+      out += `${state === 2 ? '",' : state === 1 ? ',' : ''}${JSON.stringify(k)}:${JSON.stringify(v)}`
+      state = 1
     }
-  else
-    for (const k of Object.keys(h)) {
-      out += `${sep}${quoteName(k)}:${quoteHeaderValue(h[k]!)}`
-      sep = ','
-    }
-  return `${out}}`
+  }
+  return out + (state === 2 ? '"}' : '}')
+}
+
+/**
+ * For this file's literal member names, made once each: `"key":` and `,"key":` (before JSON
+ * text), `"key":"` and `,"key":"` (before a string that needs no escaping).
+ */
+const KEY_PREFIXES = new Map<string, readonly [string, string, string, string]>()
+
+function keyPrefixes(key: string): readonly [string, string, string, string] {
+  let p = KEY_PREFIXES.get(key)
+  if (p === undefined) {
+    p = [`"${key}":`, `,"${key}":`, `"${key}":"`, `,"${key}":"`]
+    KEY_PREFIXES.set(key, p)
+  }
+  return p
 }
 
 /** Appends `"key":value` pieces; `text()` closes the object. */
@@ -115,7 +144,9 @@ class ObjectText {
 
   /** A member whose key is one of this file's literals (no escaping needed) and JSON text. */
   raw(key: string, json: string): void {
-    this.member(`"${key}"`, json)
+    this.out += keyPrefixes(key)[this.first ? 0 : 1]
+    this.out += json
+    this.first = false
   }
 
   /** A member whose key is already JSON. */
@@ -125,7 +156,11 @@ class ObjectText {
   }
 
   string(key: string, v: string): void {
-    this.raw(key, quote(v))
+    if (!plainString(v)) return this.raw(key, JSON.stringify(v))
+    this.out += keyPrefixes(key)[this.first ? 2 : 3]
+    this.out += v
+    this.out += '"'
+    this.first = false
   }
 
   text(): string {
