@@ -156,7 +156,10 @@ class ObjectText {
   }
 
   string(key: string, v: string): void {
-    if (!plainString(v)) return this.raw(key, JSON.stringify(v))
+    if (!plainString(v)) {
+      this.raw(key, JSON.stringify(v))
+      return
+    }
     this.out += keyPrefixes(key)[this.first ? 2 : 3]
     this.out += v
     this.out += '"'
