@@ -74,6 +74,31 @@ describe('parsedBody and memo', () => {
     expect(ctx.memo(key, () => ++n)).toBe(2)
   })
 
+  test('memo keeps every key apart, whichever one a make memoizes first', () => {
+    const ctx = ctxFor({ path: '/' })
+    const [a, b, c] = [{}, {}, {}]
+    // `a`'s make memoizes `b` before `a` itself is stored
+    expect(ctx.memo(a, () => `a+${ctx.memo(b, () => 'b')}`)).toBe('a+b')
+    expect(ctx.memo(c, () => 'c')).toBe('c')
+    expect([ctx.memo(a, () => 'x'), ctx.memo(b, () => 'x'), ctx.memo(c, () => 'x')]).toEqual([
+      'a+b',
+      'b',
+      'c',
+    ])
+    // a falsy value is remembered too
+    const z = {}
+    let n = 0
+    const count = (v: number) => () => {
+      n++
+      return v
+    }
+    expect(ctx.memo(z, count(0))).toBe(0)
+    expect(ctx.memo(z, count(1))).toBe(0)
+    expect(n).toBe(1)
+    ctx.resetViews()
+    expect([ctx.memo(a, () => 'a2'), ctx.memo(b, () => 'b2')]).toEqual(['a2', 'b2'])
+  })
+
   test('refuse keeps the first denial and ignores an allow', () => {
     const ctx = ctxFor({ path: '/' })
     ctx.refuse({ ...deny(400, 'first', { code: 'malformed_input' }) })

@@ -69,7 +69,10 @@ export class DecisionContext implements RequestContext {
   mcp: McpCall | undefined = undefined
   probe: 'list' | undefined = undefined
   private body: unknown = NOT_PARSED
-  private cache: Map<object, unknown> | undefined
+  /** The first `memo` entry of the decision (most decisions make one): no Map for it. */
+  private firstKey: object | undefined = undefined
+  private firstValue: unknown = undefined
+  private cache: Map<object, unknown> | undefined = undefined
 
   constructor(
     readonly input: CheckInput,
@@ -94,10 +97,15 @@ export class DecisionContext implements RequestContext {
   }
 
   memo<T>(key: object, make: () => T): T {
-    this.cache ??= new Map()
-    if (this.cache.has(key)) return this.cache.get(key) as T
+    if (key === this.firstKey) return this.firstValue as T
+    const cache = this.cache
+    if (cache?.has(key)) return cache.get(key) as T
     const v = make()
-    this.cache.set(key, v)
+    // `make` may have memoized other keys first; the first slot goes to whichever came first.
+    if (this.firstKey === undefined) {
+      this.firstKey = key
+      this.firstValue = v
+    } else (this.cache ??= new Map()).set(key, v)
     return v
   }
 
@@ -107,6 +115,8 @@ export class DecisionContext implements RequestContext {
 
   /** Views depend on identity and the MCP element; drop them when either changes. */
   resetViews(): void {
+    this.firstKey = undefined
+    this.firstValue = undefined
     this.cache = undefined
   }
 }
