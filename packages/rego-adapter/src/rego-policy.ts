@@ -364,13 +364,23 @@ function directEval(
     const short = end - memory.buffer.byteLength
     if (short > 0) memory.grow(Math.ceil(short / 65536))
   }
+  // The memory from the heap start on, kept while neither moves (a view per call costs more).
+  let tail: Uint8Array = view.subarray(0, 0)
+  let tailAt = -1
+  const fromHeapStart = (addr: number): Uint8Array => {
+    if (tailAt !== addr || tail.byteLength === 0) {
+      tail = fresh().subarray(addr)
+      tailAt = addr
+    }
+    return tail
+  }
   return (_p, input, entrypoint) => {
     const addr = state.dataHeapPtr
     let len: number
     if (typeof input === 'string') {
       // Encode straight into the module's memory; when the room after the heap start is too small
       // for the text, grow by exactly its UTF-8 length and encode again.
-      const written = encoder.encodeInto(input, fresh().subarray(addr))
+      const written = encoder.encodeInto(input, fromHeapStart(addr))
       if (written.read === input.length) len = written.written
       else {
         len = utf8Length(input)
