@@ -122,8 +122,6 @@ class Parser {
   private pos = 0
   private depth = 0
   private wildcards = 0
-  /** `|` ends the term being parsed (the first element of a collection), outside brackets. */
-  private pipeEnds = false
 
   constructor(private readonly tokens: readonly Token[]) {}
 
@@ -138,6 +136,12 @@ class Parser {
   }
   private isWord(text: string, t: Token = this.tok): boolean {
     return t.kind === 'ident' && t.text === text
+  }
+  /** Past `in`; OPA reads `in[` and `in.` otherwise (refused). */
+  private takeIn(): void {
+    const next = this.peek()
+    if (!next.space && (this.isOp('[', next) || this.isOp('.', next))) fail('in[ or in.')
+    this.pos++
   }
   private expectOp(text: string): void {
     if (!this.isOp(text)) fail(`expected ${text}`)
@@ -221,6 +225,8 @@ class Parser {
     const isDefault = this.isWord('default')
     if (isDefault) this.pos++
     const head = this.headRef()
+    // `f()` is `f` with no arguments written, except in what OPA makes of `p.q()`: refused.
+    if (head.args?.length === 0 && head.ref.length === 2) fail('empty arguments on a two-part head')
     let explicit = false
     let contains = false
     if (this.isWord('contains')) {
@@ -253,7 +259,7 @@ class Parser {
       return [{ head, body: TRUE_BODY, default: true }]
     }
     if (!this.isWord('if')) {
-      if (!explicit && !contains && head.args === undefined) fail('rule without a body or value')
+      if (!explicit && !contains && (head.args?.length ?? 0) === 0) fail('rule without a body or value')
       if (this.isOp('{') || this.isWord('else')) fail('body without if')
       return [{ head, body: TRUE_BODY }]
     }
@@ -271,6 +277,8 @@ class Parser {
     if (this.isOp('{')) {
       // More bodies for the same head (`p if { a } { b }`).
       if (!braced) fail('body after a one-line body')
+      // OPA gives each body's copy of the head new wildcards; not followed here.
+      if (headWildcards(head)) fail('several bodies with _ in the head')
       while (this.isOp('{')) out.push({ head, body: this.braceBody() })
       if (this.isWord('else')) fail('else after several bodies')
       return out
@@ -278,6 +286,8 @@ class Parser {
     let last = first
     while (this.isWord('else')) {
       if (contains || head.key !== undefined) fail('else on a multi-value or partial object rule')
+      if (!head.ref.slice(1).every(ground)) fail('else on a rule with variables in its ref')
+      if ([...head.ref, ...(head.args ?? [])].some(hasWildcard)) fail('else with _ in the head')
       this.pos++
       const h: Head = { ref: head.ref }
       if (head.name !== undefined) h.name = head.name
@@ -288,12 +298,14 @@ class Parser {
         this.pos++
         h.value = this.infix(false)
       } else {
+        if (!this.isWord('if')) fail('else without a value or a body')
         h.value = { t: 'boolean', v: true }
         if (head.assign === true) h.assign = true
       }
       let body: Body = TRUE_BODY
       if (this.isWord('if')) {
         this.pos++
+        if (this.isOp('{') && this.isOp('}', this.peek())) fail('else if {}')
         body = this.ifBody()
       } else if (this.isOp('{')) fail('else body without if')
       last.else = { head: h, body }
@@ -328,17 +340,33 @@ class Parser {
     return fail('bad rule head')
   }
 
-  /** After `if`: a braced body or one literal. `if {}` is OPA's body of one empty object. */
+  /**
+   * After `if`: one literal, or a braced body. A `{` starts a literal, as in OPA, unless that
+   * literal would be a set and nothing more (`if {a}` is the body `a`): `if {x | y}`,
+   * `if {"k": 1}`, `if {}` and `if {1} == x` are literals of one term.
+   */
   private ifBody(): Body {
-    if (this.isOp('{')) {
-      if (this.isOp('}', this.peek())) {
-        this.pos += 2
-        if (!this.tok.newline && this.tok.kind !== 'eof' && !this.isWord('else')) fail('ambiguous {}')
-        return [{ negated: false, terms: { k: 'term', term: { t: 'object', v: [] } }, with: [] }]
-      }
-      return this.braceBody()
+    if (!this.isOp('{')) {
+      if (this.isWord('not') && this.isOp('{', this.peek())) fail('if not {')
+      return [this.literal()]
     }
-    return [this.literal()]
+    const start = this.pos
+    const wild = this.wildcards
+    const depth = this.depth
+    let lit: Expr | undefined
+    try {
+      lit = this.literal()
+    } catch (e) {
+      if (!(e instanceof RegoSyntaxError) || e instanceof TooComplex) throw e
+      if (++this.retries > MAX_RETRIES) throw new TooComplex('too many attempts')
+    }
+    const bareSet =
+      lit?.terms.k === 'term' && lit.terms.term.t === 'set' && !lit.negated && lit.with.length === 0
+    if (lit !== undefined && !bareSet) return [lit]
+    this.pos = start
+    this.wildcards = wild
+    this.depth = depth
+    return this.braceBody()
   }
 
   private braceBody(): Body {
@@ -398,7 +426,7 @@ class Parser {
       this.pos++
       const second = this.relation()
       if (this.isWord('in')) {
-        this.pos++
+        this.takeIn()
         const domain = this.relation()
         return { k: 'some', symbols: [call(builtinRef('internal', 'member_3'), first, second, domain)] }
       }
@@ -411,7 +439,7 @@ class Parser {
       return { k: 'some', symbols }
     }
     if (this.isWord('in')) {
-      this.pos++
+      this.takeIn()
       const domain = this.relation()
       return { k: 'some', symbols: [call(builtinRef('internal', 'member_2'), first, domain)] }
     }
@@ -430,7 +458,7 @@ class Parser {
       value = this.plainVar()
     }
     if (!this.isWord('in')) fail('expected in')
-    this.pos++
+    this.takeIn()
     const domain = this.relation()
     if (!this.isOp('{') || this.isOp('}', this.peek())) fail('every needs a body')
     return { k: 'every', key, value, domain, body: this.braceBody() }
@@ -459,16 +487,17 @@ class Parser {
   }
 
   /** `in` (and `k, v in x` where `keyVal`) over relations, left to right. */
-  private infix(keyVal: boolean): Term {
+  /** `seed`: the leftmost term, already parsed (the first element of a collection). */
+  private infix(keyVal: boolean, seed?: Term): Term {
     this.enter()
-    let lhs = this.relation()
+    let lhs = this.relation(seed)
     if (keyVal && this.isOp(',')) {
       const save = this.pos
       const saveWild = this.wildcards
       this.pos++
       const mid = this.relation()
       if (this.isWord('in')) {
-        this.pos++
+        this.takeIn()
         lhs = call(builtinRef('internal', 'member_3'), lhs, mid, this.relation())
       } else {
         this.pos = save
@@ -478,15 +507,15 @@ class Parser {
     const depth = this.depth
     while (this.isWord('in')) {
       this.enter()
-      this.pos++
+      this.takeIn()
       lhs = call(builtinRef('internal', 'member_2'), lhs, this.relation())
     }
     this.depth = depth - 1
     return lhs
   }
 
-  private binary(next: () => Term, ops: Readonly<Record<string, string>>): Term {
-    let lhs = next()
+  private binary(next: (seed?: Term) => Term, ops: Readonly<Record<string, string>>, seed?: Term): Term {
+    let lhs = next(seed)
     // Each operator nests the tree one level: counted against the depth limit.
     const depth = this.depth
     while (this.tok.kind === 'op' && Object.hasOwn(ops, this.tok.text)) {
@@ -499,35 +528,24 @@ class Parser {
     return lhs
   }
 
-  private relation(): Term {
-    return this.binary(() => this.or(), RELATIONS)
+  private relation(seed?: Term): Term {
+    return this.binary((s) => this.or(s), RELATIONS, seed)
   }
-  private or(): Term {
-    if (this.pipeEnds) return this.and()
-    return this.binary(() => this.and(), { '|': 'or' })
+  private or(seed?: Term): Term {
+    return this.binary((s) => this.and(s), { '|': 'or' }, seed)
   }
-  private and(): Term {
-    return this.binary(() => this.arith(), { '&': 'and' })
+  private and(seed?: Term): Term {
+    return this.binary((s) => this.arith(s), { '&': 'and' }, seed)
   }
-  private arith(): Term {
-    return this.binary(() => this.factor(), ARITH)
+  private arith(seed?: Term): Term {
+    return this.binary((s) => this.factor(s), ARITH, seed)
   }
-  private factor(): Term {
-    return this.binary(() => this.termWithRefs(), FACTOR)
+  private factor(seed?: Term): Term {
+    return this.binary((s) => s ?? this.termWithRefs(), FACTOR, seed)
   }
 
   /** A term with the refs and calls written onto it (`a.b[c](d).e`). */
   private termWithRefs(): Term {
-    const pipeEnds = this.pipeEnds
-    this.pipeEnds = false
-    try {
-      return this.refs()
-    } finally {
-      this.pipeEnds = pipeEnds
-    }
-  }
-
-  private refs(): Term {
     this.enter()
     let t = this.primary()
     for (;;) {
@@ -617,20 +635,6 @@ class Parser {
     return fail('expected a term')
   }
 
-  /**
-   * The first element of `[...]` or `{...}`, where a `|` at this level starts a comprehension
-   * (tried first, as OPA does) rather than an `or`.
-   */
-  private firstElement(): Term {
-    const saved = this.pipeEnds
-    this.pipeEnds = true
-    try {
-      return this.infix(false)
-    } finally {
-      this.pipeEnds = saved
-    }
-  }
-
   /** A comprehension body after `|` up to `end`, or undefined (position restored) when none parses. */
   private tryComprehension(end: string): Body | undefined {
     const save = this.pos
@@ -651,56 +655,51 @@ class Parser {
     }
   }
 
+  /**
+   * `[...]`: a comprehension when a single term (no operators) is followed by `|` and a body;
+   * otherwise an array, whose first element continues from that term (`[a | b, c]` is an array).
+   */
   private array(): Term {
-    const start = this.pos
-    const startWild = this.wildcards
     this.pos++
     if (this.isOp(']')) {
       this.pos++
       return { t: 'array', v: [] }
     }
-    const first = this.firstElement()
+    const term = this.termWithRefs()
     if (this.isOp('|')) {
       const body = this.tryComprehension(']')
-      if (body !== undefined) return { t: 'arraycomprehension', term: first, body }
-      this.pos = start + 1
-      this.wildcards = startWild
-      return { t: 'array', v: this.list(']') }
+      if (body !== undefined) return { t: 'arraycomprehension', term, body }
     }
+    const first = this.infix(false, term)
     if (this.isOp(',')) this.pos++
     else if (!this.isOp(']')) fail('expected , or ]')
     return { t: 'array', v: [first, ...this.list(']')] }
   }
 
+  /**
+   * `{...}`: a set comprehension (a single term, `|`), an object comprehension (a key, `:`, a
+   * single term, `|`), an object or a set.
+   */
   private braces(): Term {
-    const start = this.pos
-    const startWild = this.wildcards
     this.pos++
     if (this.isOp('}')) {
       this.pos++
       return { t: 'object', v: [] }
     }
-    let first = this.firstElement()
+    const term = this.termWithRefs()
     if (this.isOp('|')) {
       const body = this.tryComprehension('}')
-      if (body !== undefined) return { t: 'setcomprehension', term: first, body }
-      this.pos = start + 1
-      this.wildcards = startWild
-      first = this.infix(false)
+      if (body !== undefined) return { t: 'setcomprehension', term, body }
     }
+    const first = this.infix(false, term)
     if (this.isOp(':')) {
       this.pos++
-      const valueStart = this.pos
-      const valueWild = this.wildcards
-      let value = this.firstElement()
+      const valueTerm = this.termWithRefs()
       if (this.isOp('|')) {
         const body = this.tryComprehension('}')
-        if (body !== undefined) return { t: 'objectcomprehension', key: first, value, body }
-        this.pos = valueStart
-        this.wildcards = valueWild
-        value = this.infix(false)
+        if (body !== undefined) return { t: 'objectcomprehension', key: first, value: valueTerm, body }
       }
-      const pairs: [Term, Term][] = [[first, value]]
+      const pairs: [Term, Term][] = [[first, this.infix(false, valueTerm)]]
       for (;;) {
         if (this.isOp(',')) this.pos++
         else if (!this.isOp('}')) fail('expected , or }')
@@ -722,6 +721,34 @@ const TRUE_BODY: Body = [{ negated: false, terms: { k: 'term', term: { t: 'boole
 
 const refHead = (t: Term) =>
   t.t === 'var' || t.t === 'ref' || t.t === 'call' || t.t === 'array' || t.t === 'object'
+
+function hasWildcard(t: Term): boolean {
+  switch (t.t) {
+    case 'var':
+      return t.v.startsWith('$')
+    case 'ref':
+    case 'array':
+    case 'set':
+    case 'call':
+      return t.v.some(hasWildcard)
+    case 'object':
+      return t.v.some(([k, x]) => hasWildcard(k) || hasWildcard(x))
+    case 'arraycomprehension':
+    case 'setcomprehension':
+    case 'objectcomprehension':
+      return true
+    default:
+      return false
+  }
+}
+
+const headWildcards = (h: Head) =>
+  [
+    ...h.ref,
+    ...(h.args ?? []),
+    ...(h.key === undefined ? [] : [h.key]),
+    ...(h.value === undefined ? [] : [h.value]),
+  ].some(hasWildcard)
 
 function ground(t: Term): boolean {
   switch (t.t) {
@@ -906,7 +933,7 @@ function ruleJson(r: Rule): string {
   const head: string[] = []
   if (h.name !== undefined) head.push(`"name":${JSON.stringify(h.name)}`)
   head.push(`"ref":[${h.ref.map(termJson).join(',')}]`)
-  if (h.args !== undefined) head.push(`"args":[${h.args.map(termJson).join(',')}]`)
+  if (h.args !== undefined && h.args.length > 0) head.push(`"args":[${h.args.map(termJson).join(',')}]`)
   if (h.key !== undefined) head.push(`"key":${termJson(h.key)}`)
   if (h.value !== undefined) head.push(`"value":${termJson(h.value)}`)
   if (h.assign === true) head.push('"assign":true')
