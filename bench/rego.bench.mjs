@@ -217,15 +217,25 @@ function handInput(req) {
   }
 }
 
+/** Where the input-only rule writes its text: as large as a module's first pages. */
+const scratch = new Uint8Array(1 << 20)
+const utf8 = new TextEncoder()
+
 /**
  * A rule kind that only writes the OPA-Envoy input document as the rego rule does (JSON text, not
- * exported by the package: a bench seam), and allows: no wasm.
+ * exported by the package: a bench seam) and encodes it into a scratch buffer as the rule encodes
+ * it into the module's memory (where the text's pieces are joined), and allows: no wasm.
  */
 const inputOnly = {
   kind: 'inputonly',
   compile: () => ({
     ok: true,
-    program: { evaluate: (ctx) => ({ ok: true, value: opaEnvoyInputText(ctx, 64).length > 0 }) },
+    program: {
+      evaluate: (ctx) => ({
+        ok: true,
+        value: utf8.encodeInto(opaEnvoyInputText(ctx, 64), scratch).written > 0,
+      }),
+    },
   }),
 }
 
@@ -302,7 +312,8 @@ async function referencePolicy(report, opa, wasmFixture) {
     const ADAPTER = 'rego-adapter rule (serialize once + evaluate + checks)'
     const DECIDE = 'decide(), the rego rule only (from the request)'
     const BASE = 'decide(), one match rule (core baseline)'
-    const BUILD = 'decide(), a rule that only writes the OPA-Envoy input document as text (no wasm)'
+    const BUILD =
+      'decide(), a rule that only writes the OPA-Envoy input document as text, into a buffer (no wasm)'
     const contenders = [
       { name: DIRECT, fn: () => direct.evaluate(input, entrypoint) },
       { name: HAND, fn: () => direct.evaluate(handInput(allow), entrypoint) },
