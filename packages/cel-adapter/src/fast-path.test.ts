@@ -1,10 +1,12 @@
 // The fast path must give @bufbuild/cel's answer whenever it answers at all: every expression of a
-// generated corpus is run both ways on several requests, and the answers compared.
+// generated corpus is run both ways on several requests, and the answers compared. Every test runs
+// twice: on the generated code (fast-path-codegen.ts) and on the closures it falls back to where
+// code generation is refused (a Content-Security-Policy: `new Function` throws an EvalError).
 import { type CheckInput, type McpCall, normalizeInput, type RequestContext } from '@verdict/core/internal'
 import { createSeededRandom } from '@verdict/core/testing'
 import { describe, expect, test } from 'vitest'
-import { compileCel } from './compile/compile-cel.js'
-import { createCelEnvironment } from './compile/environment.js'
+import { compileCel as compileWithCodegen } from './compile/compile-cel.js'
+import { type CelEnvironment, createCelEnvironment } from './compile/environment.js'
 import { requestVariables, VARIABLE_NAMES } from './variables.js'
 
 function context(
@@ -30,6 +32,29 @@ function context(
     refuse() {},
   }
 }
+
+/** A `Function` constructor that refuses, as under a Content-Security-Policy without `unsafe-eval`. */
+function RefusingFunction(): never {
+  throw new EvalError('Code generation from strings disallowed for this context')
+}
+
+/** `f()` while `new Function` throws, as in a browser under a strict Content-Security-Policy. */
+function withoutCodegen<T>(f: () => T): T {
+  const saved = globalThis.Function
+  globalThis.Function = RefusingFunction as unknown as FunctionConstructor
+  try {
+    return f()
+  } finally {
+    globalThis.Function = saved
+  }
+}
+
+const compileWithoutCodegen = (source: string, cenv: CelEnvironment) =>
+  withoutCodegen(() => compileWithCodegen(source, cenv))
+
+/** Whether `fast` is a generated function (its source is the generated text). */
+const isGenerated = (fast: unknown) =>
+  typeof fast === 'function' && String(fast).startsWith('function fastProgram(')
 
 const body = { k: 'v', nested: { deep: 'x' }, n: 3, list: ['a', 'b'] }
 const tool = {
@@ -196,7 +221,20 @@ function corpus(): string[] {
   return out
 }
 
-describe('fast path', () => {
+describe.each([
+  ['generated code', compileWithCodegen, true],
+  ['closures, where code generation is refused', compileWithoutCodegen, false],
+] as const)('fast path on %s', (_name, compileCel, generated) => {
+  test('the fast programs are of the kind under test', () => {
+    const c = compileCel(
+      'jwt.sub == "alice" && jwt.roles.exists(r, r == "admin")',
+      createCelEnvironment(VARIABLE_NAMES),
+    )
+    if (!c.ok) throw new Error('did not compile')
+    expect(c.expression.fast).toBeDefined()
+    expect(isGenerated(c.expression.fast)).toBe(generated)
+  })
+
   // With maxIterations 10 on the first context, where jwt.roles has 2 elements.
   const limited = (expr: string) => {
     const c = compileCel(expr, createCelEnvironment(VARIABLE_NAMES, { maxIterations: 10 }))
@@ -306,5 +344,133 @@ describe('fast path', () => {
       expect(c.expression.fast, source).toBeDefined()
       expect(c.expression.fast?.(ctx), source).toBeUndefined()
     }
+  })
+})
+
+describe('generated code', () => {
+  // Strings and keys that would break out of a JavaScript string or comment if they were ever
+  // pasted into the generated source: they live only in the constants array.
+  const QUOTE = '"); process.exit(1); ("'
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CEL string shaped like a JS template, on purpose
+  const TICKS = '`${process.exit(1)}`'
+  const claims = JSON.parse(
+    JSON.stringify({
+      sub: TICKS,
+      [QUOTE]: '*/ process.exit(1) /*',
+      constructor: 'c',
+      list: [QUOTE, '\u2028'],
+    }).replace('{', '{"__proto__":"p",'),
+  )
+  const ctx = context({ method: 'GET', path: '/', headers: { constructor: 'h' } }, claims)
+  const cel = (s: string) => JSON.stringify(s)
+
+  test.each([
+    [`jwt[${cel(QUOTE)}] == ${cel('*/ process.exit(1) /*')}`, true],
+    [`jwt.sub == ${cel(TICKS)} && ${cel(QUOTE)} in jwt`, true],
+    [`jwt.sub.startsWith("\`") && jwt.sub.contains("\${") && !jwt.sub.endsWith(${cel(QUOTE)})`, true],
+    ['jwt["__proto__"] == "p" && jwt.constructor == "c" && has(jwt.__proto__)', true],
+    ['request.headers["constructor"] == "h" && !has(request.constructor) && !("toString" in jwt)', true],
+    [`jwt.list.exists(x, x == ${cel(QUOTE)}) && "\\u2028" in jwt.list && jwt.list.all(k, k != "\`")`, true],
+    [
+      `[${cel(QUOTE)}, "\`", "\\\\"].exists(x, x == jwt.sub) || jwt.sub in ["__proto__", "constructor"]`,
+      false,
+    ],
+    [
+      '"__proto__" in request.headers || has(request.headers.__proto__) || jwt.sub.matches("^[a-z]+$")',
+      false,
+    ],
+  ])('policy text stays data: %s', (source, want) => {
+    const c = compileWithCodegen(source, createCelEnvironment(VARIABLE_NAMES))
+    if (!c.ok) throw new Error(c.problems[0]!.message)
+    const fast = c.expression.fast
+    expect(isGenerated(fast)).toBe(true)
+    const code = String(fast)
+    for (const text of ['process', '`', '__proto__', 'constructor', 'toString', '\u2028', '"'])
+      expect(code).not.toContain(text)
+    expect(fast?.(ctx)).toBe(want)
+    expect(c.expression.run(requestVariables(ctx))).toEqual({ ok: true, value: want })
+    const closures = compileWithoutCodegen(source, createCelEnvironment(VARIABLE_NAMES))
+    if (!closures.ok) throw new Error('did not compile')
+    expect(closures.expression.fast?.(ctx)).toBe(want)
+  })
+
+  test("gives the closures' answer, and the engine's, on seeded random expressions", () => {
+    const { next: rnd, pick } = createSeededRandom(7)
+    // Conditions that mostly answer, errors (`jwt.missing`) and give-ups (`jwt.n`) among them.
+    const CONDITIONS = [
+      'jwt.sub == "alice"',
+      '"admin" in jwt.roles',
+      'has(jwt.roles)',
+      'jwt.missing == "a"',
+      'jwt.n == "a"',
+      'request.headers["x-a"] == "allow"',
+      '"x-a" in request.headers',
+      'mcp.tool.name in ["get-sum", "echo"]',
+      'mcp.tool.arguments.flag',
+      'has(mcp.tool.arguments.repo)',
+      'jwt.flag',
+      'source.identity.namespace == "agents"',
+      'request.method != "GET"',
+      'context.k.startsWith("c")',
+    ]
+    const names = ['x', 'y']
+    // Values: atoms, comprehension variables, lists and choices of them.
+    const value = (depth: number, vars: readonly string[]): string => {
+      const r = rnd()
+      if (depth > 0 && r < 0.1) return `[${value(depth - 1, vars)}, ${value(depth - 1, vars)}]`
+      if (depth > 0 && r < 0.2)
+        return `(${test(depth - 1, vars)}) ? ${value(depth - 1, vars)} : ${value(depth - 1, vars)}`
+      return vars.length > 0 && r < 0.5 ? pick(vars) : pick(ATOMS)
+    }
+    // Conditions: mostly booleans, combined by logic, choices and comprehensions.
+    const test = (depth: number, vars: readonly string[]): string => {
+      const r = rnd()
+      const sub = () => `(${test(depth - 1, vars)})`
+      if (depth === 0 || r < 0.25) {
+        const q = rnd()
+        if (q < 0.4) return pick(CONDITIONS)
+        return q < 0.8
+          ? pick(BINARY)(value(depth, vars), value(depth, vars))
+          : pick(UNARY)(value(depth, vars))
+      }
+      if (r < 0.45) return `${sub()} && ${sub()}`
+      if (r < 0.65) return `${sub()} || ${sub()}`
+      if (r < 0.72) return `!${sub()}`
+      if (r < 0.8) return `${sub()} ? ${sub()} : ${sub()}`
+      const v = names[vars.length % names.length]!
+      const body = test(depth - 1, [...vars, v])
+      return `${value(depth - 1, vars)}.${pick(['exists', 'all'])}(${v}, ${body})`
+    }
+    const expr = (depth: number, vars: readonly string[]) => test(depth, vars)
+    const withCodegen = createCelEnvironment(VARIABLE_NAMES, { maxIterations: 40 })
+    const withClosures = createCelEnvironment(VARIABLE_NAMES, { maxIterations: 40 })
+    let generated = 0
+    let answered = 0
+    const problems: string[] = []
+    for (let n = 0; n < 2500; n++) {
+      const source = expr(4, [])
+      const a = compileWithCodegen(source, withCodegen)
+      if (!a.ok) continue
+      const b = compileWithoutCodegen(source, withClosures)
+      if (!b.ok) throw new Error(`compiled once only: ${source}`)
+      if (isGenerated(a.expression.fast)) generated++
+      // Both cover the same expressions.
+      if ((a.expression.fast === undefined) !== (b.expression.fast === undefined))
+        problems.push(`coverage: ${source}`)
+      for (const [name, ctx] of CONTEXTS) {
+        const got = a.expression.fast?.(ctx)
+        const closures = b.expression.fast?.(ctx)
+        if (got !== closures) problems.push(`${source} on "${name}": generated ${got}, closures ${closures}`)
+        if (got === undefined) continue
+        answered++
+        const want = a.expression.run(requestVariables(ctx))
+        if (!want.ok || want.value !== got)
+          problems.push(`${source} on "${name}": generated ${got}, engine ${JSON.stringify(want)}`)
+      }
+    }
+    expect(problems.slice(0, 20)).toEqual([])
+    console.log(`random expressions: ${generated} generated, ${answered} answers compared`)
+    expect(generated).toBeGreaterThan(1000)
+    expect(answered).toBeGreaterThan(700)
   })
 })

@@ -15,6 +15,7 @@
 
 import type { Expr, Expr_Comprehension } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import type { RequestContext } from '@verdict/core'
+import { generateFast } from './fast-path-codegen.js'
 import {
   binaryString,
   ERR,
@@ -430,6 +431,11 @@ function constantScalars(e: Expr): readonly unknown[] | undefined {
  * anything the fast path does not cover.
  */
 export function compileFast(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
+  return generateFast(expr, env) ?? compileClosures(expr, env)
+}
+
+/** The fast program as a tree of closures: where code generation is refused (fast-path-codegen.ts). */
+export function compileClosures(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
   let node: Node
   const compiler = new FastCompiler(env)
   try {
