@@ -7,11 +7,12 @@
  *
  * SAFETY RULE: no text of the policy ever becomes code. The generated source is assembled only
  * from text written in this file (operators, helper names, property names from its own tables) and
- * identifiers it makes itself (`t0`, `t1`, ...). Every value that comes from the expression (a
- * string literal, a field name, a list, a set, a regex engine, a reader) is put in the constants
- * array `k` and read as `k[i]`; property reads with such names are `o[k[i]]` behind
- * `Object.hasOwn` checks or readers, as the closures do. Numbers in the source are only indices
- * this file counted. `fast-path.test.ts` compiles expressions whose strings and keys are quotes,
+ * identifiers it makes itself (`t0`, `k0`, `list3`, ...). Every value that comes from the
+ * expression (a string literal, a field name, a list, a set, a regex engine, a reader) is put in
+ * the constants array `k`, which the generated code copies into locals (`const k0 = k[0]`);
+ * property reads with such names are `o[k0]` behind `Object.hasOwn` checks or readers, as the
+ * closures do. Numbers in the source are only indices and lengths this file counted; names of
+ * comprehension variables only choose which local a read uses. `fast-path.test.ts` compiles expressions whose strings and keys are quotes,
  * backquotes, `__proto__` and `constructor` and checks the answers and the generated source.
  *
  * Where code generation is refused (a Content-Security-Policy without `unsafe-eval` makes
@@ -71,7 +72,7 @@ const PEER_CODE: Readonly<Record<'source' | 'destination', string>> = {
 const UNROLL_MAX = 8
 
 /**
- * A value of the generated code: a temporary, `k[i]`, or a literal of this file
+ * A value of the generated code: a temporary, a constant `k<i>`, or a literal of this file
  * (`true`, `false`, `null`, `undefined`, `ERR`). Reading it twice has no effect.
  */
 type Out = string
@@ -169,14 +170,15 @@ class Generator {
         }
         // Elements in order; the first that fails makes the list fail, the rest not evaluated.
         const r = this.temp()
+        const label = `list${this.temps}`
         const outs: Out[] = []
-        const nest = (i: number): string => {
-          if (i === elements.length) return `${r} = [${outs.join(', ')}]`
-          const b = this.block(() => this.gen(elements[i]))
-          outs.push(b.out)
-          return `${b.code}\nif (${b.out} === ERR) ${r} = ERR\nelse {\n${nest(i + 1)}\n}`
+        this.emit(`${label}: {`)
+        for (const el of elements) {
+          const v = this.gen(el)
+          outs.push(v)
+          this.emit(`if (${v} === ERR) {\n${r} = ERR\nbreak ${label}\n}`)
         }
-        this.emit(nest(0))
+        this.emit(`${r} = [${outs.join(', ')}]\n}`)
         return r
       }
       case 'callExpr':
@@ -543,7 +545,9 @@ export function generateFast(expr: Expr, env: FastPathEnvironment): FastProgram 
   try {
     make = new Function('k', 'H', PRELUDE + body) as typeof make
   } catch {
-    // `new Function` refused (an EvalError under a Content-Security-Policy): closures instead.
+    // `new Function` refused (an EvalError under a Content-Security-Policy, or with Node's
+    // --disallow-code-generation-from-strings): closures instead. Tests check that code is
+    // generated wherever it is allowed.
     return undefined
   }
   return make(Object.freeze(g.constants), HELPERS)

@@ -224,7 +224,7 @@ function corpus(): string[] {
 describe.each([
   ['generated code', compileWithCodegen, true],
   ['closures, where code generation is refused', compileWithoutCodegen, false],
-] as const)('fast path on %s', (_name, compileCel, generated) => {
+] as const)('fast path on %s', (kind, compileCel, generated) => {
   test('the fast programs are of the kind under test', () => {
     const c = compileCel(
       'jwt.sub == "alice" && jwt.roles.exists(r, r == "admin")',
@@ -279,6 +279,8 @@ describe.each([
       if (!c.ok) continue
       compiled++
       const fast = c.expression.fast
+      if (fast !== undefined && isGenerated(fast) !== generated)
+        disagreements.push(`not on ${kind}: ${source}`)
       for (const [name, ctx] of CONTEXTS) {
         evaluations++
         const got = fast?.(ctx)
@@ -454,6 +456,7 @@ describe('generated code', () => {
       const b = compileWithoutCodegen(source, withClosures)
       if (!b.ok) throw new Error(`compiled once only: ${source}`)
       if (isGenerated(a.expression.fast)) generated++
+      else if (a.expression.fast !== undefined) problems.push(`closures where code is allowed: ${source}`)
       // Both cover the same expressions.
       if ((a.expression.fast === undefined) !== (b.expression.fast === undefined))
         problems.push(`coverage: ${source}`)

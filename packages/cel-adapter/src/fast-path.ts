@@ -2,7 +2,9 @@
  * A direct evaluator for the shapes of CEL that authorization rules are mostly made of: field
  * selection, `has()`, `==`/`!=` on strings, booleans and null, `in` over lists and maps, `&&`, `||`,
  * `!`, `?:`, `startsWith`/`endsWith`/`contains`/`matches`. Each expression is compiled once into
- * a tree of closures that reads the request's own values (no CEL views, no activation object).
+ * one generated function (fast-path-codegen.ts, the same semantics written out as straight-line
+ * code) or, where the runtime refuses to generate code, into the tree of closures of this file;
+ * either reads the request's own values (no CEL views, no activation object).
  *
  * It only ever answers when it is sure to give `@bufbuild/cel`'s answer: any value it does not
  * model (numbers, bytes, nested list or map equality, a result that is not a boolean, an error
@@ -10,7 +12,8 @@
  * expression is pure, so running it again costs time, never correctness. Comprehensions built from
  * these parts (`exists`, `all`) run here too; expressions with other constructs (arithmetic,
  * ordering, `size`, other functions, map literals) are never compiled here.
- * `fast-path.test.ts` checks both paths agree on a corpus of expressions and requests.
+ * `fast-path.test.ts` checks both paths agree with the engine on a corpus of expressions and
+ * requests, on the generated functions and on the closures.
  */
 
 import type { Expr, Expr_Comprehension } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
@@ -435,7 +438,7 @@ export function compileFast(expr: Expr, env: FastPathEnvironment): FastProgram |
 }
 
 /** The fast program as a tree of closures: where code generation is refused (fast-path-codegen.ts). */
-export function compileClosures(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
+function compileClosures(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
   let node: Node
   const compiler = new FastCompiler(env)
   try {
