@@ -533,6 +533,8 @@ function constantScalars(e: Expr): readonly unknown[] | undefined {
  * or the runtime refuses to generate code (then the closures run).
  */
 export function generateFast(expr: Expr, env: FastPathEnvironment): FastProgram | undefined {
+  const CodeFunction = globalThis.Function
+  if (CodeFunction === refusedBy) return undefined
   const g = new Generator(env)
   let body: string
   try {
@@ -543,12 +545,19 @@ export function generateFast(expr: Expr, env: FastPathEnvironment): FastProgram 
   }
   let make: (k: readonly unknown[], h: typeof HELPERS) => FastProgram
   try {
-    make = new Function('k', 'H', PRELUDE + body) as typeof make
-  } catch {
-    // `new Function` refused (an EvalError under a Content-Security-Policy, or with Node's
-    // --disallow-code-generation-from-strings): closures instead. Tests check that code is
-    // generated wherever it is allowed.
+    make = new CodeFunction('k', 'H', PRELUDE + body) as typeof make
+  } catch (err) {
+    // Refused (an EvalError under a Content-Security-Policy, in Cloudflare Workers, or with Node's
+    // --disallow-code-generation-from-strings): closures instead, and no more attempts. Any other
+    // error also leaves the closures; tests check that code is generated wherever it is allowed.
+    if (err instanceof EvalError) refusedBy = CodeFunction
     return undefined
   }
   return make(Object.freeze(g.constants), HELPERS)
 }
+
+/**
+ * The `Function` constructor that refused to generate code: not asked again, since a browser
+ * reports every refusal (a CSP violation event and a console message).
+ */
+let refusedBy: unknown

@@ -226,13 +226,14 @@ describe.each([
   ['closures, where code generation is refused', compileWithoutCodegen, false],
 ] as const)('fast path on %s', (kind, compileCel, generated) => {
   test('the fast programs are of the kind under test', () => {
-    const c = compileCel(
-      'jwt.sub == "alice" && jwt.roles.exists(r, r == "admin")',
-      createCelEnvironment(VARIABLE_NAMES),
-    )
-    if (!c.ok) throw new Error('did not compile')
-    expect(c.expression.fast).toBeDefined()
-    expect(isGenerated(c.expression.fast)).toBe(generated)
+    const cenv = createCelEnvironment(VARIABLE_NAMES)
+    for (const source of ['jwt.sub == "alice" && jwt.roles.exists(r, r == "admin")', 'has(jwt.sub)']) {
+      const c = compileCel(source, cenv)
+      if (!c.ok) throw new Error('did not compile')
+      expect(c.expression.fast).toBeDefined()
+      expect(isGenerated(c.expression.fast)).toBe(generated)
+      expect(c.expression.fast?.(CONTEXTS[0]![1])).toBe(true)
+    }
   })
 
   // With maxIterations 10 on the first context, where jwt.roles has 2 elements.
@@ -350,6 +351,31 @@ describe.each([
 })
 
 describe('generated code', () => {
+  test('a runtime that refuses is asked once, not for every expression', () => {
+    let asked = 0
+    const saved = globalThis.Function
+    globalThis.Function = function Refusing() {
+      asked++
+      throw new EvalError('Code generation from strings disallowed for this context')
+    } as unknown as FunctionConstructor
+    try {
+      const cenv = createCelEnvironment(VARIABLE_NAMES)
+      for (const source of ['jwt.sub == "alice"', 'has(jwt.roles)', '"admin" in jwt.roles']) {
+        const c = compileWithCodegen(source, cenv)
+        if (!c.ok) throw new Error('did not compile')
+        expect(isGenerated(c.expression.fast)).toBe(false)
+        expect(c.expression.fast?.(CONTEXTS[0]![1])).toBe(true)
+      }
+    } finally {
+      globalThis.Function = saved
+    }
+    // A browser reports every refusal; and once `Function` is another constructor, code is
+    // generated again.
+    expect(asked).toBe(1)
+    const c = compileWithCodegen('jwt.sub == "alice"', createCelEnvironment(VARIABLE_NAMES))
+    expect(c.ok && isGenerated(c.expression.fast)).toBe(true)
+  })
+
   // Strings and keys that would break out of a JavaScript string or comment if they were ever
   // pasted into the generated source: they live only in the constants array.
   const QUOTE = '"); process.exit(1); ("'
