@@ -105,7 +105,10 @@ export class DecisionContext implements RequestContext {
     if (this.firstKey === undefined) {
       this.firstKey = key
       this.firstValue = v
-    } else (this.cache ??= new Map()).set(key, v)
+    } else {
+      this.cache ??= new Map()
+      this.cache.set(key, v)
+    }
     return v
   }
 
