@@ -277,9 +277,10 @@ class Parser {
     if (this.isOp('{')) {
       // More bodies for the same head (`p if { a } { b }`).
       if (!braced) fail('body after a one-line body')
-      // OPA gives each body's copy of the head new wildcards; not followed here.
-      if (headWildcards(head)) fail('several bodies with _ in the head')
-      while (this.isOp('{')) out.push({ head, body: this.braceBody() })
+      while (this.isOp('{')) {
+        const body = this.braceBody()
+        out.push({ head: this.headCopy(head), body })
+      }
       if (this.isWord('else')) fail('else after several bodies')
       return out
     }
@@ -287,12 +288,10 @@ class Parser {
     while (this.isWord('else')) {
       if (contains || head.key !== undefined) fail('else on a multi-value or partial object rule')
       if (!head.ref.slice(1).every(ground)) fail('else on a rule with variables in its ref')
-      if ([...head.ref, ...(head.args ?? [])].some(hasWildcard)) fail('else with _ in the head')
       this.pos++
       const h: Head = { ref: head.ref }
       if (head.name !== undefined) h.name = head.name
-      if (head.key !== undefined) h.key = head.key
-      if (head.args !== undefined) h.args = head.args
+      if (head.args !== undefined) h.args = this.headCopy(head).args
       if (this.isOp('=') || this.isOp(':=')) {
         if (this.isOp(':=')) h.assign = true
         this.pos++
@@ -307,11 +306,21 @@ class Parser {
         this.pos++
         if (this.isOp('{') && this.isOp('}', this.peek())) fail('else if {}')
         body = this.ifBody()
-      } else if (this.isOp('{')) fail('else body without if')
+      } else if (this.isOp('{') || this.isWord('else')) fail('else after an else without a body')
       last.else = { head: h, body }
       last = last.else
     }
     return out
+  }
+
+  /**
+   * The head again, for another body or an `else`: OPA gives each `_` argument (at the top level
+   * of the argument list) a new wildcard; the rest is shared.
+   */
+  private headCopy(head: Head): Head {
+    if (head.args === undefined) return head
+    const args = head.args.map((a) => (a.t === 'var' && a.v.startsWith('$') ? this.wildcard() : a))
+    return { ...head, args }
   }
 
   /** The rule head's name, ref and arguments. */
@@ -347,8 +356,10 @@ class Parser {
    */
   private ifBody(): Body {
     if (!this.isOp('{')) {
-      if (this.isWord('not') && this.isOp('{', this.peek())) fail('if not {')
-      return [this.literal()]
+      const lit = this.literal()
+      // OPA refuses a set alone after `if` (`if set()`, `if not {1}`).
+      if (isBareSet(lit)) fail('a set alone after if')
+      return [lit]
     }
     const start = this.pos
     const wild = this.wildcards
@@ -360,9 +371,7 @@ class Parser {
       if (!(e instanceof RegoSyntaxError) || e instanceof TooComplex) throw e
       if (++this.retries > MAX_RETRIES) throw new TooComplex('too many attempts')
     }
-    const bareSet =
-      lit?.terms.k === 'term' && lit.terms.term.t === 'set' && !lit.negated && lit.with.length === 0
-    if (lit !== undefined && !bareSet) return [lit]
+    if (lit !== undefined && !isBareSet(lit)) return [lit]
     this.pos = start
     this.wildcards = wild
     this.depth = depth
@@ -717,38 +726,13 @@ class Parser {
   }
 }
 
+/** A literal that is one set term (negated or with `with`s): not a body OPA reads after `if`. */
+const isBareSet = (e: Expr) => e.terms.k === 'term' && e.terms.term.t === 'set'
+
 const TRUE_BODY: Body = [{ negated: false, terms: { k: 'term', term: { t: 'boolean', v: true } }, with: [] }]
 
 const refHead = (t: Term) =>
   t.t === 'var' || t.t === 'ref' || t.t === 'call' || t.t === 'array' || t.t === 'object'
-
-function hasWildcard(t: Term): boolean {
-  switch (t.t) {
-    case 'var':
-      return t.v.startsWith('$')
-    case 'ref':
-    case 'array':
-    case 'set':
-    case 'call':
-      return t.v.some(hasWildcard)
-    case 'object':
-      return t.v.some(([k, x]) => hasWildcard(k) || hasWildcard(x))
-    case 'arraycomprehension':
-    case 'setcomprehension':
-    case 'objectcomprehension':
-      return true
-    default:
-      return false
-  }
-}
-
-const headWildcards = (h: Head) =>
-  [
-    ...h.ref,
-    ...(h.args ?? []),
-    ...(h.key === undefined ? [] : [h.key]),
-    ...(h.value === undefined ? [] : [h.value]),
-  ].some(hasWildcard)
 
 function ground(t: Term): boolean {
   switch (t.t) {
