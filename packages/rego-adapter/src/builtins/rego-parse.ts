@@ -2,7 +2,7 @@
  * `rego.parse_module(filename, source)`: a Rego v1 module as the JSON of OPA's parsed (not
  * compiled) AST, as OPA 1.x answers it. No JavaScript library parses Rego into OPA's AST, so this
  * is hand-written, from OPA's observed output (`parity-cases/rego-parse.ts` and
- * `rego-parse.test.ts` compare it with `opa eval`). What it does not know it refuses: a module
+ * `../rego-parse.test.ts` compare it with `opa eval`). What it does not know it refuses: a module
  * this parser is unsure of is an error (undefined), never a different AST.
  *
  * Shape, as OPA prints it: `package.path` (`data` then strings), `imports` (`path`, `alias`),
@@ -291,7 +291,8 @@ class Parser {
       this.pos++
       const h: Head = { ref: head.ref }
       if (head.name !== undefined) h.name = head.name
-      if (head.args !== undefined) h.args = this.headCopy(head).args
+      const args = this.headCopy(head).args
+      if (args !== undefined) h.args = args
       if (this.isOp('=') || this.isOp(':=')) {
         if (this.isOp(':=')) h.assign = true
         this.pos++

@@ -58,6 +58,16 @@ export const REGO_PARSE_MODULES: readonly string[] = [
   'package a\np if { x := {3, 1, "a", y, [1], {}, null, 1, {1, 2}, {1}, [2], [1, 1], {"b": 1}, {"a": 2}, {"a": 1, "b": 0}} }',
   'package a\np if { x := {f(1), g(1), a.b, a[0], 1.5, "b", "B", x, y, [x | true], {x | true}, {x: 1 | true}} }',
   'package a\np if { x := {[1]: 2, [0]: 3, {"a": 1}: 4, {1}: 5, {2}: 0} }',
+  // what follows `if {`: a body, or one literal when it is more than a set
+  'package a\np if {x | true}\nq if {"k": 1}\nr if {1} == x\ns if {a}\nt if { {1} }\nu if {x: 1} == y\nv if {[1] | true}\nw if {1}',
+  'package a\np if {} := false\nq if { a } == x\nr if {x | true}\nelse := 1',
+  // comprehensions need a single term before |; otherwise | is `or`
+  'package a\np := [1 + 2 | true]\nq := {1 <= k | true}\nr := {a + 1: b | true}\ns := {a: b + 1 | true}\nt := [_ | _, _]\nu := [(a + b) | true]\nv := [-1 | true]\nw := {{} : 1 | true}',
+  // f() heads, _ arguments renamed in else heads and further bodies
+  'package a\nf() if y\ng() := 1\ndefault h() := 1\np if { f() }',
+  'package a\nf(_) if { _ } else := 2\ng(_, y, _) if { x } else := 1 if { _ } else := _\nh(_) := _ if { x } { y } { _ }\nk([_, x]) if { _ } else := _',
+  'package a\np[_] := 1 if { x } { y }\nq := _ if { x } { y }\nr.s if z else = 3\nt[1] := 1 if a else := 2',
+  'package a\np if { set() }\nq if set() == x\nr if x == set()\ns if not [1]\nt if not {x | true}\nu := x in{1}\nv := x in(y)',
   // operators and precedence
   'package a\np if { 1 + 2 * 3 - 4 / 5 % 6; a | b & c; a == b != c; a < b <= c > d >= e; (1 + 2) * 3; (x); x := (y) }',
   'package a\np if { x in xs; k, v in obj; x in xs in ys; x := 1 - -1; x := a-1; x := 1 -1; x := [1 -1]; a == b == c }',
@@ -131,6 +141,18 @@ export const REGO_PARSE_ERRORS: readonly string[] = [
   'package a\np if { x := {"a": 1 }',
   'package a\np := 1; q := 2',
   'package a\np if { x := 1 } $',
+  'package a\np if {a, b}',
+  'package a\np if set()',
+  'package a\np if not {1}',
+  'package a\np if {1} with x as y',
+  'package a\np if { a } else',
+  'package a\np if {x} else := 1 else := 2',
+  'package a\np if {x} else := 1 if {}',
+  'package a\np.q[x] if z\nelse = 3',
+  'package a\nf()',
+  'package a\nq := []in[]',
+  'package a\nq := x in.y',
+  'package a\nr := {{1 <= k | some _}}',
 ]
 
 export const REGO_PARSE_CASES: readonly string[] = [
