@@ -77,9 +77,11 @@ function decodeString(body: string): string {
 export function tokenize(src: string): { tokens: Token[]; comments: Comment[] } {
   const tokens: Token[] = []
   const comments: Comment[] = []
-  let i = 0
+  // A byte order mark at the start is skipped, as OPA does; anywhere else OPA refuses it.
+  let i = src.startsWith('\ufeff') ? 1 : 0
+  if (src.includes('\ufeff', i)) throw new RegoSyntaxError('byte order mark inside the module')
   let row = 1
-  let lineStart = 0
+  let lineStart = i
   let space = false
   let newline = false
   const col = (at: number) => {

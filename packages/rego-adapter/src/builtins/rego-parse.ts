@@ -788,6 +788,26 @@ const ORDER: Readonly<Record<Term['t'], number>> = {
   call: 12,
 }
 
+/** A number's text as sign, integer digits and a power of ten. */
+function decimal(text: string): { neg: boolean; digits: bigint; exp: number } {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text) ?? fail('bad number')
+  const frac = m[3] ?? ''
+  return { neg: m[1] === '-', digits: BigInt(m[2]! + frac), exp: Number(m[4] ?? '0') - frac.length }
+}
+
+/** Exact order of two numbers' texts (OPA compares numbers exactly, not as doubles). */
+function compareDecimal(a: string, b: string): number {
+  const x = decimal(a)
+  const y = decimal(b)
+  if (Math.abs(x.exp - y.exp) > 1000) fail('numbers too far apart to compare')
+  const sx = x.neg && x.digits !== 0n ? -1n : 1n
+  const sy = y.neg && y.digits !== 0n ? -1n : 1n
+  const low = Math.min(x.exp, y.exp)
+  const vx = sx * x.digits * 10n ** BigInt(x.exp - low)
+  const vy = sy * y.digits * 10n ** BigInt(y.exp - low)
+  return vx < vy ? -1 : vx > vy ? 1 : 0
+}
+
 function compareList(a: readonly Term[], b: readonly Term[]): number {
   for (let i = 0; i < a.length && i < b.length; i++) {
     const c = compare(a[i]!, b[i]!)
@@ -809,11 +829,10 @@ function compare(a: Term, b: Term): number {
     case 'boolean':
       return Number(a.v) - Number((b as { v: boolean }).v)
     case 'number': {
-      const x = Number(a.v)
-      const y = Number((b as { v: string }).v)
-      if (x !== y) return x < y ? -1 : 1
-      if (a.v !== (b as { v: string }).v) fail('equal numbers written differently in a set or object')
-      return 0
+      const c = compareDecimal(a.v, (b as { v: string }).v)
+      if (c === 0 && a.v !== (b as { v: string }).v)
+        fail('equal numbers written differently in a set or object')
+      return c
     }
     case 'string':
     case 'var':

@@ -3,9 +3,9 @@
  * that verdict's parser knows, and modules both OPA and verdict refuse (undefined in both).
  */
 
-/** The module source as a Rego string literal (JSON's escapes are Rego's). */
+/** The module source as a Rego string literal (JSON's escapes are Rego's; OPA refuses a raw BOM there). */
 const pm = (src: string, file = 'p.rego') =>
-  `rego.parse_module(${JSON.stringify(file)}, ${JSON.stringify(src)})`
+  `rego.parse_module(${JSON.stringify(file)}, ${JSON.stringify(src).replaceAll('\ufeff', '\\ufeff')})`
 /** A module `package a` with the given statements. */
 const m = (...lines: string[]) => pm(`package a\n${lines.join('\n')}\n`)
 
@@ -58,6 +58,9 @@ export const REGO_PARSE_MODULES: readonly string[] = [
   'package a\np if { x := {3, 1, "a", y, [1], {}, null, 1, {1, 2}, {1}, [2], [1, 1], {"b": 1}, {"a": 2}, {"a": 1, "b": 0}} }',
   'package a\np if { x := {f(1), g(1), a.b, a[0], 1.5, "b", "B", x, y, [x | true], {x | true}, {x: 1 | true}} }',
   'package a\np if { x := {[1]: 2, [0]: 3, {"a": 1}: 4, {1}: 5, {2}: 0} }',
+  // numbers ordered exactly in sets (not as doubles); a byte order mark skipped
+  'package a\np := {12345678901234567891, 12345678901234567890, -15.1, -1.5e1, 1e-400, 0, 3}',
+  '\ufeffpackage a\n# c\np := 1',
   // what follows `if {`: a body, or one literal when it is more than a set
   'package a\np if {x | true}\nq if {"k": 1}\nr if {1} == x\ns if {a}\nt if { {1} }\nu if {x: 1} == y\nv if {[1] | true}\nw if {1}',
   'package a\np if {} := false\nq if { a } == x\nr if {x | true}\nelse := 1',
