@@ -1,9 +1,9 @@
 /**
- * `rego.parse_module` (`builtins/rego-parse.ts`): every `.rego` file of the repository and every parity
- * module parse to exactly what `opa eval` answers, number texts included (the parity suite
- * compares parsed JSON, where `1.0` and `1` are equal); malformed, deeply nested and unusual
- * input fails closed. The comparisons with OPA need `opa` on PATH or OPA_BIN and are skipped
- * otherwise, with the reason printed.
+ * `rego.parse_module` (`builtins/rego-parse.ts`): every `.rego` file of the repository, every parity
+ * module and 600 seeded random modules parse to exactly what `opa eval` answers, number texts
+ * included (the parity suite compares parsed JSON, where `1.0` and `1` are equal), or are refused;
+ * malformed, deeply nested and unusual input fails closed. The comparisons with OPA need `opa` on
+ * PATH or OPA_BIN and are skipped otherwise, with the reason printed.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -48,14 +48,17 @@ function canonical(json: string | undefined): string {
   )
 }
 
-/** What `opa eval` makes of `rego.parse_module(file, src)` for each module (undefined: an error). */
+/**
+ * What `opa eval` makes of `rego.parse_module(file, src)` for each module (undefined: an error), as
+ * JSON text: `json.marshal` writes numbers with the text the module had.
+ */
 function opaParse(modules: readonly { file: string; src: string }[]): (string | undefined)[] {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-parse-module-'))
   try {
     writeFileSync(join(dir, 'input.json'), JSON.stringify(modules))
     writeFileSync(
       join(dir, 'q.rego'),
-      'package q\n\nout[i] := m if {\n\tsome i\n\tm := rego.parse_module(input[i].file, input[i].src)\n}\n',
+      'package q\n\nout[i] := json.marshal(m) if {\n\tsome i\n\tm := rego.parse_module(input[i].file, input[i].src)\n}\n',
     )
     const out = runOpa(opa.bin!, [
       'eval',
@@ -67,35 +70,12 @@ function opaParse(modules: readonly { file: string; src: string }[]): (string | 
       join(dir, 'input.json'),
       'data.q.out',
     ])
-    // Cut each module's JSON out of opa's text, so numbers keep the text opa wrote.
-    const value = JSON.parse(out) as { result: [{ expressions: [{ value: Record<string, unknown> }] }] }
-    const found = value.result[0].expressions[0].value
-    const texts = new Map<string, string>()
-    const raw = out.slice(out.indexOf('"value"'))
-    for (const key of Object.keys(found)) {
-      const at = raw.indexOf(`"${key}": {`)
-      texts.set(key, balanced(raw, raw.indexOf('{', at)))
-    }
-    return modules.map((_m, i) => texts.get(String(i)))
+    const found = (JSON.parse(out) as { result: [{ expressions: [{ value: Record<string, string> }] }] })
+      .result[0].expressions[0].value
+    return modules.map((_m, i) => found[String(i)])
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-/** The JSON object starting at `from` (strings skipped). */
-function balanced(s: string, from: number): string {
-  let depth = 0
-  for (let i = from; i < s.length; i++) {
-    const c = s[i]
-    if (c === '"') {
-      for (i++; s[i] !== '"'; i++) if (s[i] === '\\') i++
-    } else if (c === '{' || c === '[') depth++
-    else if (c === '}' || c === ']') {
-      depth--
-      if (depth === 0) return s.slice(from, i + 1)
-    }
-  }
-  throw new Error('unbalanced JSON from opa')
 }
 
 describe.skipIf(opa.bin === undefined)('rego.parse_module against opa eval', () => {
@@ -126,7 +106,103 @@ describe.skipIf(opa.bin === undefined)('rego.parse_module against opa eval', () 
     expect(want.slice(0, REGO_PARSE_MODULES.length).every((w) => w !== undefined)).toBe(true)
     expect(want.slice(REGO_PARSE_MODULES.length).every((w) => w === undefined)).toBe(true)
   }, 60_000)
+  test('random modules: never an answer OPA does not give; almost all OPA parses answered', () => {
+    const modules = randomModules(20_260_101, 600).map((src) => ({ file: 'r.rego', src }))
+    const want = opaParse(modules)
+    let answered = 0
+    let opaAnswered = 0
+    const wrong: string[] = []
+    modules.forEach((m, i) => {
+      const got = parseModuleJson(m.file, m.src)
+      if (want[i] !== undefined) opaAnswered++
+      if (got === undefined) return
+      answered++
+      if (canonical(got) !== canonical(want[i])) wrong.push(m.src)
+    })
+    console.log(
+      `[rego-adapter rego.parse_module] random modules: ${modules.length}, opa parsed ${opaAnswered}, verdict ${answered} (all equal: ${wrong.length === 0})`,
+    )
+    expect(wrong).toEqual([])
+    expect(opaAnswered).toBeGreaterThan(modules.length / 2)
+    expect(answered).toBeGreaterThan(opaAnswered * 0.97)
+  }, 60_000)
 })
+
+/** Random Rego modules from a grammar of the constructs the parser knows (seeded: the same each run). */
+function randomModules(seed: number, count: number): string[] {
+  let state = seed >>> 0
+  const rnd = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+  const times = (lo: number, hi: number, f: () => string, sep: string) =>
+    Array.from({ length: lo + Math.floor(rnd() * (hi - lo + 1)) }, f).join(sep)
+  const vars = ['x', 'y', 'k', 'v', '_', 'input', 'data', 'user']
+  const leaf = () =>
+    pick([
+      pick(['0', '1', '-1', '1.5', '1e3', '-0.0', '2E-2', '12345678901234567890']),
+      pick(['"a"', '"b c"', '""', '"\\u00e9"', '`raw \\ x`', '"x\\"y"', '"é😀"']),
+      pick(vars),
+      pick(['true', 'false', 'null']),
+    ])
+  const ref = (d: number): string =>
+    pick(vars) +
+    times(0, 3, () => pick(['.a', '.in', '.if', '[0]', '["k-1"]', '[_]', '[x]', `[${term(d + 1)}]`]), '')
+  const term = (d: number): string => {
+    if (d > 3) return leaf()
+    const r = rnd()
+    if (r < 0.3) return leaf()
+    if (r < 0.5) return ref(d)
+    if (r < 0.6)
+      return `${pick(['f', 'count', 'object.get', 'a.b'])}(${times(0, 3, () => expr(d + 1), ', ')})`
+    if (r < 0.65) return `[${times(0, 3, () => expr(d + 1), ', ')}]`
+    if (r < 0.7) return `{${times(1, 3, () => expr(d + 1), ', ')}}`
+    if (r < 0.75) return `{${times(0, 3, () => `${pick(['"a"', '1', 'x', '[1]'])}: ${expr(d + 1)}`, ', ')}}`
+    if (r < 0.8) return `[${term(d + 1)} | ${body(d + 1, '; ')}]`
+    if (r < 0.85) return `{${term(d + 1)} | ${body(d + 1, '; ')}}`
+    if (r < 0.9) return `{${term(d + 1)}: ${term(d + 1)} | ${body(d + 1, '; ')}}`
+    if (r < 0.95) return `(${expr(d + 1)})`
+    return pick(['set()', '- 2', '-3.5'])
+  }
+  const ops = ['+', '-', '*', '/', '%', '|', '&', '==', '!=', '<', '<=', '>', '>=', 'in']
+  const expr = (d: number): string =>
+    term(d) + (d < 3 ? times(0, 2, () => `${pick([' ', '\n\t'])}${pick(ops)} ${term(d + 1)}`, '') : '')
+  const literal = (d: number): string => {
+    const r = rnd()
+    if (r < 0.08)
+      return `some ${pick(['x', 'x, y', `x in ${ref(d + 1)}`, `k, v in ${ref(d + 1)}`, '_ in xs'])}`
+    if (r < 0.13) return `every ${pick(['x', 'k, v', '_'])} in ${term(d + 1)} { ${body(d + 1, '; ')} }`
+    if (r < 0.22) return `not ${expr(d)}`
+    let e = r < 0.45 ? `${pick(['x', 'y', '[a, b]', '_'])} ${pick([':=', '='])} ${expr(d)}` : expr(d)
+    if (rnd() < 0.1) e += ` with ${pick(['input', 'data.x', 'input.y'])} as ${term(d + 1)}`
+    return e
+  }
+  const body = (d: number, sep?: string) =>
+    times(1, 3, () => literal(d), sep ?? pick(['; ', '\n\t', '\n\t# c\n\t']))
+  const rule = () => {
+    if (rnd() < 0.1)
+      return `default ${pick(['p', 'f(x)', 'p.q'])} := ${pick(['1', 'true', '{"a": [1]}', '[]', '{1, 2}'])}`
+    const op = pick(['', '', ` := ${expr(0)}`, ` = ${expr(0)}`, ` contains ${term(0)}`])
+    let s = pick(['p', 'allow', 'r.s', 'p[x]', 'p.q[x]', 'p["k"]', 'f(x)', 'f(_, y)', 'a.b(x)', 'p[1]']) + op
+    if (op === '' || rnd() < 0.8) {
+      s += ` if ${pick([`{ ${body(0)} }`, `{\n\t${body(0, '\n\t')}\n}`, literal(0)])}`
+      if (!op.includes('contains') && rnd() < 0.25)
+        s += pick([' else := 2', ' else if { x }', '\nelse = 3 if y'])
+    }
+    return rnd() < 0.2 ? `${s} # trailing` : s
+  }
+  return Array.from(
+    { length: count },
+    () =>
+      `${pick(['', '# header\n', '# METADATA\n# title: t\n'])}package ${pick(['a', 'a.b', 'x["y"]'])}\n\n` +
+      `${times(0, 2, () => pick(['import rego.v1\n', 'import data.x as y\n', 'import input.z\n']), '')}\n` +
+      `${times(1, 5, rule, '\n\n')}\n`,
+  )
+}
 
 describe('rego.parse_module without opa', () => {
   const parse = (src: string) => {
