@@ -637,7 +637,9 @@ class Parser {
       this.pos++
       const inner = this.infix(false)
       this.expectOp(')')
-      if (this.touching() && (this.isOp('.') || this.isOp('[') || this.isOp('('))) fail('ref on parentheses')
+      // `(x)[0]` is `x[0]` in OPA; other terms in parentheses followed by a ref are refused.
+      if (this.touching() && (this.isOp('(') || ((this.isOp('.') || this.isOp('[')) && inner.t !== 'var')))
+        fail('ref on parentheses')
       return inner
     }
     if (this.isOp('[')) return this.array()
@@ -732,8 +734,8 @@ const isBareSet = (e: Expr) => e.terms.k === 'term' && e.terms.term.t === 'set'
 
 const TRUE_BODY: Body = [{ negated: false, terms: { k: 'term', term: { t: 'boolean', v: true } }, with: [] }]
 
-const refHead = (t: Term) =>
-  t.t === 'var' || t.t === 'ref' || t.t === 'call' || t.t === 'array' || t.t === 'object'
+/** Terms a ref may start from (OPA: not scalars). */
+const refHead = (t: Term) => !['null', 'boolean', 'number', 'string'].includes(t.t)
 
 function ground(t: Term): boolean {
   switch (t.t) {

@@ -49,6 +49,7 @@ export const REGO_PARSE_MODULES: readonly string[] = [
   'package a\np if { _ = 1; a[_] = 2; [_, x] = [1, _] }\nf(_) := 1 if { _ }\nq[_] := 2\nr := input[_][_]',
   'package a\np if { f(x).y; a.b.c(1); x[0]; x["a b"][y]; input.a.b[c].d; a[f(x)]; f(x)[0]; f(x).y.z[0]; x[0](1); x.y(1).z }',
   'package a\np if { [1, 2][0]; {"a": 1}.a; input.in; input.if; x.not; input.true; input.package }',
+  'package a\np := [x | x := 1][0]\nq := {x | x := 1}[1]\nr := {k: v | k := 1; v := 2}.a\ns := (x)[0]\nt := {1}[1]\nu := set()[1]\nw := [1][0].a[b]',
   'package a\np if { x := input; data; y := [input, data]; f(input); input[0] }\nf(input) := 1',
   'package a\np if { x = {1, 2}; y = set(); y2 = set( ); z = {}; w = {"a": 1, 2: [3]}; v = []; s1 = set(1) }',
   'package a\np if { u = {x | x := 1}; t = [x | x := 1]; s = {k: v | k := 1; v := 2}; n = {y | y := {z | z := 1}}; c = [y | y := 1\n z := 2; w] }',
@@ -156,6 +157,8 @@ export const REGO_PARSE_ERRORS: readonly string[] = [
   'package a\nq := []in[]',
   'package a\nq := x in.y',
   'package a\nr := {{1 <= k | some _}}',
+  'package a\np := 1[0]',
+  'package a\np := true.a',
 ]
 
 export const REGO_PARSE_CASES: readonly string[] = [
