@@ -206,13 +206,7 @@ class Generator {
   }
 
   private mcpShape(e: Expr | undefined): McpShapeKind | undefined {
-    const x = e?.exprKind
-    if (x?.case !== 'selectExpr' || x.value.testOnly) return undefined
-    const of = x.value.operand?.exprKind
-    if (of?.case !== 'identExpr' || of.value.name !== 'mcp' || this.local('mcp') !== undefined)
-      return undefined
-    const f = x.value.field
-    return f === 'tool' || f === 'prompt' || f === 'resource' ? f : undefined
+    return mcpShapeOf(e, this.local('mcp') !== undefined)
   }
 
   private select(operand: Expr | undefined, field: string, testOnly: boolean): Out {
@@ -499,6 +493,19 @@ class Generator {
   }
 }
 
+/**
+ * `tool`, `prompt` or `resource` when `e` is `mcp.tool`, `mcp.prompt` or `mcp.resource` (and `mcp`
+ * is the variable, not a comprehension variable of that name). Shared with the closures (fast-path.ts).
+ */
+export function mcpShapeOf(e: Expr | undefined, mcpLocal: boolean): McpShapeKind | undefined {
+  const x = e?.exprKind
+  if (x?.case !== 'selectExpr' || x.value.testOnly) return undefined
+  const of = x.value.operand?.exprKind
+  if (of?.case !== 'identExpr' || of.value.name !== 'mcp' || mcpLocal) return undefined
+  const f = x.value.field
+  return f === 'tool' || f === 'prompt' || f === 'resource' ? f : undefined
+}
+
 /** The code of a string, boolean or null literal: `k[i]` for a string. */
 function scalarCode(g: Generator, v: unknown): Out {
   if (typeof v === 'string') return g.k(v)
@@ -506,7 +513,7 @@ function scalarCode(g: Generator, v: unknown): Out {
 }
 
 /** A string, boolean or null literal, boxed (a null literal is `{ value: null }`); else undefined. */
-function scalarLiteral(e: Expr): { readonly value: string | boolean | null } | undefined {
+export function scalarLiteral(e: Expr): { readonly value: string | boolean | null } | undefined {
   const x = e.exprKind
   if (x.case !== 'constExpr') return undefined
   const c = x.value.constantKind
@@ -516,7 +523,7 @@ function scalarLiteral(e: Expr): { readonly value: string | boolean | null } | u
 }
 
 /** The values of a list literal of strings, booleans and nulls only; else undefined. */
-function constantScalars(e: Expr): readonly unknown[] | undefined {
+export function constantScalars(e: Expr): readonly unknown[] | undefined {
   const x = e.exprKind
   if (x.case !== 'listExpr' || x.value.optionalIndices.length > 0) return undefined
   const out: unknown[] = []

@@ -18,7 +18,7 @@
 
 import type { Expr, Expr_Comprehension } from '@bufbuild/cel-spec/cel/expr/syntax_pb.js'
 import type { RequestContext } from '@verdict/core'
-import { generateFast } from './fast-path-codegen.js'
+import { constantScalars, generateFast, mcpShapeOf, scalarLiteral } from './fast-path-codegen.js'
 import {
   binaryString,
   ERR,
@@ -181,13 +181,7 @@ class FastCompiler {
 
   /** `tool`, `prompt` or `resource` when `e` is `mcp.tool`, `mcp.prompt` or `mcp.resource`. */
   private mcpShape(e: Expr | undefined): McpShapeKind | undefined {
-    const k = e?.exprKind
-    if (k?.case !== 'selectExpr' || k.value.testOnly) return undefined
-    const of = k.value.operand?.exprKind
-    if (of?.case !== 'identExpr' || of.value.name !== 'mcp' || this.local('mcp') !== undefined)
-      return undefined
-    const f = k.value.field
-    return f === 'tool' || f === 'prompt' || f === 'resource' ? f : undefined
+    return mcpShapeOf(e, this.local('mcp') !== undefined)
   }
 
   /**
@@ -403,30 +397,6 @@ class FastCompiler {
     }
     return binaryString(target, arg, op)
   }
-}
-
-/** A string, boolean or null literal, boxed (a null literal is `{ value: null }`); else undefined. */
-function scalarLiteral(e: Expr): { readonly value: string | boolean | null } | undefined {
-  const k = e.exprKind
-  if (k.case !== 'constExpr') return undefined
-  const c = k.value.constantKind
-  if (c.case === 'stringValue' || c.case === 'boolValue') return { value: c.value }
-  if (c.case === 'nullValue') return { value: null }
-  return undefined
-}
-
-/** The values of a list literal of strings, booleans and nulls only; else undefined. */
-function constantScalars(e: Expr): readonly unknown[] | undefined {
-  const k = e.exprKind
-  if (k.case !== 'listExpr' || k.value.optionalIndices.length > 0) return undefined
-  const out: unknown[] = []
-  for (const el of k.value.elements) {
-    const c = el.exprKind.case === 'constExpr' ? el.exprKind.value.constantKind : undefined
-    if (c?.case === 'stringValue' || c?.case === 'boolValue') out.push(c.value)
-    else if (c?.case === 'nullValue') out.push(null)
-    else return undefined
-  }
-  return Object.freeze(out)
 }
 
 /**
